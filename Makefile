@@ -1,0 +1,36 @@
+# Two entry points (see README):  make figures  |  make test
+# Both set up the virtual environment first (idempotent: re-run only when pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= cpu
+
+.PHONY: setup figures test notebooks-sync bench clean-cache
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (karaoke)" >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+## main job: every notebook through papermill at SCALE (default cpu), writing figures/
+figures: setup
+	$(PY) -m karaoke.notebooks --scale $(SCALE)
+
+## tests: unit tests, then nbval over the committed notebooks (ci scale)
+test: setup
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+## regenerate the .ipynb of every notebook from its .py source and execute it at the ci scale
+notebooks-sync: setup
+	$(PY) -m karaoke.notebooks --scale ci --sync
+
+bench: setup
+	$(PY) benchmarks/inference.py
+
+clean-cache:
+	rm -rf data/cache

@@ -1,0 +1,172 @@
+"""Command line: ``karaoke synth | train | evaluate | clean``.
+
+    karaoke synth OUT --n-spectra N --seed S
+    karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --scale ci
+    karaoke evaluate RUN SURVEY          # prints one JSON object (median Qt, Qs, ...)
+    karaoke clean MODEL FILES... --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _synth(a):
+    from .scales import get_scale
+    from .survey import save_survey
+    from .synth import make_survey
+
+    cfg = get_scale(a.scale).survey
+    kw = {"n_spectra": a.n_spectra, "seed": a.seed}
+    kw["n_stars"] = a.n_stars if a.n_stars else max(1, min(a.n_spectra, round(a.n_spectra * cfg.n_stars / cfg.n_spectra)))
+    if a.n_pixels:
+        kw["n_pixels"] = a.n_pixels
+    if a.grid_start:
+        kw["grid_start"] = a.grid_start
+    cfg = cfg.replace(**kw)
+    survey = make_survey(cfg, progress=not a.quiet)
+    path = save_survey(survey, a.out)
+    print(json.dumps({"survey": str(path), "n_spectra": len(survey), "n_pixels": survey.n_pixels,
+                      "grid": survey.grid.to_dict(), "config_hash": cfg.hash()}))
+    return 0
+
+
+def _train(a):
+    from .scales import get_scale
+    from .survey import load_survey
+    from .train import train
+
+    sc = get_scale(a.scale)
+    survey = load_survey(a.survey)
+    mc = sc.model_config(a.latent, not a.ae)
+    if mc.n_pixels != survey.n_pixels:
+        from .model import ModelConfig
+
+        mc = ModelConfig.scaled(survey.n_pixels, a.latent, not a.ae, width=sc.width) \
+            if survey.n_pixels != 327680 else ModelConfig.paper(a.latent, not a.ae)
+    overrides = {k: v for k, v in {"epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size,
+                                   "seed": a.seed}.items() if v is not None}
+    tc = sc.train_config(a.velocity, not a.ae, **overrides)
+    if a.kl_weight is not None and not a.ae:
+        tc = tc.replace(kl_weight=a.kl_weight)
+    train(survey, mc, tc, a.out, device=a.device, progress=not a.quiet)
+    print(json.dumps({"run": str(a.out), "model": str(Path(a.out) / "model.pt"),
+                      "model_config": mc.to_dict(), "train_config": tc.to_dict()}))
+    return 0
+
+
+def _evaluate(a):
+    from .metrics import evaluate_reconstruction
+    from .model import load_model
+    from .survey import load_survey
+
+    model = load_model(a.run)
+    survey = load_survey(a.survey)
+    meta = model.checkpoint_meta
+    if survey.n_pixels != model.config.n_pixels:
+        raise ValueError(f"{a.survey}: {survey.n_pixels} pixels, the model expects {model.config.n_pixels}")
+    if survey.transmission is None:
+        raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum)")
+    norm, rejected = survey.normalised(meta.get("train_config", {}).get("min_median", 50.0))
+    held_out = meta.get("data_hash") == survey.data_hash()
+    if held_out:
+        _, idx = norm.split(meta["train_config"]["holdout_fraction"])
+    else:
+        idx = np.arange(len(norm))
+    idx = idx[: a.max_spectra] if a.max_spectra else idx
+    sub = norm.subset(idx)
+    recon = model.reconstruct(sub.flux)
+    truth = None if a.pseudo_truth else sub.stellar
+    ev = evaluate_reconstruction(recon, sub.flux, sub.wave, sub.transmission, stellar=truth,
+                                 pixmask=sub.pixel_mask())
+    out = {"Qt": round(ev.summary()["Qt"], 4), "Qs": round(ev.summary()["Qs"], 4),
+           "Qt_mean": round(ev.summary()["Qt_mean"], 4), "Qs_mean": round(ev.summary()["Qs_mean"], 4),
+           "n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
+           "truth": "pseudo-truth" if truth is None else "exact", "run": str(a.run), "survey": str(a.survey)}
+    print(json.dumps(out))
+    return 0
+
+
+def _clean(a):
+    from .clean import clean_files
+    from .model import load_model
+
+    model = load_model(a.model)
+    results = clean_files(model, a.files, a.out, progress=not a.quiet)
+    n_bad = sum(r.status != "ok" for r in results)
+    for r in results:
+        if r.status != "ok":
+            print(f"skipped {r.reason}", file=sys.stderr)
+    print(json.dumps({"cleaned": len(results) - n_bad, "failed": n_bad, "out": str(a.out),
+                      "report": str(Path(a.out) / "clean_report.csv")}))
+    return 0 if n_bad == 0 else (3 if n_bad < len(results) else 1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="karaoke", description="Stellar Karaoke: telluric removal by velocity "
+                                "whitening and a convolutional VAE (Sedaghat et al. 2023).")
+    p.add_argument("--version", action="version", version=f"karaoke {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    scales = ["ci", "cpu", "paper"]
+
+    s = sub.add_parser("synth", help="write a synthetic survey file (.npz)")
+    s.add_argument("out", type=Path)
+    s.add_argument("--n-spectra", type=int, default=3000)
+    s.add_argument("--n-stars", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--scale", choices=scales, default="ci", help="grid and survey preset")
+    s.add_argument("--n-pixels", type=int, default=None)
+    s.add_argument("--grid-start", type=float, default=None, help="first pixel (air A)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_synth)
+
+    t = sub.add_parser("train", help="train a network on a survey file")
+    t.add_argument("survey", type=Path)
+    t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
+    t.add_argument("--velocity", type=float, default=30.0, help="whitening N in km/s (0: topocentric)")
+    t.add_argument("--latent", type=int, default=128)
+    t.add_argument("--ae", action="store_true", help="deterministic autoencoder instead of the VAE")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--scale", choices=scales, default="ci", help="network width and training preset")
+    t.add_argument("--kl-weight", type=float, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="Qt/Qs of a trained network on a survey file (JSON)")
+    e.add_argument("run", type=Path, help="run folder or checkpoint")
+    e.add_argument("survey", type=Path)
+    e.add_argument("--max-spectra", type=int, default=None)
+    e.add_argument("--pseudo-truth", action="store_true",
+                   help="use the paper's pseudo-truth from the transmission instead of the exact truth")
+    e.set_defaults(func=_evaluate)
+
+    c = sub.add_parser("clean", help="remove tellurics from FITS spectra")
+    c.add_argument("model", type=Path, help="run folder, karaoke checkpoint or the authors' .pth.tar")
+    c.add_argument("files", type=Path, nargs="+")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=_clean)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"karaoke {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Readers for observed spectra: ESO Phase-3 ADP 1D products and HARPS DRS ``s1d`` files.
+
+Every reader returns a :class:`Spectrum` or raises :class:`SpectrumError` naming the file and
+the reason (missing, not FITS, truncated, empty, NaN-only, unexpected layout, wrong range).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Plausible wavelength range (Angstrom) for an optical 1D spectrum; outside it a file is
+#: taken to be in the wrong unit or corrupt.
+PLAUSIBLE_RANGE = (3000.0, 12000.0)
+
+
+class SpectrumError(ValueError):
+    """A spectrum file that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class Spectrum:
+    """One observed 1D spectrum.
+
+    Attributes
+    ----------
+    wave : ndarray, shape (M,), float64
+        Wavelengths in Angstrom, strictly increasing, in ``medium`` and ``frame``.
+    flux : ndarray, shape (M,), float64
+        Flux (ADP: erg/s/cm2/A-like units; s1d: relative flux).
+    err : ndarray, shape (M,) or None
+        1-sigma uncertainty (None where the file has none or only NaN).
+    berv : float
+        Barycentric Earth radial velocity (km/s), ``HIERARCH ESO DRS BERV``; NaN if absent.
+    frame : str
+        ``"barycentric"`` or ``"topocentric"``.
+    medium : str
+        ``"air"`` or ``"vacuum"``.
+    meta : dict
+        ``object``, ``date_obs``, ``mjd_obs``, ``airmass``, ``exptime``, ``source`` (file), ``kind``.
+    """
+
+    wave: np.ndarray
+    flux: np.ndarray
+    err: np.ndarray | None = None
+    berv: float = float("nan")
+    frame: str = "barycentric"
+    medium: str = "air"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def object(self) -> str:
+        return str(self.meta.get("object", ""))
+
+    @property
+    def airmass(self) -> float:
+        return float(self.meta.get("airmass", float("nan")))
+
+
+def _header_meta(header, path, kind) -> dict:
+    def num(key):
+        try:
+            return float(header[key])
+        except (KeyError, TypeError, ValueError):
+            return float("nan")
+
+    a0, a1 = num("HIERARCH ESO TEL AIRM START"), num("HIERARCH ESO TEL AIRM END")
+    airmass = np.nanmean([a0, a1]) if np.isfinite([a0, a1]).any() else float("nan")
+    return {
+        "object": str(header.get("OBJECT", "")).strip(),
+        "date_obs": str(header.get("DATE-OBS", "")),
+        "mjd_obs": num("MJD-OBS"),
+        "airmass": float(airmass),
+        "exptime": num("EXPTIME"),
+        "humidity": num("HIERARCH ESO TEL AMBI RHUM"),
+        "source": Path(path).name,
+        "kind": kind,
+    }
+
+
+def _validate(path, wave, flux, require_range=None):
+    if wave.size == 0 or flux.size == 0:
+        raise SpectrumError(path, "empty spectrum (no pixels)")
+    if wave.shape != flux.shape:
+        raise SpectrumError(path, f"WAVE and FLUX differ in length ({wave.size} vs {flux.size})")
+    if not np.isfinite(flux).any():
+        raise SpectrumError(path, "flux is NaN/inf everywhere")
+    if not np.isfinite(wave).all():
+        raise SpectrumError(path, "wavelength array contains NaN/inf")
+    if np.any(np.diff(wave) <= 0):
+        raise SpectrumError(path, "wavelengths are not strictly increasing")
+    lo, hi = PLAUSIBLE_RANGE
+    if wave[0] < lo or wave[-1] > hi:
+        raise SpectrumError(path, f"wavelength range {wave[0]:.6g}-{wave[-1]:.6g} is outside the "
+                                  f"plausible optical range {lo:g}-{hi:g} A (wrong unit or corrupt)")
+    if require_range is not None:
+        rlo, rhi = require_range
+        if wave[0] > rlo or wave[-1] < rhi:
+            raise SpectrumError(path, f"covers {wave[0]:.2f}-{wave[-1]:.2f} A, not the required "
+                                      f"{rlo:.2f}-{rhi:.2f} A")
+
+
+def read_spectrum(path, require_range=None) -> Spectrum:
+    """Read an ESO ADP 1D product, a HARPS DRS s1d file or an ESPRESSO S1D table.
+
+    Parameters
+    ----------
+    path : str or Path
+    require_range : (float, float), optional
+        Wavelength interval (Angstrom) the spectrum must cover entirely.
+
+    Returns
+    -------
+    Spectrum
+        Barycentric, air wavelengths (as HARPS and ESPRESSO pipelines deliver them).
+
+    Raises
+    ------
+    SpectrumError
+        With the file name and the reason, for any unreadable or unusable file.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.exists():
+        raise SpectrumError(path, "file does not exist")
+    if path.stat().st_size == 0:
+        raise SpectrumError(path, "file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            warnings.filterwarnings("error", message=".*truncated.*")
+            with fits.open(path, memmap=False) as hdul:
+                header = hdul[0].header
+                ext = hdul[1] if len(hdul) > 1 else None
+                if ext is not None and isinstance(ext, fits.BinTableHDU) and \
+                        {"WAVE", "FLUX"} <= {c.upper() for c in ext.columns.names}:
+                    kind = "ESO ADP 1D"
+                    if len(ext.data) < 1:
+                        raise SpectrumError(path, "SPECTRUM table has no rows")
+                    row = ext.data[0]
+                    names = {c.upper(): c for c in ext.columns.names}
+                    wave = np.array(row[names["WAVE"]], dtype=np.float64).ravel()
+                    flux = np.array(row[names["FLUX"]], dtype=np.float64).ravel()
+                    err = np.array(row[names["ERR"]], dtype=np.float64).ravel() if "ERR" in names else None
+                    merged = header.copy()
+                    merged.update({k: v for k, v in ext.header.items() if k not in merged})
+                    header = merged
+                elif ext is not None and isinstance(ext, fits.BinTableHDU) and \
+                        {"WAVELENGTH_AIR", "FLUX"} <= {c.upper() for c in ext.columns.names}:
+                    kind = "ESPRESSO S1D"
+                    names = {c.upper(): c for c in ext.columns.names}
+                    if len(ext.data) < 1:
+                        raise SpectrumError(path, "S1D table has no rows")
+                    if len(ext.data) == 1:
+                        get = lambda c: np.array(ext.data[0][names[c]], dtype=np.float64).ravel()  # noqa: E731
+                    else:
+                        get = lambda c: np.array(ext.data[names[c]], dtype=np.float64).ravel()  # noqa: E731
+                    wave, flux = get("WAVELENGTH_AIR"), get("FLUX")
+                    err = get("ERROR") if "ERROR" in names else None
+                elif hdul[0].data is not None and "CRVAL1" in header and "CDELT1" in header:
+                    kind = "HARPS DRS s1d"
+                    flux = np.array(hdul[0].data, dtype=np.float64)
+                    if flux.ndim != 1:
+                        raise SpectrumError(path, f"primary image has shape {flux.shape}, an s1d is 1-D")
+                    crpix = float(header.get("CRPIX1", 1.0))
+                    wave = float(header["CRVAL1"]) + float(header["CDELT1"]) * (
+                        np.arange(flux.size, dtype=np.float64) + 1.0 - crpix)
+                    err = None
+                else:
+                    raise SpectrumError(path, "neither an ESO ADP 1D product (ext 1 with WAVE/FLUX) "
+                                              "nor a HARPS s1d (1-D primary image with CRVAL1/CDELT1)")
+    except SpectrumError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, warnings... for bad files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpectrumError(path, f"not a readable FITS file ({type(exc).__name__}: {reason})") from exc
+    _validate(path, wave, flux, require_range)
+    if err is not None and not np.isfinite(err).any():
+        err = None
+    meta = _header_meta(header, path, kind)
+    try:
+        berv = float(header["HIERARCH ESO DRS BERV"])
+    except (KeyError, TypeError, ValueError):
+        berv = float("nan")
+    return Spectrum(wave=wave, flux=flux, err=err, berv=berv, frame="barycentric", medium="air", meta=meta)

@@ -1,0 +1,101 @@
+"""Scale presets shared by notebooks, CLI and tests, and the cached way to get their data and
+networks (so that a notebook that needs a network and does not find it trains it through the
+same cache, never twice).
+
+* ``ci``: what CI runs -- 4096 px (6260-6301 A: the O2 gamma band head, H2O and many stellar
+  lines), 3000 spectra, a narrower network of the same family; about a minute per network on 2
+  CPU cores.
+* ``cpu``: the README's main job on a laptop/CI-class CPU -- 8192 px, 6000 spectra; minutes.
+* ``paper``: the paper's set-up for a GPU -- the 327680-px HARPS grid with its artifact mask,
+  the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
+  authors' 5000->20000 warm-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import ModelConfig
+from .paths import cache_dir
+from .survey import Survey, load_survey, save_survey
+from .synth import SurveyConfig, make_survey
+from .train import TrainConfig, run_dir_for, train_cached
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    survey: SurveyConfig
+    width: float
+    train: TrainConfig
+    eval_spectra: int
+
+    def model_config(self, latent_dim: int = 128, variational: bool = True) -> ModelConfig:
+        if self.survey.n_pixels == 327680 and self.width == 1.0:
+            return ModelConfig.paper(latent_dim, variational)
+        return ModelConfig.scaled(self.survey.n_pixels, latent_dim, variational, width=self.width)
+
+    def train_config(self, max_velocity: float = 30.0, variational: bool = True, **kw) -> TrainConfig:
+        cfg = self.train.replace(max_velocity=float(max_velocity), **kw)
+        return cfg if variational else cfg.replace(kl_weight=0.0)
+
+
+SCALES = {
+    "ci": Scale("ci", SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=6260.0, n_pixels=4096),
+                width=0.5, train=TrainConfig(epochs=8, lr=1e-3, kl_warmup=(100, 400), seed=0),
+                eval_spectra=200),
+    "cpu": Scale("cpu", SurveyConfig(n_spectra=6000, n_stars=400, seed=0, grid_start=6220.0, n_pixels=8192),
+                 width=1.0, train=TrainConfig(epochs=12, lr=5e-4, kl_warmup=(300, 1500), seed=0),
+                 eval_spectra=400),
+    "paper": Scale("paper", SurveyConfig(n_spectra=20000, n_stars=1500, seed=0, grid_start=3709.11,
+                                         n_pixels=327680),
+                   width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
+                   eval_spectra=1000),
+}
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {name!r}; choose from {sorted(SCALES)}")
+    return SCALES[name]
+
+
+def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
+    """The synthetic survey for ``config``, generated once and kept in ``data/cache/surveys``."""
+    path = cache_dir() / "surveys" / f"synth-{config.hash()}.npz"
+    if path.exists():
+        return load_survey(path)
+    survey = make_survey(config, progress=progress)
+    save_survey(survey, path)
+    return survey
+
+
+def scale_survey(name: str) -> Survey:
+    return cached_survey(get_scale(name).survey)
+
+
+def scale_model(name: str, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
+                survey: Survey | None = None, progress: bool = False, device="auto", **train_kw):
+    """The network of preset ``name`` at this whitening level / latent size / AE-or-VAE,
+    trained once on the preset's survey and cached."""
+    sc = get_scale(name)
+    survey = survey if survey is not None else scale_survey(name)
+    return train_cached(survey, sc.model_config(latent_dim, variational),
+                        sc.train_config(max_velocity, variational, **train_kw), progress=progress,
+                        device=device)
+
+
+def scale_run_dir(name: str, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
+    sc = get_scale(name)
+    survey = survey if survey is not None else scale_survey(name)
+    return run_dir_for(sc.model_config(latent_dim, variational),
+                       sc.train_config(max_velocity, variational, **train_kw), survey.data_hash())
+
+
+def heldout(survey: Survey, name: str):
+    """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey."""
+    sc = get_scale(name)
+    norm, _ = survey.normalised(sc.train.min_median)
+    _, test = norm.split(sc.train.holdout_fraction)
+    return norm.subset(test[: sc.eval_spectra]), norm

@@ -1,0 +1,296 @@
+"""Training: masked L1 + weighted KL with warm-up, Adam, velocity whitening on the device.
+
+``train`` writes a run folder::
+
+    RUN/checkpoint.pt   latest state (model, optimiser, RNGs, step, history): resume point
+    RUN/model.pt        final self-describing model (config, version, seed, data hash, step)
+    RUN/history.csv     one row per epoch (losses, KL weight, time)
+    RUN/run.json        configs and provenance
+
+and resumes from ``checkpoint.pt`` after an interruption. ``train_cached`` keys run folders by
+a hash of (model config, training config, data hash), so every notebook, test and CLI call that
+asks for the same network reuses one run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .model import CHECKPOINT_FORMAT, Karaoke, ModelConfig, _atomic_torch_save, load_model
+from .paths import cache_dir
+from .survey import Survey
+from .whitening import whiten
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (defaults: the authors' script, with the paper's KL weight 0.1).
+
+    ``kl_warmup`` = (first, last) iteration of the linear ramp of the KL weight from 0 to
+    ``kl_weight`` (authors: 5000 -> 20000 with weight 0.3). ``max_velocity`` is N of the
+    whitening ``v ~ U(-N, N)`` km/s (0: the topocentric network).
+    """
+
+    max_velocity: float = 30.0
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-4
+    kl_weight: float = 0.1
+    kl_warmup: tuple = (5000, 20000)
+    seed: int = 0
+    holdout_fraction: float = 0.1
+    per_star_weights: bool = True
+    max_val_spectra: int = 512
+    min_median: float = 50.0
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"invalid training config {self}")
+        if self.max_velocity < 0 or self.kl_weight < 0:
+            raise ValueError("max_velocity and kl_weight must be >= 0")
+        if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
+            raise ValueError("kl_warmup must be (start, end) with start <= end")
+
+    def beta(self, step: int) -> float:
+        """KL weight at iteration ``step``."""
+        a, b = self.kl_warmup
+        if step < a:
+            return 0.0
+        if step >= b or b == a:
+            return self.kl_weight
+        return self.kl_weight * (step - a) / (b - a)
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    def replace(self, **kw) -> "TrainConfig":
+        return replace(self, **kw)
+
+
+def pick_device(device: str | None = "auto") -> torch.device:
+    """``auto`` -> CUDA if available, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def vae_loss(recon, target, mask, mu, logvar, beta: float):
+    """Masked per-pixel L1 (mean over all pixels) + beta * KL; returns (total, l1, kl) tensors.
+
+    Shapes: recon/target/mask (B, L); mu/logvar (B, D) (logvar None for the AE: KL = 0).
+    """
+    l1 = ((recon - target).abs() * mask).mean()
+    if logvar is None:
+        kl = torch.zeros((), device=recon.device)
+    else:
+        kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+    return l1 + beta * kl, l1, kl
+
+
+def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
+    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": data_hash},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _write_atomic(path: Path, text: str):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _write_history(path: Path, history: list):
+    if not history:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, path)
+
+
+def prepare_training_data(survey: Survey, cfg: TrainConfig):
+    """Normalise (rejecting noise-like spectra) and split; returns (normalised survey, train, val)."""
+    norm, rejected = survey.normalised(min_median=cfg.min_median)
+    if len(norm) < 2:
+        raise ValueError(f"only {len(norm)} usable spectra after rejecting {len(rejected)} noise-like ones")
+    train_idx, val_idx = norm.split(cfg.holdout_fraction)
+    return norm, train_idx, val_idx, rejected
+
+
+def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, out_dir,
+          device: str | None = "auto", progress: bool = True, max_steps: int | None = None) -> Karaoke:
+    """Train (or resume training) a network on ``survey``; returns the trained model.
+
+    Parameters
+    ----------
+    survey : Survey
+        Spectra on the model's grid in the topocentric frame (un-normalised or normalised).
+    model_config, train_config : ModelConfig, TrainConfig
+    out_dir : path
+        Run folder (created); an existing ``checkpoint.pt`` with the same configs and data
+        is resumed.
+    device : "auto", "cpu", "cuda", ...
+    max_steps : int, optional
+        Stop after this many optimiser steps in this call (a checkpoint is written), e.g. to
+        test interruption and resume.
+    """
+    cfg = train_config
+    if survey.n_pixels != model_config.n_pixels:
+        raise ValueError(f"survey has {survey.n_pixels} pixels, the model expects {model_config.n_pixels}")
+    if survey.frame != "topocentric":
+        raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    data_hash = survey.data_hash()
+    norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
+    grid = norm.grid
+
+    torch.manual_seed(cfg.seed)
+    model = Karaoke(model_config).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    g_sample = torch.Generator().manual_seed(cfg.seed + 1)
+    g_whiten = torch.Generator(device=dev).manual_seed(cfg.seed + 2)
+    g_noise_state = None
+    history, step, epoch0 = [], 0, 0
+    ckpt_path = out / "checkpoint.pt"
+    provenance = {"model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
+                  "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
+                  "n_val": int(val_idx.size), "n_rejected": len(rejected),
+                  "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium}
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \
+                ck.get("model_config") != model_config.to_dict():
+            raise ValueError(f"{ckpt_path}: checkpoint belongs to another configuration or data set; "
+                             "use another run folder")
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        g_sample.set_state(ck["rng_sample"])
+        g_whiten.set_state(ck["rng_whiten"].to(g_whiten.device) if dev.type != "cpu" else ck["rng_whiten"])
+        g_noise_state = ck["rng_torch"]
+        history, step, epoch0 = ck["history"], ck["step"], ck["epoch"]
+    if g_noise_state is not None:
+        torch.set_rng_state(g_noise_state)
+    _write_atomic(out / "run.json", json.dumps(provenance, indent=2))
+
+    flux = torch.from_numpy(norm.flux)
+    mask = torch.from_numpy(np.ascontiguousarray(norm.pixel_mask()))
+    if "star_id" in norm.meta and cfg.per_star_weights:
+        sid = norm.meta["star_id"][train_idx]
+        _, inv, counts = np.unique(sid, return_inverse=True, return_counts=True)
+        weights = torch.as_tensor(1.0 / counts[inv], dtype=torch.float64)
+    else:
+        weights = torch.ones(train_idx.size, dtype=torch.float64)
+    train_t = torch.as_tensor(train_idx)
+    val_sel = val_idx[: cfg.max_val_spectra]
+    steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
+    steps_this_call = 0
+
+    def checkpoint(epoch):
+        _atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "version": __version__, **provenance, "step": step, "epoch": epoch,
+            "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
+            "rng_sample": g_sample.get_state(), "rng_whiten": g_whiten.get_state().cpu(),
+            "rng_torch": torch.get_rng_state(), "history": history}, ckpt_path)
+
+    for epoch in range(epoch0, cfg.epochs):
+        model.train()
+        t0 = time.time()
+        sums = np.zeros(3)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False)
+        for _ in bar:
+            pick = train_t[torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g_sample)]
+            x = flux[pick].to(dev, non_blocking=True)  # (B, L)
+            m = mask[pick].to(dev, non_blocking=True)  # (B, L)
+            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g_whiten)  # (B, L)
+            recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
+            beta = cfg.beta(step)
+            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            steps_this_call += 1
+            sums += (loss.item(), l1.item(), kl.item())
+            if progress:
+                bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
+            if max_steps is not None and steps_this_call >= max_steps:
+                checkpoint(epoch)  # mid-epoch: resume restarts this epoch from the saved state
+                return model
+        n_b = steps_per_epoch
+        val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev)
+        history.append({"epoch": epoch + 1, "step": step, "loss": sums[0] / n_b, "l1": sums[1] / n_b,
+                        "kl": sums[2] / n_b, "val_l1": val_l1, "beta": cfg.beta(step),
+                        "seconds": round(time.time() - t0, 3)})
+        checkpoint(epoch + 1)
+        _write_history(out / "history.csv", history)
+    model.trained = True
+    model.eval()
+    from .model import save_model
+
+    save_model(model, out / "model.pt", **provenance, step=step, epoch=cfg.epochs, history=history)
+    return model
+
+
+@torch.no_grad()
+def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64) -> float:
+    """Mean masked L1 on whitened held-out spectra (fixed seed, so epochs are comparable)."""
+    if len(flux) == 0:
+        return float("nan")
+    was = model.training
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(12345)
+    tot, n = 0.0, 0
+    for i in range(0, len(flux), batch_size):
+        x = torch.as_tensor(flux[i:i + batch_size], device=device)
+        m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size]), device=device)
+        xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g)
+        y, _, _ = model(xw)
+        tot += float(((y - xw).abs() * mw).mean()) * len(x)
+        n += len(x)
+    model.train(was)
+    return tot / n
+
+
+def run_dir_for(model_config: ModelConfig, train_config: TrainConfig, data_hash: str, root=None) -> Path:
+    return Path(root or cache_dir() / "runs") / run_key(model_config, train_config, data_hash)
+
+
+def train_cached(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root=None,
+                 device: str | None = "auto", progress: bool = True) -> Karaoke:
+    """Return the trained model for these configs and data, training (or resuming) only if needed."""
+    run = run_dir_for(model_config, train_config, survey.data_hash(), root)
+    if (run / "model.pt").exists():
+        model = load_model(run / "model.pt")
+    else:
+        train(survey, model_config, train_config, run, device=device, progress=progress)
+        model = load_model(run / "model.pt")
+    model.run_dir = run
+    return model
+
+
+def load_history(run_dir) -> list[dict]:
+    """The per-epoch history of a run folder as a list of dicts (floats)."""
+    with open(Path(run_dir) / "history.csv") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
