@@ -171,7 +171,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     g_sample = torch.Generator().manual_seed(cfg.seed + 1)
     g_whiten = torch.Generator(device=dev).manual_seed(cfg.seed + 2)
     g_noise_state = None
-    history, step, epoch0 = [], 0, 0
+    history, step, epoch0, inner0, sums0 = [], 0, 0, 0, np.zeros(3)
     ckpt_path = out / "checkpoint.pt"
     provenance = {"model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
                   "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
@@ -189,6 +189,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         g_whiten.set_state(ck["rng_whiten"].to(g_whiten.device) if dev.type != "cpu" else ck["rng_whiten"])
         g_noise_state = ck["rng_torch"]
         history, step, epoch0 = ck["history"], ck["step"], ck["epoch"]
+        inner0, sums0 = ck.get("epoch_step", 0), np.asarray(ck.get("epoch_sums", np.zeros(3)))
     if g_noise_state is not None:
         torch.set_rng_state(g_noise_state)
     _write_atomic(out / "run.json", json.dumps(provenance, indent=2))
@@ -206,8 +207,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
     steps_this_call = 0
 
-    def checkpoint(epoch):
-        _atomic_torch_save({
+    def checkpoint(epoch, epoch_step=0, epoch_sums=np.zeros(3)):
+        _atomic_torch_save({"epoch_step": epoch_step, "epoch_sums": np.asarray(epoch_sums).tolist(),
             "format": CHECKPOINT_FORMAT, "version": __version__, **provenance, "step": step, "epoch": epoch,
             "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
             "rng_sample": g_sample.get_state(), "rng_whiten": g_whiten.get_state().cpu(),
@@ -216,10 +217,11 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     for epoch in range(epoch0, cfg.epochs):
         model.train()
         t0 = time.time()
-        sums = np.zeros(3)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+        first = inner0 if epoch == epoch0 else 0
+        sums = sums0.copy() if epoch == epoch0 else np.zeros(3)
+        bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    leave=False)
-        for _ in bar:
+        for inner in bar:
             pick = train_t[torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g_sample)]
             x = flux[pick].to(dev, non_blocking=True)  # (B, L)
             m = mask[pick].to(dev, non_blocking=True)  # (B, L)
@@ -236,7 +238,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             if progress:
                 bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
             if max_steps is not None and steps_this_call >= max_steps:
-                checkpoint(epoch)  # mid-epoch: resume restarts this epoch from the saved state
+                checkpoint(epoch, inner + 1, sums)  # mid-epoch: resume continues from this step
                 return model
         n_b = steps_per_epoch
         val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev)

@@ -1,0 +1,72 @@
+"""Run every notebook (``notebooks/NN_*.py``, jupytext percent format) through papermill.
+
+    python -m karaoke.notebooks --scale cpu          # the README's main job
+    python -m karaoke.notebooks --scale ci --sync    # refresh the committed .ipynb (nbval reference)
+
+Papermill does not read ``.py`` notebooks: each is converted with jupytext first.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .paths import ensure, figures_dir, notebooks_dir
+
+
+def notebook_sources(pattern: str = "[0-9][0-9]_*.py") -> list[Path]:
+    return sorted(notebooks_dir().glob(pattern))
+
+
+def to_ipynb(src: Path, dst: Path) -> Path:
+    """Convert a percent-format ``.py`` into an ``.ipynb`` (kernel pinned to ``python3``)."""
+    import jupytext
+
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    jupytext.write(nb, dst)
+    return dst
+
+
+def run(src: Path, scale: str, out: Path, extra: dict | None = None) -> Path:
+    import papermill as pm
+
+    tmp = out.with_suffix(".input.ipynb")
+    to_ipynb(src, tmp)
+    try:
+        pm.execute_notebook(str(tmp), str(out), parameters={"scale": scale, **(extra or {})},
+                            kernel_name="python3", progress_bar=False, cwd=str(notebooks_dir()))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", default="cpu", choices=["ci", "cpu", "paper"])
+    p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
+                   "(the committed nbval references); use with --scale ci")
+    p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")
+    a = p.parse_args(argv)
+    srcs = notebook_sources(f"{a.only}.py" if a.only else "[0-9][0-9]_*.py")
+    if a.sync and a.scale != "ci":
+        p.error("--sync writes the nbval references, which are executed at the ci scale")
+    failed = []
+    for src in srcs:
+        out = src.with_suffix(".ipynb") if a.sync else ensure(figures_dir() / "notebooks") / f"{src.stem}.ipynb"
+        print(f"[karaoke] {src.name} (scale {a.scale}) -> {out}", flush=True)
+        try:
+            run(src, a.scale, out)
+        except Exception as exc:  # keep going, report at the end
+            print(f"[karaoke] {src.name} failed: {exc}", file=sys.stderr)
+            failed.append(src.name)
+    if failed:
+        print(f"[karaoke] failed notebooks: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"[karaoke] figures in {figures_dir()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Shared, seeded fixtures. Real reference data come from ../shared/data (skipped if absent)."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from karaoke.paths import shared_data_dir  # noqa: E402
+from karaoke.synth import SurveyConfig, make_survey  # noqa: E402
+
+
+def shared(*parts):
+    """Path inside ../shared/data, or skip the test with the reason."""
+    base = shared_data_dir()
+    path = base.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference data {path} not available (../shared/data is absent on this machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_config():
+    return SurveyConfig(n_spectra=96, n_stars=12, seed=7, grid_start=6270.0, n_pixels=1024)
+
+
+@pytest.fixture(scope="session")
+def small_survey(small_config):
+    return make_survey(small_config, progress=False)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

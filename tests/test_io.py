@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from karaoke.io import SpectrumError, read_spectrum
+from tests.conftest import shared
+
+
+def test_reads_eso_adp_product():
+    s = read_spectrum(shared("harps", "ADP.2014-09-16T11:04:45.123.fits"))
+    assert s.meta["kind"] == "ESO ADP 1D"
+    assert s.wave[0] == pytest.approx(3781.43, abs=0.01) and s.wave[-1] == pytest.approx(6912.66, abs=0.01)
+    assert np.allclose(np.diff(s.wave), 0.01, atol=1e-6)
+    assert s.berv == pytest.approx(-8.6859, abs=1e-3)
+    assert s.object == "IC4651No9122" and s.airmass == pytest.approx(1.0785, abs=1e-3)
+    assert s.frame == "barycentric" and s.medium == "air"
+    assert s.err is None  # the file's ERR column is all NaN
+
+
+@pytest.mark.parametrize("name,berv,obj", [("HARPS.2010-09-18T23:42:36.178_s1d_A.fits", -23.5439, "Gl581"),
+                                           ("HARPS.2003-12-13T06:19:48.371_s1d_A.fits", 15.2577, "Gl273")])
+def test_reads_harps_s1d(name, berv, obj):
+    path = shared("harps", name)
+    s = read_spectrum(path)
+    h = fits.getheader(path)
+    assert s.meta["kind"] == "HARPS DRS s1d"
+    assert s.wave[0] == pytest.approx(h["CRVAL1"]) and s.wave.size == h["NAXIS1"]
+    assert s.berv == pytest.approx(berv, abs=1e-3) and s.object == obj
+    assert s.meta["date_obs"].startswith(name[6:16])
+
+
+def _adp(path, wave, flux):
+    cols = [fits.Column("WAVE", f"{wave.size}D", array=wave[None]),
+            fits.Column("FLUX", f"{flux.size}E", array=flux[None]),
+            fits.Column("ERR", f"{flux.size}E", array=np.full((1, flux.size), np.nan))]
+    hdr = fits.Header()
+    hdr["HIERARCH ESO DRS BERV"] = 1.5
+    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="SPECTRUM")]).writeto(path)
+    return path
+
+
+def test_synthetic_adp_roundtrip(tmp_path):
+    w = 6000 + 0.01 * np.arange(1000)
+    s = read_spectrum(_adp(tmp_path / "ok.fits", w, np.ones(1000)), require_range=(6001, 6005))
+    assert s.berv == 1.5 and s.flux.size == 1000
+    with pytest.raises(SpectrumError, match="not the required"):
+        read_spectrum(tmp_path / "ok.fits", require_range=(5000, 6005))
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", "does not exist"), ("empty", "empty"), ("text", "not a readable FITS"),
+    ("truncated", "ok.fits|truncated|FITS"), ("nan", "NaN"), ("nm", "plausible"), ("image2d", "1-D"),
+    ("table", "neither"), ("decreasing", "increasing")])
+def test_bad_files_raise_one_clear_error_naming_the_file(tmp_path, case, match):
+    w = 6000 + 0.01 * np.arange(5000)
+    path = tmp_path / f"{case}.fits"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("this is not a FITS file\n" * 100)
+    elif case == "truncated":
+        good = _adp(tmp_path / "ok.fits", w, np.ones(5000))
+        data = good.read_bytes()
+        path.write_bytes(data[: len(data) - 30000])
+    elif case == "nan":
+        _adp(path, w, np.full(5000, np.nan))
+    elif case == "nm":
+        _adp(path, w / 10, np.ones(5000))
+    elif case == "image2d":
+        hdr = fits.Header({"CRVAL1": 6000.0, "CDELT1": 0.01})
+        fits.PrimaryHDU(np.ones((3, 100)), header=hdr).writeto(path)
+    elif case == "table":
+        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
+            [fits.Column("X", "D", array=np.ones(3))])]).writeto(path)
+    elif case == "decreasing":
+        _adp(path, w[::-1], np.ones(5000))
+    with pytest.raises(SpectrumError, match=match) as info:
+        read_spectrum(path)
+    assert path.name in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_e2ds_is_rejected_with_reason():
+    with pytest.raises(SpectrumError, match="neither|1-D"):
+        read_spectrum(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"))
