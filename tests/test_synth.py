@@ -1,0 +1,74 @@
+import numpy as np
+
+from karaoke.grid import C_KMS
+from karaoke.synth import SurveyConfig, make_survey, stellar_line_list
+
+
+def test_deterministic_under_a_seed(small_config, small_survey):
+    again = make_survey(small_config, progress=False)
+    np.testing.assert_array_equal(again.flux, small_survey.flux)
+    other = make_survey(small_config.replace(seed=8), progress=False)
+    assert not np.allclose(other.flux, small_survey.flux)
+    assert small_config.hash() != small_config.replace(seed=8).hash()
+    assert SurveyConfig.from_dict(small_config.to_dict()) == small_config
+
+
+def test_truth_explains_the_observation_to_the_noise(small_survey):
+    s = small_survey
+    model = s.stellar * s.transmission
+    z = (s.flux - model) / np.sqrt(np.clip(model, 1, None))
+    # convolution of a product vs product of convolutions differs a little in deep lines
+    assert 0.85 < np.std(z) < 1.3 and abs(np.mean(z)) < 0.1
+
+
+def test_many_distinct_stars_and_realistic_velocities(small_survey):
+    m = small_survey.meta
+    assert len(np.unique(m["star_id"])) == 12
+    assert np.ptp(m["teff"]) > 1000 and m["berv"].min() < -10 and m["berv"].max() > 10
+    assert np.all(np.abs(m["berv"]) <= 30) and np.all(m["airmass"] >= 1)
+    big = SurveyConfig(n_spectra=400, n_stars=400, n_pixels=64).replace(seed=1)
+    rv = make_survey(big, progress=False).meta["rv"]
+    assert 20 < np.std(rv) < 80  # a realistic radial-velocity spread (km/s)
+
+
+def test_telluric_lines_stay_put_while_stellar_lines_move(small_survey):
+    s = small_survey
+    t = s.transmission
+    # transmission minima at fixed pixels for all spectra (topocentric)
+    deepest = np.argmin(t, axis=1)
+    assert np.ptp(deepest) <= 1
+    # deeper with airmass
+    d = 1 - t.min(axis=1)
+    assert np.corrcoef(d, s.meta["airmass"] * 1.0)[0, 1] > 0.5
+    # stellar lines of one star move with RV - BERV between observations
+    sid = s.meta["star_id"]
+    star = np.bincount(sid).argmax()
+    idx = np.flatnonzero(sid == star)
+    i, j = idx[np.argmin(s.meta["berv"][idx])], idx[np.argmax(s.meta["berv"][idx])]
+    a, b = s.stellar[i] / np.median(s.stellar[i]), s.stellar[j] / np.median(s.stellar[j])
+    lags = np.arange(-150, 151)
+    cc = [np.corrcoef(np.roll(a, k)[200:-200], b[200:-200])[0, 1] for k in lags]
+    expected = -(s.meta["berv"][j] - s.meta["berv"][i]) / C_KMS * s.wave.mean() / 0.01
+    assert abs(lags[int(np.argmax(cc))] - expected) <= 2
+
+
+def test_narrow_stellar_lines_exist():
+    """Some stars have lines as narrow as telluric lines (so a low-pass filter cannot explain
+    telluric rejection)."""
+    cfg = SurveyConfig(n_spectra=40, n_stars=40, n_pixels=2048, seed=3)
+    s = make_survey(cfg, progress=False)
+    slow = np.flatnonzero(s.meta["vsini"] < 3)
+    assert slow.size > 0
+    lines = stellar_line_list(cfg.grid_start, cfg.grid_start + 20)
+    assert lines["wave"].size > 40 and np.any(lines["k"] > 9)  # cool-star-only lines exist
+    st = s.stellar[slow[0]] / np.median(s.stellar[slow[0]])
+    core = np.argmin(st)
+    half = (1 + st[core]) / 2
+    lo = core
+    while lo > 0 and st[lo] < half:
+        lo -= 1
+    hi = core
+    while hi < st.size - 1 and st[hi] < half:
+        hi += 1
+    fwhm_kms = (hi - lo) * 0.01 / s.wave[core] * C_KMS
+    assert fwhm_kms < 8  # telluric lines at R=115000 have FWHM ~ 3-5 km/s

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from karaoke.grid import vacuum_to_air
+from karaoke.synth import SurveyConfig, make_survey
+from karaoke.telluric import TelluricModel, h2o_lines, o2_lines
+from tests.conftest import shared
+
+
+def _hitran(name):
+    d = fits.getdata(shared("telluric", name), 1)
+    return np.asarray(d["wave_number"]), np.asarray(d["Intensity"]), np.asarray(d["Epp"])
+
+
+@pytest.mark.parametrize("band,lo,hi", [("gamma", 15700, 16000), ("B", 14300, 14600)])
+def test_o2_band_structure_matches_hitran(band, lo, hi):
+    nu_h, S_h, E_h = _hitran("Static_hitran_qt_O2.fits")
+    inband = (nu_h > lo) & (nu_h < hi)
+    strong = inband & (S_h > 0.01 * S_h[inband].max())
+    lines = o2_lines(band)
+    nu = lines["wavenumber"]
+    # every strong HITRAN line is predicted within 0.01 cm^-1 (~0.004 A), with its lower-state energy
+    for n0, e0 in zip(nu_h[strong], E_h[strong]):
+        k = np.argmin(np.abs(nu - n0))
+        assert abs(nu[k] - n0) < 0.01
+        assert abs(lines["elower"][k] - e0) < 0.05
+    # and the predicted relative intensities follow HITRAN's (rank correlation)
+    k = [np.argmin(np.abs(nu - n0)) for n0 in nu_h[strong]]
+    r = np.corrcoef(np.argsort(np.argsort(lines["intensity"][k])), np.argsort(np.argsort(S_h[strong])))[0, 1]
+    assert r > 0.9
+
+
+def test_transmission_minima_sit_at_hitran_air_wavelengths():
+    """O2 lines of the synthetic survey at HITRAN positions converted vacuum -> air."""
+    nu_h, S_h, _ = _hitran("Static_hitran_qt_O2.fits")
+    air = vacuum_to_air(1e8 / nu_h)
+    survey = make_survey(SurveyConfig(n_spectra=3, n_stars=3, grid_start=6276.0, n_pixels=4096), progress=False)
+    w = survey.wave
+    t = survey.transmission.mean(0)
+    sel = (air > w[20]) & (air < w[-20]) & (S_h > 5e-27)
+    isolated = np.array([np.sum((np.abs(air - a) < 0.15) & (S_h > 0.2 * s)) == 1 for a, s in zip(air, S_h)])
+    sel &= isolated  # blends have their minimum between the lines
+    assert sel.sum() >= 8
+    for a in air[sel]:
+        win = np.abs(w - a) < 0.05
+        if win.sum() == 0:
+            continue
+        w_min = w[win][np.argmin(t[win])]
+        assert abs(w_min - a) <= 0.015, (a, w_min)
+
+
+def test_depths_scale_with_airmass_and_water():
+    w = np.arange(6276.0, 6300.0, 0.0025)
+    tm = TelluricModel(w)
+    d1, d2 = 1 - tm.transmission(1.0, 1.0).min(), 1 - tm.transmission(2.0, 1.0).min()
+    assert d2 > d1 > 0.2  # O2 gamma band heads are tens of per cent deep at zenith
+    wh = np.arange(5880.0, 5900.0, 0.0025)
+    th = TelluricModel(wh)
+    assert (1 - th.transmission(1.0, 20.0)).max() > 3 * (1 - th.transmission(1.0, 1.0)).max() - 0.05
+    with pytest.raises(ValueError):
+        tm.transmission(0.5, 1.0)
+
+
+def test_agrees_with_the_shared_standard_atmosphere_model():
+    d = fits.getdata(shared("telluric", "stdatmos_vac_5790-6935_excerpt.fits"), 1)
+    wv, fl = np.asarray(d["wave"], float), np.asarray(d["flux"], float)
+    lo, hi = 6276.0, 6300.0
+    wa = vacuum_to_air(wv)
+    sel = (wa > lo) & (wa < hi)
+    ours = TelluricModel(wa[sel]).transmission(1.0, 2.0)
+    from scipy.ndimage import gaussian_filter1d
+
+    step = np.median(np.diff(wa[sel]))
+    ours = gaussian_filter1d(ours, 6280 / 60000 / 2.355 / step)  # the reference is at R ~ 60000
+    assert np.corrcoef(ours, fl[sel])[0, 1] > 0.9
+
+
+def test_h2o_table_is_the_hitran_subset():
+    h = h2o_lines()
+    assert h["wavenumber"].size > 1000 and np.all(np.diff(h["wavenumber"]) >= 0)
+    assert h["intensity"].min() > 5e-26

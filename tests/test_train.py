@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from karaoke.model import Karaoke, ModelConfig, load_model
+from karaoke.train import TrainConfig, load_history, run_key, train, train_cached, vae_loss
+
+
+def test_loss_matches_a_hand_computation():
+    r = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    t = torch.tensor([[1.5, 2.0, 2.0, 0.0]])
+    m = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    mu = torch.tensor([[0.5, -1.0]])
+    lv = torch.tensor([[0.0, np.log(2.0)]], dtype=torch.float32)
+    tot, l1, kl = vae_loss(r, t, m, mu, lv, beta=0.3)
+    assert float(l1) == pytest.approx((0.5 + 0 + 1.0 + 0) / 4)
+    kl_ref = -0.5 * np.mean([1 + 0 - 0.25 - 1, 1 + np.log(2) - 1 - 2])
+    assert float(kl) == pytest.approx(kl_ref, rel=1e-6)
+    assert float(tot) == pytest.approx(float(l1) + 0.3 * kl_ref, rel=1e-6)
+    _, _, kl0 = vae_loss(r, t, m, mu, None, beta=0.3)
+    assert float(kl0) == 0.0
+
+
+def test_kl_warmup_schedule():
+    c = TrainConfig(kl_weight=0.3, kl_warmup=(5000, 20000))
+    assert c.beta(0) == 0 and c.beta(4999) == 0
+    assert c.beta(12500) == pytest.approx(0.15) and c.beta(20000) == 0.3 and c.beta(10 ** 6) == 0.3
+    with pytest.raises(ValueError):
+        TrainConfig(kl_warmup=(10, 5))
+    with pytest.raises(ValueError):
+        TrainConfig(max_velocity=-1)
+
+
+def _small(small_survey):
+    mc = ModelConfig.scaled(small_survey.n_pixels, latent_dim=8, width=0.25)
+    tc = TrainConfig(epochs=2, batch_size=16, lr=1e-3, kl_warmup=(0, 5), max_velocity=30.0, seed=5)
+    return mc, tc
+
+
+def test_training_learns_and_writes_a_self_describing_run(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    model = train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    hist = load_history(tmp_path / "run")
+    assert len(hist) == 2 and hist[-1]["l1"] < hist[0]["l1"]
+    ck = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert ck["data_hash"] == small_survey.data_hash() and ck["seed"] == 5 and ck["step"] == hist[-1]["step"]
+    assert ck["grid"]["n"] == small_survey.n_pixels and ck["frame"] == "topocentric"
+    loaded = load_model(tmp_path / "run")
+    x = np.asarray(small_survey.normalised()[0].flux[:2])
+    np.testing.assert_allclose(loaded.reconstruct(x), model.reconstruct(x), atol=1e-6)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    full = train(small_survey, mc, tc, tmp_path / "full", progress=False)
+    train(small_survey, mc, tc, tmp_path / "cut", progress=False, max_steps=3)  # "killed" mid-epoch 1
+    assert (tmp_path / "cut" / "checkpoint.pt").exists() and not (tmp_path / "cut" / "model.pt").exists()
+    resumed = train(small_survey, mc, tc, tmp_path / "cut", progress=False)
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(small_survey, mc, tc.replace(lr=5e-4), tmp_path / "cut", progress=False)
+
+
+def test_cache_reuses_a_finished_run(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=1)
+    m1 = train_cached(small_survey, mc, tc, root=tmp_path, progress=False)
+    stamp = (m1.run_dir / "model.pt").stat().st_mtime_ns
+    m2 = train_cached(small_survey, mc, tc, root=tmp_path, progress=False)
+    assert m2.run_dir == m1.run_dir and (m2.run_dir / "model.pt").stat().st_mtime_ns == stamp
+    assert run_key(mc, tc, "a") != run_key(mc, tc.replace(max_velocity=0.0), "a") != run_key(mc, tc, "b")
+
+
+def test_training_rejects_mismatched_inputs(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    with pytest.raises(ValueError, match="pixels"):
+        train(small_survey, ModelConfig.scaled(2048, 8, width=0.25), tc, tmp_path)
+    bary = small_survey.subset(np.arange(10))
+    bary.frame = "barycentric"
+    with pytest.raises(ValueError, match="topocentric"):
+        train(bary, mc, tc, tmp_path)
