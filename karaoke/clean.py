@@ -120,8 +120,10 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
             _write_product(product, spec, grid, flux, mask, recon, spec.berv if np.isfinite(spec.berv) else 0.0,
                            label, f.name)
             results.append(CleanResult(str(f), "ok", "", str(product)))
-        except (SpectrumError, NoiseLikeSpectrum, ValueError) as exc:
+        except SpectrumError as exc:
             results.append(CleanResult(str(f), "failed", str(exc)))
+        except (NoiseLikeSpectrum, ValueError) as exc:
+            results.append(CleanResult(str(f), "failed", f"{f}: {exc}"))
     with open(out / "clean_report.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["source", "status", "reason", "product"])

@@ -1,0 +1,47 @@
+"""Packaging and reproducibility checks: pins, README commands, notebook pairs."""
+import re
+import tomllib
+
+import pytest
+
+from karaoke.paths import ROOT
+
+
+def _pyproject_pins():
+    d = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = d["project"]["dependencies"] + sum(d["project"]["optional-dependencies"].values(), [])
+    return {re.split("==", x)[0].lower(): x for x in deps}
+
+
+def test_environment_yml_lists_the_same_pins_as_pyproject():
+    env = (ROOT / "environment.yml").read_text()
+    env_pins = {re.split("==", x)[0].lower(): x for x in re.findall(r"-\s+([A-Za-z0-9_.\-]+==[^\s]+)", env)}
+    assert env_pins == _pyproject_pins()
+    assert all("==" in v for v in env_pins.values())  # everything pinned
+    assert env_pins["torch"] == "torch==2.13.0"
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- commands -->\s*```(?:bash|sh)?\n(.*?)```", readme, re.S)
+    assert block, "README needs a fenced block after <!-- commands -->"
+    cmds = [c for c in block.group(1).splitlines() if c.strip() and not c.strip().startswith("#")]
+    assert len(cmds) == 2
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert cmds[1].strip() in ci
+
+
+def test_notebook_pairs_are_in_sync():
+    jupytext = pytest.importorskip("jupytext")
+    srcs = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert len(srcs) >= 3
+    for src in srcs:
+        nb_path = src.with_suffix(".ipynb")
+        assert nb_path.exists(), f"{nb_path.name} missing: run make notebooks-sync"
+        py_cells = [c.source for c in jupytext.read(src).cells]
+        nb = jupytext.read(nb_path)
+        nb_cells = [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert py_cells == nb_cells, f"{src.name} and {nb_path.name} differ: run make notebooks-sync"
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        assert ["parameters"] in tags

