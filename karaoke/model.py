@@ -137,6 +137,36 @@ class Karaoke(nn.Module):
         for j, (ci, co) in enumerate(zip(dec_in, dec_out)):
             setattr(self, f"deconv{K - j}", _deconv(ci, co))
         self.predict0 = nn.Conv1d(1, 1, 3, padding=1)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Initialisation (the architecture and parameter names are untouched, so released
+        weights still load strictly over it).
+
+        PyTorch's default initialisation shrinks the signal by ~sqrt(3) per layer: through the
+        ~20 layers the output ignores the input and the first layer's gradient is ~1e-10 of the
+        last one's, so a network trained for minutes stays on the mean spectrum. Instead: He
+        initialisation for the LeakyReLU(0.1) convolutions, variance-preserving linear layers,
+        zero biases; the output layer starts near the constant 1 of a median-normalised
+        spectrum (small weights, bias 1); the VAE's log-variance head starts at a narrow
+        posterior (log sigma^2 = -6).
+        """
+        gain = nn.init.calculate_gain("leaky_relu", 0.1)
+        for mod in self.modules():
+            if isinstance(mod, (nn.Conv1d, nn.ConvTranspose1d)):
+                fan_in = mod.in_channels * mod.kernel_size[0]
+                if isinstance(mod, nn.ConvTranspose1d):
+                    fan_in //= mod.stride[0]  # each output sees kernel/stride taps per input channel
+                nn.init.normal_(mod.weight, 0.0, gain / fan_in ** 0.5)
+                nn.init.zeros_(mod.bias)
+            elif isinstance(mod, nn.Linear):
+                nn.init.normal_(mod.weight, 0.0, 1.0 / mod.in_features ** 0.5)
+                nn.init.zeros_(mod.bias)
+        nn.init.normal_(self.predict0.weight, 0.0, 0.01)
+        nn.init.constant_(self.predict0.bias, 1.0)
+        if self.config.variational:
+            nn.init.normal_(self.fc12.weight, 0.0, 1e-4)
+            nn.init.constant_(self.fc12.bias, -6.0)
 
     def encode(self, x: torch.Tensor):
         """x (B, 1, L) -> mu, logvar (B, D); logvar is None for the AE."""

@@ -220,3 +220,42 @@ class WhiteningExplorer:
             plt.show()
         self.slider.observe(lambda change: self.update(change["new"]), names="value")
         return widgets.VBox([self.slider, out])
+
+
+def plot_metric_distributions(rows, order, title="", primary=None):
+    """Figs. 7 and 8: box plots of Qt and Qs per network over the test spectra.
+
+    ``rows``: tidy rows (``label``, ``Qt``, ``Qs``); ``order``: labels left to right; the
+    ``primary`` label is starred.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, key, name in zip(axes, ("Qt", "Qs"), ("telluric rejection Qt", "stellar reconstruction Qs")):
+        data = [[r[key] for r in rows if r["label"] == lab and np.isfinite(r[key])] for lab in order]
+        ax.boxplot(data, showfliers=False)
+        ax.set_xticks(range(1, len(order) + 1))
+        ax.set_xticklabels([f"{lab}*" if lab == primary else lab for lab in order], rotation=30, ha="right")
+        ax.set_title(f"{name} (lower is better)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_compression(summary, primary_latent=128):
+    """Fig. 9: median Qs and Qt (with interquartile bars) against the latent size."""
+    import matplotlib.pyplot as plt
+
+    d = np.array([s["latent_dim"] for s in summary], dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key, color in (("Qs", "C2"), ("Qt", "C3")):
+        y = np.array([s[key] for s in summary])
+        e = np.array([s[f"{key}_iqr"] for s in summary]) / 2
+        ax.errorbar(d, y, yerr=e, marker="o", color=color, label=key, capsize=2)
+    ax.axvline(primary_latent, color="0.6", ls=":", label="primary network")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("latent dimensions")
+    ax.set_ylabel("median metric (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    return fig

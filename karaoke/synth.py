@@ -57,7 +57,7 @@ class SurveyConfig:
     berv_max: float = 30.0
     airmass_range: tuple = (1.0, 2.2)
     pwv_range: tuple = (0.5, 20.0)
-    line_density: float = 4.0  # stellar lines per Angstrom at 6000 A (rises to the blue)
+    line_density: float = 6.0  # stellar lines per Angstrom at 6000 A (rises to the blue)
 
     def __post_init__(self):
         if self.n_spectra < 1 or self.n_stars < 1 or self.n_pixels < 16:
