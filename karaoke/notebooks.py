@@ -29,14 +29,15 @@ def to_ipynb(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run(src: Path, scale: str, out: Path, extra: dict | None = None) -> Path:
+def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_timeout: int = 7200) -> Path:
     import papermill as pm
 
     tmp = out.with_suffix(".input.ipynb")
     to_ipynb(src, tmp)
     try:
         pm.execute_notebook(str(tmp), str(out), parameters={"scale": scale, **(extra or {})},
-                            kernel_name="python3", progress_bar=False, cwd=str(notebooks_dir()))
+                            kernel_name="python3", progress_bar=False, cwd=str(notebooks_dir()),
+                            execution_timeout=execution_timeout)
     finally:
         tmp.unlink(missing_ok=True)
     return out
