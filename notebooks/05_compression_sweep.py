@@ -29,9 +29,25 @@ plotting.savefig(fig, "fig9_compression_sweep");
 for s in summary:
     print(f"latent {s['latent_dim']:5d}: Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}")
 
+# %% [markdown]
+# Rounded summary (checked by nbval):
+
 # %%
+for s in summary:
+    print(f"latent {s['latent_dim']:5d}: Qt {s['Qt']:.1f}  Qs {s['Qs']:.1f}")
+
+# %% tags=["nbval-ignore-output"]
 qs = {s["latent_dim"]: s["Qs"] for s in summary}
 qt = {s["latent_dim"]: s["Qt"] for s in summary}
 smallest, largest = min(latent_dims), max(latent_dims)
 print(f"smallest latent size loses the most stellar lines (highest Qs): {qs[smallest] == max(qs.values())}")
 print(f"largest latent size reconstructs more tellurics than the primary (Qt rises): {qt[largest] > qt[primary_latent]}")
+
+# %% [markdown]
+# **What the `ci` scale does and does not reproduce of Fig. 9** (measured when this notebook was
+# executed at `ci`): the largest latent sizes reconstruct more tellurics than the primary network
+# (Qt 1.0 at 512 and 0.75 at 1024 against 0.43 at 128), as in the paper. The stellar side is not
+# reproduced: after 10 CPU epochs no network reconstructs the stellar lines well (Qs 0.9-1.5 for
+# every size) and the smallest size (8) is not the worst; the point-to-point scatter (Qt 0.98 at
+# 32) shows that training noise dominates at this length. Run with `-p scale cpu` or `paper` for
+# longer trainings.

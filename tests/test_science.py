@@ -28,10 +28,15 @@ def results():
 def test_whitening_lowers_qt(results):
     """Velocity whitening (N = 30 km/s) rejects more tellurics than the topocentric network.
 
-    Measured on the ci preset (8 epochs on CPU): Qt 0.51 whitened vs 0.65 topocentric. The issue's
-    target (whitened Qt <= 0.5 x topocentric, Qs <= 0.3) is not reached at this training length.
+    Measured on the ci preset (10 epochs on 2 CPU cores): Qt 0.43 whitened vs 0.71 topocentric.
     """
-    assert results[30.0]["Qt"] < 0.9 * results[0.0]["Qt"]
+    assert results[30.0]["Qt"] < 0.75 * results[0.0]["Qt"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue target not reached at the ci scale: measured Qt 0.43 vs 0.71 "
+                                       "(ratio 0.60) and Qs 1.54")
+def test_issue_target_whitened_qt_half_of_topocentric_with_good_qs(results):
+    assert results[30.0]["Qt"] <= 0.5 * results[0.0]["Qt"] and results[30.0]["Qs"] <= 0.3
 
 
 def test_network_rejects_more_tellurics_than_pca(results):
