@@ -4,6 +4,8 @@
     karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --scale ci
     karaoke evaluate RUN SURVEY          # prints one JSON object (median Qt, Qs, ...)
     karaoke clean MODEL FILES... --out DIR
+    karaoke download harps --target HD128621 --out DIR   |   karaoke download model --out DIR
+    karaoke prepare FOLDER --out STORE [--grid-start 6260 --n-pixels 4096]
 """
 from __future__ import annotations
 
@@ -106,6 +108,40 @@ def _clean(a):
     return 0 if n_bad == 0 else (3 if n_bad < len(results) else 1)
 
 
+def _download(a):
+    from .download import download_harps, fetch_authors_model, query_harps
+
+    if a.what == "model":
+        path = fetch_authors_model(a.out, progress=not a.quiet)
+        print(json.dumps({"model": str(path)}))
+        return 0
+    ids = []
+    if a.ids:
+        ids = [x.strip() for x in Path(a.ids).read_text().split() if x.strip()]
+    if a.target or a.start or a.end:
+        ids += query_harps(a.target, a.start, a.end, max_rows=a.max_rows)
+    if not ids:
+        raise ValueError("nothing to download: give --target/--start/--end or --ids FILE")
+    rows = download_harps(ids, a.out, workers=a.workers, progress=not a.quiet)
+    bad = [r for r in rows if r.status == "failed"]
+    print(json.dumps({"requested": len(rows), "ok": len(rows) - len(bad), "failed": len(bad),
+                      "manifest": str(Path(a.out) / "manifest.csv")}))
+    return 0 if not bad else 3
+
+
+def _prepare(a):
+    from .grid import Grid, harps_grid
+    from .prepare import prepare_collection
+
+    files = []
+    for f in a.files:
+        files += sorted(f.glob("*.fits")) if f.is_dir() else [f]
+    grid = harps_grid() if a.grid_start is None else Grid(a.grid_start, 0.01, a.n_pixels)
+    report = prepare_collection(files, a.out, grid=grid, workers=a.workers, progress=not a.quiet)
+    print(json.dumps(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -149,6 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--pseudo-truth", action="store_true",
                    help="use the paper's pseudo-truth from the transmission instead of the exact truth")
     e.set_defaults(func=_evaluate)
+
+    d = sub.add_parser("download", help="HARPS ADP spectra from the ESO archive, or the authors' model")
+    d.add_argument("what", choices=["harps", "model"])
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--target", default=None)
+    d.add_argument("--start", default=None, help="first observing date (YYYY-MM-DD)")
+    d.add_argument("--end", default=None, help="last observing date (YYYY-MM-DD)")
+    d.add_argument("--ids", default=None, help="text file with one ADP id per line")
+    d.add_argument("--max-rows", type=int, default=None)
+    d.add_argument("--workers", type=int, default=4)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_download)
+
+    pr = sub.add_parser("prepare", help="homogenise a folder of FITS spectra into a memory-mapped store")
+    pr.add_argument("files", type=Path, nargs="+", help="FITS files or folders of them")
+    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--grid-start", type=float, default=None, help="default: the 327680-px HARPS grid")
+    pr.add_argument("--n-pixels", type=int, default=4096)
+    pr.add_argument("--workers", type=int, default=2)
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(func=_prepare)
 
     c = sub.add_parser("clean", help="remove tellurics from FITS spectra")
     c.add_argument("model", type=Path, help="run folder, karaoke checkpoint or the authors' .pth.tar")

@@ -60,14 +60,15 @@ class Survey:
 
     def __post_init__(self):
         self.wave = np.asarray(self.wave, dtype=np.float64)
-        self.flux = np.asarray(self.flux, dtype=np.float32)
+        self.flux = np.asanyarray(self.flux, dtype=np.float32)  # keeps a memmap a memmap (no copy)
         if self.flux.ndim != 2 or self.flux.shape[1] != self.wave.size:
             raise ValueError(f"flux must have shape (N, {self.wave.size}), got {self.flux.shape}")
         self.grid = Grid.from_wave(self.wave)
         n, L = self.flux.shape
         if self.mask is None:
             self.mask = np.ones(L, np.float32)
-        self.mask = np.asarray(self.mask, dtype=np.float32)
+        if not (isinstance(self.mask, np.ndarray) and self.mask.dtype == np.uint8):
+            self.mask = np.asarray(self.mask, dtype=np.float32)  # uint8 masks (large stores) stay uint8
         if self.mask.shape not in ((L,), (n, L)):
             raise ValueError(f"mask must have shape ({L},) or ({n}, {L}), got {self.mask.shape}")
         for name in ("err",) + _TRUTH:

@@ -128,8 +128,15 @@ def _write_history(path: Path, history: list):
 
 
 def prepare_training_data(survey: Survey, cfg: TrainConfig):
-    """Normalise (rejecting noise-like spectra) and split; returns (normalised survey, train, val)."""
-    norm, rejected = survey.normalised(min_median=cfg.min_median)
+    """Normalise (rejecting noise-like spectra) and split; returns (normalised survey, train, val).
+
+    A survey already normalised (``attrs['normalised']``, e.g. a prepared store) is used as is,
+    without loading it into memory.
+    """
+    if survey.attrs.get("normalised"):
+        norm, rejected = survey, {}
+    else:
+        norm, rejected = survey.normalised(min_median=cfg.min_median)
     if len(norm) < 2:
         raise ValueError(f"only {len(norm)} usable spectra after rejecting {len(rejected)} noise-like ones")
     train_idx, val_idx = norm.split(cfg.holdout_fraction)
@@ -194,8 +201,13 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         torch.set_rng_state(g_noise_state)
     _write_atomic(out / "run.json", json.dumps(provenance, indent=2))
 
-    flux = torch.from_numpy(norm.flux)
-    mask = torch.from_numpy(np.ascontiguousarray(norm.pixel_mask()))
+    flux_np, mask_np = norm.flux, norm.mask  # ndarrays or memmaps (streamed per batch)
+
+    def batch(pick):
+        pick = pick.numpy()
+        x = torch.from_numpy(np.ascontiguousarray(flux_np[pick], dtype=np.float32))  # (B, L)
+        m = mask_np[pick] if mask_np.ndim == 2 else np.broadcast_to(mask_np, x.shape)
+        return x, torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))  # (B, L)
     if "star_id" in norm.meta and cfg.per_star_weights:
         sid = norm.meta["star_id"][train_idx]
         _, inv, counts = np.unique(sid, return_inverse=True, return_counts=True)
@@ -223,8 +235,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                    leave=False)
         for inner in bar:
             pick = train_t[torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g_sample)]
-            x = flux[pick].to(dev, non_blocking=True)  # (B, L)
-            m = mask[pick].to(dev, non_blocking=True)  # (B, L)
+            x, m = batch(pick)
+            x, m = x.to(dev, non_blocking=True), m.to(dev, non_blocking=True)  # (B, L)
             xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g_whiten)  # (B, L)
             recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
             beta = cfg.beta(step)
@@ -265,8 +277,8 @@ def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size:
     g = torch.Generator(device=device).manual_seed(12345)
     tot, n = 0.0, 0
     for i in range(0, len(flux), batch_size):
-        x = torch.as_tensor(flux[i:i + batch_size], device=device)
-        m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size]), device=device)
+        x = torch.as_tensor(np.ascontiguousarray(flux[i:i + batch_size], dtype=np.float32), device=device)
+        m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size], dtype=np.float32), device=device)
         xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g)
         y, _, _ = model(xw)
         tot += float(((y - xw).abs() * mw).mean()) * len(x)

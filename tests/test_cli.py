@@ -65,3 +65,31 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert "error" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train"])
+
+
+def test_prepare_and_download_commands(tmp_path, capsys):
+    import shutil
+
+    from tests.httpserver import FileServer
+
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(shared("harps", "ADP.2014-09-16T11:04:45.123.fits"), d)
+    assert main(["prepare", str(d), "--out", str(tmp_path / "store"), "--grid-start", "6260", "--n-pixels",
+                 "1024", "--quiet"]) == 0
+    assert _json(capsys)["accepted"] == 1
+    assert main(["download", "harps", "--out", str(tmp_path / "dl")]) == 2  # nothing asked for
+    assert "nothing to download" in capsys.readouterr().err
+    src = tmp_path / "m.pth"
+    torch.save({"state_dict": Karaoke(ModelConfig.scaled(1024, 8, width=0.25)).state_dict()}, src)
+    import karaoke.download as dl
+
+    with FileServer() as srv:
+        srv.files[f"/d/{dl.AUTHORS_MODEL_FILE}"] = (src.read_bytes(), "ok")
+        old = dl.AUTHORS_MODEL_URL
+        dl.fetch_authors_model.__defaults__ = (f"{srv.url}/d/", True)
+        try:
+            assert main(["download", "model", "--out", str(tmp_path / "models"), "--quiet"]) == 0
+        finally:
+            dl.fetch_authors_model.__defaults__ = (old, True)
+    assert _json(capsys)["model"].endswith(dl.AUTHORS_MODEL_FILE)

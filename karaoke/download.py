@@ -1,0 +1,202 @@
+"""Archive downloads: HARPS Phase-3 1D products (ADP) from the ESO archive through astroquery,
+and the authors' released HARPS model.
+
+Every file counts only once verified (it opens as the expected product); a second run fetches
+only what is missing or failed verification; a manifest CSV records what was fetched and why
+anything failed. Downloads run in parallel threads with a progress bar.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .io import SpectrumError, read_spectrum
+
+#: Where the authors publish their released HARPS network (method-facts.md).
+AUTHORS_MODEL_URL = "https://www.rawdataspeaks.org/wp-content/uploads/projects/karaoke/data/"
+AUTHORS_MODEL_FILE = "model_14v3_128d_e116_i954k.pth.tar"
+
+
+@dataclass
+class ManifestRow:
+    dataset: str
+    file: str
+    status: str  # "downloaded", "present" (verified earlier), "failed"
+    reason: str = ""
+    bytes: int = 0
+    sha256: str = ""
+
+
+def sha256sum(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_adp(path) -> str:
+    """Return '' if ``path`` is a usable ESO ADP 1D product, else the reason it is not."""
+    try:
+        s = read_spectrum(path)
+    except SpectrumError as exc:
+        return exc.reason
+    if s.meta.get("kind") != "ESO ADP 1D":
+        return f"not an ESO ADP 1D product ({s.meta.get('kind')})"
+    return ""
+
+
+def query_harps(target: str | None = None, start: str | None = None, end: str | None = None,
+                max_rows: int | None = None, eso=None) -> list[str]:
+    """ADP identifiers of HARPS Phase-3 1D spectra in the ESO archive (astroquery).
+
+    Parameters
+    ----------
+    target : str, optional
+        Object name as in the archive (e.g. ``"HD128621"``).
+    start, end : str, optional
+        Observation date range, ISO (``"2012-01-01"``).
+    max_rows : int, optional
+    eso : astroquery.eso.EsoClass, optional
+        A configured (or logged-in) instance; default ``astroquery.eso.Eso()``.
+    """
+    if eso is None:
+        from astroquery.eso import Eso
+
+        eso = Eso()
+    if max_rows is not None:
+        eso.ROW_LIMIT = max_rows
+    kw = {}
+    if target:
+        kw["target"] = target
+    if start:
+        kw["box_start_date"] = start  # astroquery passes extra keywords to the archive's form
+    if end:
+        kw["box_end_date"] = end
+    table = eso.query_surveys(surveys="HARPS", **kw)
+    if table is None or len(table) == 0:
+        return []
+    for col in ("ARCFILE", "Dataset ID", "dp_id", "ARCFILE_ID"):
+        if col in table.colnames:
+            return [str(x).strip().removesuffix(".fits") for x in table[col]]
+    raise ValueError(f"ESO answer has no dataset-id column (columns: {table.colnames})")
+
+
+def _local_name(dataset: str) -> str:
+    return dataset if dataset.endswith(".fits") else f"{dataset}.fits"
+
+
+def download_harps(datasets, dest, workers: int = 4, progress: bool = True, eso_factory=None,
+                   manifest_name: str = "manifest.csv") -> list[ManifestRow]:
+    """Download ADP files (resumable, verified, parallel) into ``dest``; returns the manifest.
+
+    ``eso_factory`` builds one astroquery ``Eso`` per worker (default ``astroquery.eso.Eso``);
+    tests point its ``DOWNLOAD_URL`` at a local server.
+    """
+    if eso_factory is None:
+        from astroquery.eso import Eso as eso_factory  # noqa: N813
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    todo, rows = [], []
+    for d in dict.fromkeys(str(x).strip() for x in datasets):  # unique, in order
+        path = dest / _local_name(d)
+        if path.exists():
+            reason = verify_adp(path)
+            if not reason:
+                rows.append(ManifestRow(d, path.name, "present", "", path.stat().st_size, sha256sum(path)))
+                continue
+            path.unlink()  # incomplete or corrupt from an earlier run: fetch again
+        todo.append(d)
+
+    def fetch(d):
+        eso = eso_factory()
+        path = dest / _local_name(d)
+        try:
+            eso.retrieve_data([d.removesuffix(".fits")], destination=str(dest), unzip=True)
+        except Exception as exc:  # astroquery raises on some HTTP errors, logs others
+            return ManifestRow(d, path.name, "failed", f"download error: {type(exc).__name__}: {exc}")
+        if not path.exists():
+            return ManifestRow(d, path.name, "failed", "archive returned no file (HTTP error or access denied)")
+        reason = verify_adp(path)
+        if reason:
+            bad = path.with_suffix(".fits.corrupt")
+            os.replace(path, bad)
+            return ManifestRow(d, path.name, "failed", f"verification failed: {reason} (kept as {bad.name})")
+        return ManifestRow(d, path.name, "downloaded", "", path.stat().st_size, sha256sum(path))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(fetch, d) for d in todo]
+        for f in tqdm(as_completed(futures), total=len(futures), desc="HARPS ADP", disable=not progress):
+            rows.append(f.result())
+    order = {d: i for i, d in enumerate(dict.fromkeys(str(x).strip() for x in datasets))}
+    rows.sort(key=lambda r: order.get(r.dataset, 0))
+    write_manifest(rows, dest / manifest_name)
+    return rows
+
+
+def write_manifest(rows, path) -> Path:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(asdict(ManifestRow("", "", ""))))
+        w.writeheader()
+        for r in rows:
+            w.writerow(asdict(r))
+    os.replace(tmp, path)
+    return path
+
+
+def fetch_url(url: str, path, timeout: float = 60.0, progress: bool = True) -> Path:
+    """Download ``url`` to ``path`` through a ``.part`` file (atomic rename when complete);
+    raises ValueError if the body is shorter than the announced Content-Length."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as fh:
+        total = int(resp.headers.get("Content-Length") or 0)
+        n = 0
+        with tqdm(total=total or None, unit="B", unit_scale=True, desc=path.name, disable=not progress) as bar:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                fh.write(block)
+                n += len(block)
+                bar.update(len(block))
+    if total and n != total:
+        part.unlink(missing_ok=True)
+        raise ValueError(f"{url}: received {n} of {total} bytes")
+    os.replace(part, path)
+    return path
+
+
+def fetch_authors_model(dest, base_url: str = AUTHORS_MODEL_URL, progress: bool = True) -> Path:
+    """The authors' released HARPS model, downloaded once; its SHA-256 is recorded beside it at
+    first download (``<file>.sha256``) and checked on every later call."""
+    dest = Path(dest)
+    path = dest / AUTHORS_MODEL_FILE
+    record = path.with_name(path.name + ".sha256")
+    if not path.exists():
+        fetch_url(base_url.rstrip("/") + "/" + AUTHORS_MODEL_FILE, path, progress=progress)
+        from .model import load_model
+
+        try:
+            load_model(path)
+        except ValueError as exc:
+            bad = path.with_suffix(".corrupt")
+            os.replace(path, bad)
+            raise ValueError(f"{path}: downloaded file is not the authors' model ({exc})") from exc
+        if not record.exists():
+            record.write_text(sha256sum(path) + "\n")
+    digest = sha256sum(path)
+    if record.exists() and record.read_text().split()[0] != digest:
+        raise ValueError(f"{path}: checksum {digest[:12]}... differs from the one recorded at first download "
+                         f"({record.read_text()[:12]}...); delete both files to fetch it again")
+    if not record.exists():
+        record.write_text(digest + "\n")
+    return path
