@@ -228,3 +228,24 @@ def load_survey(path) -> Survey:
         return Survey(meta=meta, frame=frame, medium=medium, attrs=attrs, **kw)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def concat_surveys(*surveys: Survey) -> Survey:
+    """Stack surveys on the same grid and frame (metadata keys present in all are kept).
+
+    Truth arrays are kept only if every survey has them.
+    """
+    if not surveys:
+        raise ValueError("nothing to concatenate")
+    s0 = surveys[0]
+    for s in surveys[1:]:
+        if s.n_pixels != s0.n_pixels or not np.allclose(s.wave, s0.wave) or s.frame != s0.frame:
+            raise ValueError("surveys must share their wavelength grid and frame")
+    keys = set.intersection(*(set(s.meta) for s in surveys))
+    stack = (lambda name: None if any(getattr(s, name) is None for s in surveys)
+             else np.vstack([getattr(s, name) for s in surveys]))
+    mask = np.vstack([np.broadcast_to(s.pixel_mask(), s.flux.shape) for s in surveys]).astype(np.float32)
+    return Survey(wave=s0.wave, flux=np.vstack([s.flux for s in surveys]), err=stack("err"), mask=mask,
+                  stellar=stack("stellar"), transmission=stack("transmission"),
+                  meta={k: np.concatenate([s.meta[k] for s in surveys]) for k in sorted(keys)},
+                  frame=s0.frame, medium=s0.medium, attrs={"concatenated": [s.attrs.get("source", "") for s in surveys]})

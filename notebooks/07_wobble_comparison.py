@@ -1,0 +1,106 @@
+# %% [markdown]
+# # 07 — Real HARPS validation: α Cen B, karaoke vs a wobble-style model (Fig. 10)
+#
+# 88 real HARPS spectra of α Cen B (barycentric, BERV −3.6…+18.3 km/s, airmass 1.17–1.55,
+# humidity 7–66 %), from `../shared/data`. Reference: the shared standard-atmosphere telluric
+# model (vacuum → air), scaled in depth per exposure, gives the telluric profile, the mask and
+# the pseudo-truth of Section 5.2. Compared: karaoke trained on these spectra alone and mixed
+# with the synthetic survey (unsupervised: the method may be trained on the set it cleans), a
+# wobble-style joint fit (stellar template in the barycentric frame, telluric template in the
+# observatory frame) and PCA. Everything is evaluated in the topocentric frame.
+
+# %% tags=["parameters"]
+scale = "ci"
+grid_start = 6260.0
+n_pixels = 4096
+velocity = 30.0
+epochs_alone = 300
+pca_components = 16
+wobble_iterations = 400
+
+# %%
+import csv
+
+import numpy as np
+
+from karaoke import plotting
+from karaoke.grid import doppler_shift
+from karaoke.metrics import PCABaseline, evaluate_reconstruction
+from karaoke.paths import figures_dir
+from karaoke.realdata import alpha_cen_b_path, load_alpha_cen_b, telluric_reference, to_topocentric
+from karaoke.scales import get_scale, scale_survey
+from karaoke.survey import Survey, concat_surveys
+from karaoke.train import train_cached
+from karaoke.wobble import fit_wobble
+
+plotting.use_style()
+if not alpha_cen_b_path().exists():
+    raise SystemExit(f"alpha Cen B data not found at {alpha_cen_b_path()} (../shared/data is absent)")
+bary, rejected = load_alpha_cen_b(grid_start, n_pixels).normalised()
+topo = to_topocentric(bary)
+T = telluric_reference(bary)  # (88, L) topocentric transmission
+print(f"{len(bary)} spectra, {len(rejected)} rejected, {bary.wave[0]:.2f}-{bary.wave[-1]:.2f} A (air)")
+
+# %% tags=["nbval-ignore-output"]
+preset = get_scale(scale)
+mc = preset.model_config()
+real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
+              frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
+alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone))
+synth, _ = scale_survey(scale).normalised()
+if not np.allclose(synth.wave, real.wave):
+    raise ValueError("the synthetic survey of this scale is on another grid; set grid_start/n_pixels to match")
+real_ids = Survey(wave=real.wave, flux=real.flux, mask=real.mask,
+                  meta={"star_id": np.full(len(real), -1), "berv": real.meta["berv"]}, frame="topocentric")
+synth_ids = Survey(wave=synth.wave, flux=synth.flux, meta={"star_id": synth.meta["star_id"],
+                                                             "berv": synth.meta["berv"]}, frame="topocentric")
+mixed_survey = concat_surveys(real_ids, synth_ids)
+mixed_survey.attrs["normalised"] = True
+mixed = train_cached(mixed_survey, mc, preset.train_config(velocity))
+wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
+                 iterations=wobble_iterations)
+recon = {"karaoke (alone)": alone.reconstruct(topo.flux), "karaoke (mixed)": mixed.reconstruct(topo.flux),
+         "wobble-style": doppler_shift(topo.wave, wob.stellar, -bary.meta["berv"]).astype(np.float32),
+         f"PCA ({pca_components})": PCABaseline(pca_components).fit(topo.flux).reconstruct(topo.flux)}
+print(f"wobble-style fit: {wob.seconds:.0f} s for the object ({len(bary)} epochs)")
+
+# %% tags=["nbval-ignore-output"]
+evs = {k: evaluate_reconstruction(r, topo.flux, topo.wave, T, pixmask=topo.pixel_mask()) for k, r in recon.items()}
+rows = [{"method": k, "Qt": round(e.summary()["Qt"], 3), "Qs": round(e.summary()["Qs"], 3)} for k, e in evs.items()]
+with open(figures_dir() / "table_fig10_alpha_cen_b.csv", "w", newline="") as fh:
+    w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+for r in rows:
+    print(f"{r['method']:18s} Qt {r['Qt']:.3f}  Qs {r['Qs']:.3f}")
+
+# %% [markdown]
+# ## Fig. 10 — around 6270–6282 Å
+
+# %% tags=["nbval-ignore-output"]
+i = int(np.argmax(np.abs(bary.meta["berv"])))
+truth = evs["wobble-style"].truth
+fig = plotting.plot_reconstructions(topo.wave, topo.flux[[i]], recon["karaoke (mixed)"][[i]], truth=truth[[i]],
+                                    zooms=[(6270.0, 6282.0)], labels=[f"BERV {bary.meta['berv'][i]:.1f} km/s"], n=1)
+ax = fig.axes[1]
+sel = plotting.region(topo.wave, 6270.0, 6282.0)
+ax.plot(topo.wave[sel], recon["wobble-style"][i][sel], color="C3", lw=0.7, label="wobble-style")
+ax.legend(loc="lower left", fontsize=6)
+plotting.savefig(fig, "fig10_wobble_comparison");
+
+# %%
+q = {k: e.summary() for k, e in evs.items()}
+print("every method is evaluated on", len(topo), "real spectra")
+best = min(q, key=lambda k: q[k]["Qt"])
+print("best telluric rejection (lowest Qt):", best)
+
+# %% [markdown]
+# **Measured at `ci`** (4096 px around the O2 γ band head; when this notebook was executed):
+# the wobble-style model wins clearly on α Cen B (Qt 0.26, Qs 0.22, 6 s for the object):
+# with 88 epochs of one star spread over 22 km/s of BERV, a per-object stellar template plus a
+# fixed telluric template is exactly the right model. Karaoke trained on these 88 spectra alone
+# rejects some tellurics (Qt 0.83, Qs 0.52); trained on them mixed with the synthetic survey it
+# does not (Qt 1.0, Qs 1.0: the synthetic stars do not resemble α Cen B closely enough at this
+# training length). PCA keeps every telluric line (Qt 1.0) and reconstructs the input best
+# (Qs 0.07). Karaoke's advantage claimed by the paper -- no per-object fit, milliseconds per
+# spectrum once trained on a whole archive -- needs the paper-scale training to be tested.
