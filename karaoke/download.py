@@ -7,10 +7,8 @@ anything failed. Downloads run in parallel threads with a progress bar.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
-import tempfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ._atomic import write_csv
 from .io import SpectrumError, read_spectrum
 
 #: Where the authors publish their released HARPS network (method-facts.md).
@@ -143,15 +142,7 @@ def download_harps(datasets, dest, workers: int = 4, progress: bool = True, eso_
 
 
 def write_manifest(rows, path) -> Path:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(asdict(ManifestRow("", "", ""))))
-        w.writeheader()
-        for r in rows:
-            w.writerow(asdict(r))
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, [asdict(r) for r in rows], fieldnames=list(asdict(ManifestRow("", "", ""))))
 
 
 def fetch_url(url: str, path, timeout: float = 60.0, progress: bool = True) -> Path:

@@ -4,12 +4,11 @@ the cache, evaluate on held-out spectra, return a tidy table (one row per networ
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import write_csv
 from .metrics import evaluate_reconstruction
 from .scales import heldout, scale_model, scale_survey
 
@@ -77,15 +76,7 @@ def summarise(rows, by: str = "label") -> list[dict]:
 
 def write_table(rows, path) -> Path:
     """Write rows (list of dict) as CSV atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, rows)
 
 
 def read_table(path) -> list[dict]:

@@ -17,8 +17,6 @@ import csv
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._atomic import write_csv, write_text
 from .model import CHECKPOINT_FORMAT, Karaoke, ModelConfig, _atomic_torch_save, load_model
 from .paths import cache_dir
 from .survey import Survey
@@ -109,22 +108,9 @@ def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _write_atomic(path: Path, text: str):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _write_history(path: Path, history: list):
-    if not history:
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, path)
+    if history:
+        write_csv(path, history)
 
 
 def prepare_training_data(survey: Survey, cfg: TrainConfig):
@@ -199,7 +185,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         inner0, sums0 = ck.get("epoch_step", 0), np.asarray(ck.get("epoch_sums", np.zeros(3)))
     if g_noise_state is not None:
         torch.set_rng_state(g_noise_state)
-    _write_atomic(out / "run.json", json.dumps(provenance, indent=2))
+    write_text(out / "run.json", json.dumps(provenance, indent=2))
 
     flux_np, mask_np = norm.flux, norm.mask  # ndarrays or memmaps (streamed per batch)
 

@@ -2,7 +2,6 @@
 
 These train (or reuse from data/cache) the ci-scale networks that notebooks 02/03 also use.
 """
-import numpy as np
 import pytest
 
 from karaoke.metrics import PCABaseline, evaluate_reconstruction

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from karaoke.model import Karaoke, ModelConfig, load_model
+from karaoke.model import ModelConfig, load_model
 from karaoke.train import TrainConfig, load_history, run_key, train, train_cached, vae_loss
 
 
