@@ -1,6 +1,6 @@
 """A physical telluric transmission model for the synthetic survey (pure functions).
 
-* O2 gamma (b-X 2-0, ~6280 A) and B (b-X 1-0, ~6870 A) bands are *computed* from molecular
+* O2 A (b-X 0-0, ~7600 A), B (b-X 1-0, ~6870 A) and gamma (b-X 2-0, ~6280 A) bands are *computed* from molecular
   constants: X^3Sigma_g^- levels with spin splitting (Schlapp's formulae, odd N'' only for
   16O2), b^1Sigma_g^+ levels ``T + B'J'(J'+1) - D'[J'(J'+1)]^2``, and the four magnetic-dipole
   branches RR, RQ, PP, PQ. Positions agree with HITRAN2020 to ~0.002 cm^-1 (tests check them).
@@ -44,9 +44,10 @@ class O2Band:
     scale: float
 
 
-#: Literature-consistent constants (band origin 15902.42 / 14525.66 cm^-1 above the X N=0
-#: reference, i.e. +1.086 above the lowest level; B' and D' refined against HITRAN2020).
+#: Literature-consistent constants (band origins 13120.91 / 14525.66 / 15902.42 cm^-1 above the
+#: X N=0 reference, i.e. +1.086 above the lowest level; B' and D' refined against HITRAN2020).
 O2_BANDS = {
+    "A": O2Band("A", 13122.0059, 1.391251, 5.375e-6, 1.55e-24),
     "gamma": O2Band("gamma", 15903.5034, 1.354602, 5.441e-6, 3.92e-27),
     "B": O2Band("B", 14526.7424, 1.372966, 5.408e-6, 1.04e-25),
 }

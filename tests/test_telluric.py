@@ -13,7 +13,7 @@ def _hitran(name):
     return np.asarray(d["wave_number"]), np.asarray(d["Intensity"]), np.asarray(d["Epp"])
 
 
-@pytest.mark.parametrize("band,lo,hi", [("gamma", 15700, 16000), ("B", 14300, 14600)])
+@pytest.mark.parametrize("band,lo,hi", [("gamma", 15700, 16000), ("B", 14300, 14600), ("A", 12900, 13200)])
 def test_o2_band_structure_matches_hitran(band, lo, hi):
     nu_h, S_h, E_h = _hitran("Static_hitran_qt_O2.fits")
     inband = (nu_h > lo) & (nu_h < hi)
