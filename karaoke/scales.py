@@ -53,6 +53,17 @@ SCALES = {
                                          n_pixels=327680),
                    width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
                    eval_spectra=1000),
+    # SDSS-like low resolution (R ~ 1800) on the authors' 2048-px grid, 1.66 A pixels
+    "sdss-ci": Scale("sdss-ci", SurveyConfig(n_spectra=2000, n_stars=300, seed=0, grid_start=5798.42, grid_step=1.66,
+                                             n_pixels=2048, resolution=1800.0, oversample=40, snr_range=(15.0, 150.0),
+                                             data_range=(5820.0, 9175.0)),
+                     width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
+                     eval_spectra=200),
+    "sdss-cpu": Scale("sdss-cpu", SurveyConfig(n_spectra=6000, n_stars=800, seed=0, grid_start=5798.42,
+                                               grid_step=1.66, n_pixels=2048, resolution=1800.0, oversample=40,
+                                               snr_range=(15.0, 150.0), data_range=(5820.0, 9175.0)),
+                      width=1.0, train=TrainConfig(epochs=20, lr=5e-4, kl_weight=0.01, kl_warmup=(300, 1500), seed=0),
+                      eval_spectra=400),
 }
 
 

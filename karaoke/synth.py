@@ -58,6 +58,8 @@ class SurveyConfig:
     airmass_range: tuple = (1.0, 2.2)
     pwv_range: tuple = (0.5, 20.0)
     line_density: float = 6.0  # stellar lines per Angstrom at 6000 A (rises to the blue)
+    data_range: tuple | None = None  # usable range (A); outside it the artifact mask is 0
+
 
     def __post_init__(self):
         if self.n_spectra < 1 or self.n_stars < 1 or self.n_pixels < 16:
@@ -72,7 +74,10 @@ class SurveyConfig:
         return Grid(self.grid_start, self.grid_step, self.n_pixels)
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        if d["data_range"] is None:
+            del d["data_range"]  # keeps the hashes of configs made before this field existed
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SurveyConfig":
@@ -258,7 +263,12 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
         "vsini": star["vsini"][star_of_obs], "rv": star["rv"][star_of_obs],
         "berv": berv, "airmass": airmass, "pwv": pwv, "snr": snr,
     }
-    mask = artifact_mask(grid) if (wave[0] < HARPS_DATA_RANGE[0] or wave[-1] > HARPS_DATA_RANGE[1]) else None
+    if cfg.data_range is not None:
+        mask = artifact_mask(grid, cfg.data_range, gaps=())
+    elif wave[0] < HARPS_DATA_RANGE[0] or wave[-1] > HARPS_DATA_RANGE[1]:
+        mask = artifact_mask(grid)  # the HARPS padding and CCD gap
+    else:
+        mask = None
     return Survey(wave=wave, flux=flux, stellar=stellar, transmission=trans, meta=meta, mask=mask,
                   frame="topocentric", medium="air",
                   attrs={"generator": "karaoke.synth", "config": cfg.to_dict()})

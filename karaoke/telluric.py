@@ -209,3 +209,13 @@ def _in_range(lines, lo_air, hi_air, margin=5.0):
     w = line_wavelengths_air(lines)
     keep = (w > lo_air - margin) & (w < hi_air + margin)
     return {k: np.asarray(v)[keep] for k, v in lines.items()}
+
+
+def convolve_to_resolution(wave, flux, resolution: float) -> np.ndarray:
+    """Gaussian instrument profile of resolving power R on a uniform grid (A); (L,) or (N, L)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    wave = np.asarray(wave, dtype=np.float64)
+    step = (wave[-1] - wave[0]) / (wave.size - 1)
+    sigma = np.mean(wave) / resolution / 2.35482 / step
+    return gaussian_filter1d(np.asarray(flux, dtype=np.float64), sigma, axis=-1, mode="nearest")

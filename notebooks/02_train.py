@@ -25,7 +25,7 @@ print(f"scale {scale}: {config.n_pixels} px, latent {config.latent_dim}, "
       f"{'VAE' if variational else 'AE'}, N = {velocity:g} km/s")
 
 # %% tags=["nbval-ignore-output"]
-model = scale_model(scale, max_velocity=velocity, latent_dim=latent_dim, variational=variational, progress=True)
+model = scale_model(scale, max_velocity=velocity, latent_dim=latent_dim, variational=variational, progress=False)
 print("run folder:", scale_run_dir(scale, velocity, latent_dim, variational))
 
 # %%

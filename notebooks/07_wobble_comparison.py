@@ -46,7 +46,7 @@ preset = get_scale(scale)
 mc = preset.model_config()
 real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
               frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
-alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone))
+alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone), progress=False)
 synth, _ = scale_survey(scale).normalised()
 if not np.allclose(synth.wave, real.wave):
     raise ValueError("the synthetic survey of this scale is on another grid; set grid_start/n_pixels to match")
@@ -56,7 +56,7 @@ synth_ids = Survey(wave=synth.wave, flux=synth.flux, meta={"star_id": synth.meta
                                                              "berv": synth.meta["berv"]}, frame="topocentric")
 mixed_survey = concat_surveys(real_ids, synth_ids)
 mixed_survey.attrs["normalised"] = True
-mixed = train_cached(mixed_survey, mc, preset.train_config(velocity))
+mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
                  iterations=wobble_iterations)
 recon = {"karaoke (alone)": alone.reconstruct(topo.flux), "karaoke (mixed)": mixed.reconstruct(topo.flux),

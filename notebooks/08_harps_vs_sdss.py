@@ -1,0 +1,79 @@
+# %% [markdown]
+# # 08 — HARPS vs SDSS resolution (Figs. 11 and 12)
+#
+# The same telluric features at HARPS (R = 115000) and SDSS (R ≈ 1800) resolution, then a network
+# trained and tested at SDSS scale on the synthetic low-resolution survey (2048 px of 1.66 Å over
+# 5798–9196 Å, the authors' SDSS grid, with the O2 A and B bands and H2O). No real SDSS file is
+# available offline; `karaoke.sdss.read_spframe` reads real spFrame files for users.
+
+# %% tags=["parameters"]
+scale = "ci"
+velocity = 30.0
+n_show = 3
+seed = 0
+
+# %%
+import numpy as np
+
+from karaoke import plotting
+from karaoke.metrics import MetricConfig, PCABaseline, evaluate_reconstruction
+from karaoke.scales import heldout, scale_model, scale_survey
+from karaoke.telluric import TelluricModel, convolve_to_resolution
+
+plotting.use_style()
+sdss_scale = {"ci": "sdss-ci", "cpu": "sdss-cpu", "paper": "sdss-cpu"}[scale]
+# at R ~ 1800 a telluric band is tens of A wide: the continuum windows of the metrics scale up
+metric = MetricConfig(continuum_window_A=250.0, stellar_continuum_window_A=80.0, median_px=3, roi=(5820.0, 9175.0))
+
+# %% [markdown]
+# ## Fig. 11 — telluric features at HARPS and at SDSS resolution
+
+# %% tags=["nbval-ignore-output"]
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 3))
+for ax, (lo, hi, name) in zip(axes, [(6865, 6925, "O2 B"), (7155, 7330, "H2O"), (7590, 7700, "O2 A")]):
+    w = np.arange(lo, hi, 0.01)
+    t = TelluricModel(w).transmission(1.3, 5.0)
+    ax.plot(w, convolve_to_resolution(w, t, 115000.0), color="0.6", label="R = 115000 (HARPS)")
+    ax.plot(w, convolve_to_resolution(w, t, 1800.0), color="C1", lw=1.5, label="R = 1800 (SDSS)")
+    ax.set_title(name)
+    ax.set_xlabel("wavelength (air, A)")
+axes[0].set_ylabel("transmission")
+axes[0].legend(loc="lower left")
+fig.tight_layout()
+plotting.savefig(fig, "fig11_harps_vs_sdss_tellurics");
+
+# %% [markdown]
+# ## Fig. 12 — three random low-resolution spectra: input, reconstruction, truth
+
+# %% tags=["nbval-ignore-output"]
+survey = scale_survey(sdss_scale)
+test, norm = heldout(survey, sdss_scale)
+model = scale_model(sdss_scale, max_velocity=velocity)
+recon = model.reconstruct(test.flux)
+ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
+                             pixmask=test.pixel_mask(), cfg=metric)
+train_idx, _ = norm.split(0.1)
+pca = PCABaseline(128).fit(norm.flux[train_idx])
+ev_pca = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
+                                 stellar=test.stellar, pixmask=test.pixel_mask(), cfg=metric)
+rows = np.random.default_rng(seed).choice(len(test), n_show, replace=False)
+fig = plotting.plot_reconstructions(test.wave, test.flux[rows], recon[rows], truth=ev.truth[rows],
+                                    zooms=[(6840.0, 6960.0), (7150.0, 7350.0), (7560.0, 7720.0)], n=n_show)
+plotting.savefig(fig, "fig12_sdss_reconstructions");
+for name, e in (("VAE N=30", ev), ("PCA 128", ev_pca)):
+    s = e.summary()
+    print(f"{name:9s} Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}")
+print("the network rejects more tellurics than PCA:", ev.summary()["Qt"] < ev_pca.summary()["Qt"])
+
+# %%
+print(f"{len(test)} held-out low-resolution spectra of {survey.n_pixels} px, grid {survey.wave[0]:.2f}-"
+      f"{survey.wave[-1]:.2f} A")
+
+# %% [markdown]
+# **Measured at `ci`** (2000 spectra, 10 CPU epochs; when this notebook was executed): see the
+# table above (VAE Qt 0.96 / Qs 0.52, PCA Qt 0.98 / Qs 0.22). At this resolution the O2 A band is a single ~40 Å trough that overlaps stellar
+# features, and the network's reconstruction keeps most of it. The synthetic survey lacks the
+# H2O bands beyond 7800 Å (8100–8400, 8900–9200 Å): the HITRAN excerpt on disk stops at
+# 7771 Å, so those bands are absent, not modelled.
