@@ -6,7 +6,8 @@ same cache, never twice).
   lines), 3000 spectra, a narrower network of the same family (width 0.5), 10 epochs; under a
   minute per network on 2 CPU cores. KL weight 0.01: at 0.1 such short trainings collapse the
   posterior (the output becomes the mean spectrum; measured, see the README).
-* ``cpu``: the README's main job on a laptop/CI-class CPU -- 8192 px, 6000 spectra; minutes.
+* ``cpu``: the README's main job on a laptop/CI-class CPU -- 8192 px (6220-6302 A), 6000
+  spectra, width 0.5, 8 epochs (~1-2 min per network on 2 cores; ~10 networks in all).
 * ``paper``: the paper's set-up for a GPU -- the 327680-px HARPS grid with its artifact mask,
   the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
   authors' 5000->20000 warm-up, 100 epochs; a 4000-spectrum synthetic survey (~15 GB in memory
@@ -47,7 +48,7 @@ SCALES = {
                 width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
                 eval_spectra=200),
     "cpu": Scale("cpu", SurveyConfig(n_spectra=6000, n_stars=400, seed=0, grid_start=6220.0, n_pixels=8192),
-                 width=1.0, train=TrainConfig(epochs=12, lr=5e-4, kl_weight=0.01, kl_warmup=(300, 1500), seed=0),
+                 width=0.5, train=TrainConfig(epochs=8, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
                  eval_spectra=400),
     "paper": Scale("paper", SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11,
                                          n_pixels=327680),
@@ -62,7 +63,7 @@ SCALES = {
     "sdss-cpu": Scale("sdss-cpu", SurveyConfig(n_spectra=6000, n_stars=800, seed=0, grid_start=5798.42,
                                                grid_step=1.66, n_pixels=2048, resolution=1800.0, oversample=40,
                                                snr_range=(15.0, 150.0), data_range=(5820.0, 9175.0)),
-                      width=1.0, train=TrainConfig(epochs=20, lr=5e-4, kl_weight=0.01, kl_warmup=(300, 1500), seed=0),
+                      width=0.5, train=TrainConfig(epochs=12, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
                       eval_spectra=400),
 }
 

@@ -11,8 +11,8 @@
 
 # %% tags=["parameters"]
 scale = "ci"
-grid_start = 6260.0
-n_pixels = 4096
+grid_start = None  # None: the grid of the scale's synthetic survey (needed for the mixed training)
+n_pixels = None
 velocity = 30.0
 epochs_alone = 300
 pca_components = 16
@@ -34,6 +34,9 @@ from karaoke.train import train_cached
 from karaoke.wobble import fit_wobble
 
 plotting.use_style()
+preset = get_scale(scale)
+if grid_start is None:
+    grid_start, n_pixels = preset.survey.grid_start, preset.survey.n_pixels
 if not alpha_cen_b_path().exists():
     raise SystemExit(f"alpha Cen B data not found at {alpha_cen_b_path()} (../shared/data is absent)")
 bary, rejected = load_alpha_cen_b(grid_start, n_pixels).normalised()
@@ -42,7 +45,6 @@ T = telluric_reference(bary)  # (88, L) topocentric transmission
 print(f"{len(bary)} spectra, {len(rejected)} rejected, {bary.wave[0]:.2f}-{bary.wave[-1]:.2f} A (air)")
 
 # %% tags=["nbval-ignore-output"]
-preset = get_scale(scale)
 mc = preset.model_config()
 real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
               frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
