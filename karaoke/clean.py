@@ -17,9 +17,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .grid import Grid, NoiseLikeSpectrum, artifact_mask, barycentric_to_topocentric, doppler_shift, harps_grid
-from .grid import median_normalise, regrid
+from .grid import Grid, NoiseLikeSpectrum, doppler_shift, harps_grid
 from .io import SpectrumError, read_spectrum
+from .prepare import prepare_observation
 
 
 def model_grid(model) -> Grid:
@@ -39,28 +39,6 @@ class CleanResult:
     status: str  # "ok" or "failed"
     reason: str = ""
     product: str = ""
-
-
-def prepare_observation(spec, grid: Grid, min_median: float | None = None):
-    """Regrid, mask, normalise and move a barycentric Spectrum to the topocentric frame.
-
-    Returns (flux_topo (L,), mask_topo (L,), median). ``min_median`` defaults to the paper's
-    50 for ADP products (their flux units) and 0 for relative-flux s1d/S1D files.
-    """
-    if min_median is None:
-        min_median = 50.0 if spec.meta.get("kind") == "ESO ADP 1D" else 0.0
-    flux, cover = regrid(spec.wave, spec.flux, grid)
-    mask = cover * artifact_mask(grid)
-    if mask.sum() < 0.05 * grid.n:
-        raise SpectrumError(spec.meta.get("source", "?"),
-                            f"covers only {int(mask.sum())} of the model grid's {grid.n} pixels "
-                            f"({grid.start:.2f}-{grid.stop:.2f} A)")
-    norm, med = median_normalise(flux, mask, min_median=min_median)
-    berv = spec.berv if np.isfinite(spec.berv) else 0.0
-    if spec.frame == "barycentric":
-        norm = barycentric_to_topocentric(grid.wave, norm, berv).astype(np.float32)
-        mask = (doppler_shift(grid.wave, mask, -berv) > 0.999).astype(np.float32)
-    return norm, mask, med
 
 
 def _write_product(path: Path, spec, grid, flux, mask, recon, berv, model_label, source):
@@ -114,7 +92,7 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         f = Path(f)
         try:
             spec = read_spectrum(f)
-            flux, mask, _ = prepare_observation(spec, grid)
+            flux, mask, _ = prepare_observation(spec, grid, min_coverage=0.05)
             recon = model.reconstruct(flux[None], batch_size=batch_size)[0]
             product = out / (f.name.removesuffix(".fits").removesuffix(".fit") + "_karaoke.fits")
             _write_product(product, spec, grid, flux, mask, recon, spec.berv if np.isfinite(spec.berv) else 0.0,

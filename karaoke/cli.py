@@ -109,10 +109,12 @@ def _clean(a):
 
 
 def _download(a):
-    from .download import download_harps, fetch_authors_model, query_harps
+    from .download import AUTHORS_MODEL_URL, download_harps, fetch_authors_model, query_harps
+
+    a.base_url = a.base_url or AUTHORS_MODEL_URL
 
     if a.what == "model":
-        path = fetch_authors_model(a.out, progress=not a.quiet)
+        path = fetch_authors_model(a.out, base_url=a.base_url, progress=not a.quiet)
         print(json.dumps({"model": str(path)}))
         return 0
     ids = []
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ids", default=None, help="text file with one ADP id per line")
     d.add_argument("--max-rows", type=int, default=None)
     d.add_argument("--workers", type=int, default=4)
+    d.add_argument("--base-url", default=None, help="where the authors' model is published (model only)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_download)
 

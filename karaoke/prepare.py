@@ -43,23 +43,49 @@ def _classify(exc) -> str:
     return "corrupt"
 
 
+def prepare_observation(spec, grid: Grid, min_median: float | None = None, min_coverage: float = 0.05):
+    """Regrid, mask, normalise and move a barycentric Spectrum to the topocentric frame.
+
+    Parameters
+    ----------
+    spec : Spectrum
+    grid : Grid
+    min_median : float, optional
+        Noise-like threshold; default the paper's 50 for ADP products (their flux units) and 0
+        for relative-flux s1d/S1D files.
+    min_coverage : float
+        Fraction of the grid's usable (artifact-mask) pixels the spectrum must cover.
+
+    Returns
+    -------
+    flux_topo (L,) float32, mask_topo (L,) float32, median (float)
+    """
+    if min_median is None:
+        min_median = 50.0 if spec.meta.get("kind") == "ESO ADP 1D" else 0.0
+    flux, cover = regrid(spec.wave, spec.flux, grid)
+    usable = artifact_mask(grid)
+    mask = cover * usable
+    if mask.sum() < min_coverage * usable.sum():
+        raise SpectrumError(spec.meta.get("source", "?"),
+                            f"covers only {int(mask.sum())} of the grid's {int(usable.sum())} usable pixels "
+                            f"({grid.start:.2f}-{grid.stop:.2f} A)")
+    norm, med = median_normalise(flux, mask, min_median=min_median)
+    berv = spec.berv if np.isfinite(spec.berv) else 0.0
+    if spec.frame == "barycentric":
+        norm = barycentric_to_topocentric(grid.wave, norm, berv)
+        mask = doppler_shift(grid.wave, mask, -berv) > 0.999
+    return np.asarray(norm, np.float32), np.asarray(mask, np.float32), med
+
+
 def process_file(path, grid: Grid, min_coverage: float = 0.5, min_median: float | None = None):
     """One file -> (flux (L,) float32, mask (L,) uint8, meta dict) or (None, None, {reason...})."""
     try:
         spec = read_spectrum(path)
-        flux, cover = regrid(spec.wave, spec.flux, grid)
-        mask = cover * artifact_mask(grid)
-        usable = artifact_mask(grid).sum()
-        if mask.sum() < min_coverage * usable:
-            raise SpectrumError(path, f"covers {int(mask.sum())} of {int(usable)} usable grid pixels")
-        mm = min_median if min_median is not None else (50.0 if spec.meta.get("kind") == "ESO ADP 1D" else 0.0)
-        norm, med = median_normalise(flux, mask, min_median=mm)
-        berv = spec.berv if np.isfinite(spec.berv) else 0.0
-        topo = barycentric_to_topocentric(grid.wave, norm, berv).astype(np.float32)
-        mtopo = (doppler_shift(grid.wave, mask, -berv) > 0.999).astype(np.uint8)
-        meta = {"file": Path(path).name, "status": "ok", "reason": "", "object": spec.object, "berv": berv,
-                "airmass": spec.airmass, "mjd_obs": spec.meta.get("mjd_obs", float("nan")), "median": med}
-        return topo, mtopo, meta
+        topo, mask, med = prepare_observation(spec, grid, min_median, min_coverage)
+        meta = {"file": Path(path).name, "status": "ok", "reason": "", "object": spec.object,
+                "berv": spec.berv if np.isfinite(spec.berv) else 0.0, "airmass": spec.airmass,
+                "mjd_obs": spec.meta.get("mjd_obs", float("nan")), "median": med}
+        return topo, mask.astype(np.uint8), meta
     except (SpectrumError, NoiseLikeSpectrum, ValueError) as exc:
         reason = str(exc) if isinstance(exc, SpectrumError) else f"{path}: {exc}"
         return None, None, {"file": Path(path).name, "status": _classify(exc), "reason": reason}

@@ -29,8 +29,8 @@ class FileServer:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 name = path.rsplit("/", 1)[-1]
-                if "." not in name.rsplit("T", 1)[-1].replace(".", "", 1) and "/dataPortal/" in path:
-                    name += ".fits"  # as ESO's dataPortal names an ADP id's file
+                if path.startswith("/dataPortal/") and not name.endswith(".fits"):
+                    name += ".fits"  # ESO's dataPortal serves an ADP id as <id>.fits
                 self.send_header("Content-Disposition", f'attachment; filename="{name}"')
                 self.end_headers()
                 self.wfile.write(body if mode == "ok" else body[: len(body) // 2])

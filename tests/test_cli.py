@@ -86,10 +86,6 @@ def test_prepare_and_download_commands(tmp_path, capsys):
 
     with FileServer() as srv:
         srv.files[f"/d/{dl.AUTHORS_MODEL_FILE}"] = (src.read_bytes(), "ok")
-        old = dl.AUTHORS_MODEL_URL
-        dl.fetch_authors_model.__defaults__ = (f"{srv.url}/d/", True)
-        try:
-            assert main(["download", "model", "--out", str(tmp_path / "models"), "--quiet"]) == 0
-        finally:
-            dl.fetch_authors_model.__defaults__ = (old, True)
+        assert main(["download", "model", "--out", str(tmp_path / "models"), "--base-url", f"{srv.url}/d/",
+                     "--quiet"]) == 0
     assert _json(capsys)["model"].endswith(dl.AUTHORS_MODEL_FILE)
