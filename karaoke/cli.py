@@ -5,6 +5,7 @@
     karaoke evaluate RUN SURVEY          # prints one JSON object (median Qt, Qs, ...)
     karaoke clean MODEL FILES... --out DIR
     karaoke download harps --target HD128621 --out DIR   |   karaoke download model --out DIR
+    karaoke download sdss --plate 2887 [--exposures E ...] --out DIR
     karaoke prepare FOLDER --out STORE [--grid-start 6260 --n-pixels 4096]
 """
 from __future__ import annotations
@@ -111,12 +112,12 @@ def _clean(a):
 def _download(a):
     from .download import AUTHORS_MODEL_URL, download_harps, fetch_authors_model, query_harps
 
-    a.base_url = a.base_url or AUTHORS_MODEL_URL
-
     if a.what == "model":
-        path = fetch_authors_model(a.out, base_url=a.base_url, progress=not a.quiet)
+        path = fetch_authors_model(a.out, base_url=a.base_url or AUTHORS_MODEL_URL, progress=not a.quiet)
         print(json.dumps({"model": str(path)}))
         return 0
+    if a.what == "sdss":
+        return _download_sdss(a)
     ids = []
     if a.ids:
         ids = [x.strip() for x in Path(a.ids).read_text().split() if x.strip()]
@@ -127,6 +128,24 @@ def _download(a):
     rows = download_harps(ids, a.out, workers=a.workers, progress=not a.quiet)
     bad = [r for r in rows if r.status == "failed"]
     print(json.dumps({"requested": len(rows), "ok": len(rows) - len(bad), "failed": len(bad),
+                      "manifest": str(Path(a.out) / "manifest.csv")}))
+    return 0 if not bad else 3
+
+
+def _download_sdss(a):
+    from .download import SDSS_SAS_URL, download_sdss, list_sdss_exposures
+
+    base = a.base_url or SDSS_SAS_URL
+    if not a.plate:
+        raise ValueError("nothing to download: give --plate P [P ...] (and optionally --exposures)")
+    pairs = []
+    for plate in a.plate:
+        exps = a.exposures or list_sdss_exposures(plate, a.camera, a.run2d, base)
+        pairs += [(plate, e) for e in exps]
+    rows = download_sdss(pairs, a.out, camera=a.camera, run2d=a.run2d, base_url=base, workers=a.workers,
+                         progress=not a.quiet)
+    bad = {r.dataset for r in rows if r.status == "failed"}
+    print(json.dumps({"requested": len(pairs), "ok": len(pairs) - len(bad), "failed": len(bad),
                       "manifest": str(Path(a.out) / "manifest.csv")}))
     return 0 if not bad else 3
 
@@ -188,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the paper's pseudo-truth from the transmission instead of the exact truth")
     e.set_defaults(func=_evaluate)
 
-    d = sub.add_parser("download", help="HARPS ADP spectra from the ESO archive, or the authors' model")
-    d.add_argument("what", choices=["harps", "model"])
+    d = sub.add_parser("download", help="HARPS ADP spectra (ESO), SDSS spFrame/spFluxcalib pairs (SAS), "
+                                        "or the authors' model")
+    d.add_argument("what", choices=["harps", "sdss", "model"])
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--target", default=None)
     d.add_argument("--start", default=None, help="first observing date (YYYY-MM-DD)")
@@ -197,7 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ids", default=None, help="text file with one ADP id per line")
     d.add_argument("--max-rows", type=int, default=None)
     d.add_argument("--workers", type=int, default=4)
-    d.add_argument("--base-url", default=None, help="where the authors' model is published (model only)")
+    d.add_argument("--plate", type=int, nargs="+", default=None, help="SDSS plate number(s) (sdss)")
+    d.add_argument("--exposures", type=int, nargs="+", default=None,
+                   help="SDSS exposure numbers (sdss; default: every exposure of the plate)")
+    d.add_argument("--camera", default="r1", help="SDSS camera (sdss; the paper: r1)")
+    d.add_argument("--run2d", default="26", help="SDSS reduction (sdss; SEGUE plates: 26, 103, 104)")
+    d.add_argument("--base-url", default=None,
+                   help="archive root for model/sdss (default: the authors' site / the DR17 SAS)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_download)
 

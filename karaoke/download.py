@@ -191,3 +191,136 @@ def fetch_authors_model(dest, base_url: str = AUTHORS_MODEL_URL, progress: bool 
     if not record.exists():
         record.write_text(digest + "\n")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# SDSS (DR17, SEGUE / SEGUE-2): spFrame + spFluxcalib of one camera over HTTPS
+# --------------------------------------------------------------------------------------------
+#: The DR17 Science Archive Server tree of the SDSS-I/II spectroscopic reductions (SEGUE plates
+#: are in RUN2D ``26``, ``103`` and ``104``). astroquery.sdss serves coadded spectra, not the
+#: per-exposure spFrame files the paper uses, so these are fetched from the SAS directly.
+SDSS_SAS_URL = "https://data.sdss.org/sas/dr17/sdss/spectro/redux"
+SDSS_RUN2D = "26"
+_SPFRAME_RE = r"spFrame-{camera}-(\d{{8}})\.fits(?:\.gz)?"
+
+
+def sdss_frame_names(expid: int, camera: str = "r1") -> tuple[str, str]:
+    """File names of an exposure's frame and its flux calibration (SDSS data model)."""
+    expid = int(expid)
+    return f"spFrame-{camera}-{expid:08d}.fits.gz", f"spFluxcalib-{camera}-{expid:08d}.fits.gz"
+
+
+def sdss_plate_url(plate: int, run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL) -> str:
+    return f"{base_url.rstrip('/')}/{run2d}/{int(plate):04d}/"
+
+
+def list_sdss_exposures(plate: int, camera: str = "r1", run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL,
+                        timeout: float = 60.0) -> list[int]:
+    """Exposure numbers of a plate that have an spFrame of ``camera`` (from the SAS directory index).
+
+    Raises
+    ------
+    ValueError
+        If the plate directory does not exist or lists no frame of that camera.
+    """
+    import re
+    import urllib.error
+
+    url = sdss_plate_url(plate, run2d, base_url)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            html = resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise ValueError(f"{url}: plate {plate} not found in RUN2D {run2d} (HTTP {exc.code})") from exc
+    found = sorted({int(m) for m in re.findall(_SPFRAME_RE.format(camera=re.escape(camera)), html)})
+    if not found:
+        raise ValueError(f"{url}: no spFrame-{camera} files listed for plate {plate}")
+    return found
+
+
+def verify_sdss_pair(frame_path, calib_path) -> tuple[str, int]:
+    """('', number of science fibres) if the pair is usable, else (reason, 0).
+
+    Usable: the frame reads as an spFrame (flux, inverse variance, Legendre wavelength solution,
+    plug map), the calibration as an spFluxcalib of the same shape, and at least one fibre is not
+    SKY (the paper excludes SKY fibres; so does :func:`karaoke.sdss.read_spframe`).
+    """
+    from .sdss import read_spframe
+
+    try:
+        fr = read_spframe(frame_path, calib_path, exclude_sky=True)
+    except SpectrumError as exc:
+        return f"{Path(exc.path).name}: {exc.reason}", 0
+    if fr.flux.shape[0] == 0:
+        return "no science fibres (all SKY)", 0
+    return "", int(fr.flux.shape[0])
+
+
+def download_sdss(exposures, dest, camera: str = "r1", run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL,
+                  workers: int = 4, progress: bool = True, manifest_name: str = "manifest.csv",
+                  timeout: float = 60.0) -> list[ManifestRow]:
+    """Download spFrame + spFluxcalib pairs (resumable, verified, parallel) into ``dest/PLATE/``.
+
+    Parameters
+    ----------
+    exposures : iterable of (plate, expid)
+        E.g. from :func:`list_sdss_exposures`.
+    dest : path
+        Output folder; files land in ``dest/<plate:04d>/`` as named in the archive.
+    camera, run2d, base_url : str
+        Camera (the paper: ``r1``), reduction and archive root.
+
+    Returns
+    -------
+    list of ManifestRow
+        Two rows per exposure (frame, calibration), ``dataset`` = ``"PLATE-EXPID"``; also written
+        to ``dest/manifest.csv``. A pair counts only when both files are complete (announced size)
+        and verify (:func:`verify_sdss_pair`); a failed file is kept as ``*.corrupt``, never used.
+        A second run fetches only pairs that are missing or failed.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    wanted = list(dict.fromkeys((int(p), int(e)) for p, e in exposures))
+
+    def rows_for(key, paths, status, reason=""):
+        out = []
+        for p in paths:
+            ok = p.exists() and status != "failed"
+            out.append(ManifestRow(key, f"{p.parent.name}/{p.name}", status, reason,
+                                   p.stat().st_size if ok else 0, sha256sum(p) if ok else ""))
+        return out
+
+    def one(item):
+        plate, expid = item
+        key = f"{plate:04d}-{expid:08d}"
+        folder = dest / f"{plate:04d}"
+        paths = [folder / n for n in sdss_frame_names(expid, camera)]
+        if all(p.exists() for p in paths):
+            reason, _ = verify_sdss_pair(*paths)
+            if not reason:
+                return rows_for(key, paths, "present")
+        for p in paths:
+            p.unlink(missing_ok=True)  # incomplete or corrupt from an earlier run: fetch both again
+        url = sdss_plate_url(plate, run2d, base_url)
+        try:
+            for p in paths:
+                fetch_url(url + p.name, p, timeout=timeout, progress=False)
+        except Exception as exc:  # HTTP errors, short bodies, timeouts
+            for p in paths:
+                p.unlink(missing_ok=True)
+            return rows_for(key, paths, "failed", f"download error: {type(exc).__name__}: {exc}")
+        reason, _ = verify_sdss_pair(*paths)
+        if reason:
+            for p in paths:
+                os.replace(p, p.with_name(p.name + ".corrupt"))
+            return rows_for(key, paths, "failed", f"verification failed: {reason} (kept as *.corrupt)")
+        return rows_for(key, paths, "downloaded")
+
+    rows = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(one, item): item for item in wanted}
+        for f in tqdm(as_completed(futures), total=len(futures), desc=f"SDSS {camera}", disable=not progress):
+            rows.extend(f.result())
+    rows.sort(key=lambda r: (r.dataset, r.file))
+    write_manifest(rows, dest / manifest_name)
+    return rows

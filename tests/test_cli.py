@@ -89,3 +89,25 @@ def test_prepare_and_download_commands(tmp_path, capsys):
         assert main(["download", "model", "--out", str(tmp_path / "models"), "--base-url", f"{srv.url}/d/",
                      "--quiet"]) == 0
     assert _json(capsys)["model"].endswith(dl.AUTHORS_MODEL_FILE)
+
+
+def test_download_sdss_command(tmp_path, capsys):
+    from tests.httpserver import FileServer
+    from tests.sdss_files import write_spframe
+
+    with FileServer() as srv:
+        names = []
+        for e in (11, 12):
+            for p in write_spframe(tmp_path / "src", expid=e, gz=True)[:2]:
+                srv.files[f"/sas/26/0412/{p.name}"] = (p.read_bytes(), "ok")
+                names.append(p.name)
+        srv.files["/sas/26/0412/"] = (" ".join(f'<a href="{n}">{n}</a>' for n in names).encode(), "ok")
+        args = ["download", "sdss", "--plate", "412", "--out", str(tmp_path / "sdss"), "--base-url",
+                f"{srv.url}/sas", "--quiet"]
+        assert main(args) == 0
+        assert _json(capsys) == {"requested": 2, "ok": 2, "failed": 0,
+                                 "manifest": str(tmp_path / "sdss" / "manifest.csv")}
+        assert main(args[:-1] + ["--exposures", "13", "--quiet"]) == 3  # not in the archive: reported
+        assert _json(capsys)["failed"] == 1
+    assert main(["download", "sdss", "--out", str(tmp_path / "x")]) == 2
+    assert "--plate" in capsys.readouterr().err

@@ -93,3 +93,70 @@ def test_authors_model_checksum_recorded_and_checked(tmp_path):
         with pytest.raises(Exception):
             fetch_url(f"{srv.url}/data/short", tmp_path / "short.bin", progress=False)
         assert not (tmp_path / "short.bin").exists()
+
+
+# ---- SDSS spFrame / spFluxcalib over HTTP(S), against 127.0.0.1 ---------------------------------
+def _sdss_server_files(srv, tmp_path, plate, expids, objtypes=None):
+    from tests.sdss_files import OBJTYPES, write_spframe
+
+    index = []
+    for e in expids:
+        fr, cal, _ = write_spframe(tmp_path / "src", expid=e, gz=True, objtypes=objtypes or OBJTYPES)
+        for p in (fr, cal):
+            srv.files[f"/sas/26/{plate:04d}/{p.name}"] = (p.read_bytes(), "ok")
+            index.append(f'<a href="{p.name}">{p.name}</a>')
+    index.append('<a href="spFrame-b1-00000001.fits.gz">blue camera</a>')  # another camera: not listed
+    srv.files[f"/sas/26/{plate:04d}/"] = (("<html>" + "\n".join(index) + "</html>").encode(), "ok")
+
+
+def test_sdss_lists_downloads_verifies_and_resumes(tmp_path):
+    from karaoke.download import download_sdss, list_sdss_exposures, verify_sdss_pair
+
+    with FileServer() as srv:
+        base = f"{srv.url}/sas"
+        _sdss_server_files(srv, tmp_path, 2887, [1001, 1002, 1003])
+        exps = list_sdss_exposures(2887, base_url=base)
+        assert exps == [1001, 1002, 1003]
+        with pytest.raises(ValueError, match="plate 9999"):
+            list_sdss_exposures(9999, base_url=base)
+        # exposure 1002's calibration arrives truncated, 1003's frame is not a FITS file
+        key2 = "/sas/26/2887/spFluxcalib-r1-00001002.fits.gz"
+        good2 = srv.files[key2][0]
+        srv.files[key2] = (good2, "truncated")
+        key3 = "/sas/26/2887/spFrame-r1-00001003.fits.gz"
+        good3 = srv.files[key3][0]
+        srv.files[key3] = (b"not a fits file" * 100, "ok")
+        rows = download_sdss([(2887, e) for e in exps], tmp_path / "sdss", base_url=base, workers=3,
+                             progress=False)
+        st = {r.dataset: r.status for r in rows}
+        assert st == {"2887-00001001": "downloaded", "2887-00001002": "failed", "2887-00001003": "failed"}
+        bad = {r.dataset: r.reason for r in rows if r.status == "failed"}
+        assert "bytes" in bad["2887-00001002"] and "verification failed" in bad["2887-00001003"]
+        folder = tmp_path / "sdss" / "2887"
+        assert not (folder / "spFrame-r1-00001003.fits.gz").exists()  # never left to be used
+        assert (folder / "spFrame-r1-00001003.fits.gz.corrupt").exists()
+        assert verify_sdss_pair(folder / "spFrame-r1-00001001.fits.gz",
+                                folder / "spFluxcalib-r1-00001001.fits.gz") == ("", 4)  # SKY fibre excluded
+        man = _manifest_rows(tmp_path / "sdss" / "manifest.csv")
+        assert len(man) == 6 and all(len(r["sha256"]) == 64 for r in man if r["status"] == "downloaded")
+        # second run: the archive serves them correctly now; only the two failed pairs are fetched
+        srv.files[key2], srv.files[key3] = (good2, "ok"), (good3, "ok")
+        before = dict(srv.hits)
+        rows2 = download_sdss([(2887, e) for e in exps], tmp_path / "sdss", base_url=base, progress=False)
+        assert {r.dataset: r.status for r in rows2} == {"2887-00001001": "present", "2887-00001002": "downloaded",
+                                                        "2887-00001003": "downloaded"}
+        assert srv.hits["/sas/26/2887/spFrame-r1-00001001.fits.gz"] == before["/sas/26/2887/spFrame-r1-00001001.fits.gz"]
+
+
+def test_sdss_frame_with_only_sky_fibres_is_rejected(tmp_path):
+    from karaoke.download import download_sdss
+
+    with FileServer() as srv:
+        _sdss_server_files(srv, tmp_path, 3000, [7], objtypes=("SKY", "SKY"))
+        rows = download_sdss([(3000, 7)], tmp_path / "out", base_url=f"{srv.url}/sas", progress=False)
+    assert {r.status for r in rows} == {"failed"} and "all SKY" in rows[0].reason
+
+
+def _manifest_rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))

@@ -6,33 +6,11 @@ from numpy.polynomial import legendre
 
 from karaoke.io import SpectrumError
 from karaoke.sdss import homogenise, read_spframe, sdss_artifact_mask, sdss_grid, traceset_log10_wave
-
-NF, NPIX = 5, 800
+from tests.sdss_files import NPIX, write_spframe
 
 
 def _write(tmp_path, func="legendre"):
-    rng = np.random.default_rng(0)
-    coeff = np.zeros((NF, 4))
-    coeff[:, 0] = np.log10(7400.0) + 0.0002 * np.arange(NF)  # mean log-wavelength
-    coeff[:, 1] = 0.099  # ~ 5820 - 9250 A over the chip
-    coeff[:, 2] = 1e-4
-    flux = rng.uniform(900, 1100, (NF, NPIX))
-    ivar = np.full((NF, NPIX), 1e-3)
-    ivar[0, 100:110] = 0  # bad pixels
-    wset = fits.BinTableHDU.from_columns([
-        fits.Column("FUNC", "16A", array=np.array([func])),
-        fits.Column("XMIN", "D", array=np.array([0.0])),
-        fits.Column("XMAX", "D", array=np.array([NPIX - 1.0])),
-        fits.Column("COEFF", f"{NF * 4}D", dim=f"(4,{NF})", array=coeff[None])])
-    plug = fits.BinTableHDU.from_columns([fits.Column("OBJTYPE", "16A", array=np.array(
-        ["SEGUE_STAR", "SKY", "SEGUE_STAR", "SPECTROPHOTO_STD", "SEGUE_STAR"]))])
-    hdus = [fits.PrimaryHDU(flux), fits.ImageHDU(ivar), fits.ImageHDU(np.zeros((NF, NPIX), np.int32)), wset,
-            fits.ImageHDU(np.zeros((NF, 2))), plug]
-    path = tmp_path / "spFrame-r1-00123456.fits"
-    fits.HDUList(hdus).writeto(path)
-    calib = tmp_path / "spFluxcalib-r1-00123456.fits"
-    fits.PrimaryHDU(np.ones((NF, NPIX)) * 0.5).writeto(calib)
-    return path, calib, coeff
+    return write_spframe(tmp_path, func=func)
 
 
 def test_grid_matches_the_authors_numbers():
