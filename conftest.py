@@ -3,7 +3,7 @@ import pytest
 
 from karaoke.paths import shared_data_dir
 
-NEEDS_SHARED = ("07_wobble_comparison",)
+NEEDS_SHARED = ("00_data", "07_wobble_comparison")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -126,3 +126,58 @@ def homogenise(frame: SDSSFrame, grid: Grid | None = None):
         masks.append(m)
         kept.append(fib)
     return np.array(out, np.float32), np.array(masks, np.float32), np.array(kept)
+
+
+def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: bool = True):
+    """Homogenise every downloaded spFrame (+ spFluxcalib) pair under ``folder`` into one Survey.
+
+    Parameters
+    ----------
+    folder : path
+        A download folder (``karaoke download sdss``): ``<plate>/spFrame-<camera>-<expid>.fits[.gz]``
+        with the matching ``spFluxcalib`` beside each frame.
+
+    Returns
+    -------
+    survey : Survey
+        ``flux`` (N, 2048) median-normalised, per-spectrum ``mask``; vacuum wavelengths in the
+        observatory frame (SDSS frames are not shifted: tellurics at fixed wavelengths, as the
+        method needs); meta ``plate``, ``expid``, ``fiber`` and ``star_id`` (plate x 1000 + fibre:
+        the exposures of one plate observe the same source through the same fibre).
+    failures : list of (file name, reason)
+        Frames that could not be used (the batch goes on past them).
+    """
+    import re
+
+    from tqdm.auto import tqdm
+
+    from .survey import Survey
+
+    grid = grid or sdss_grid()
+    frames = sorted(Path(folder).glob(f"*/spFrame-{camera}-*.fits*"))
+    frames = [f for f in frames if re.fullmatch(rf"spFrame-{re.escape(camera)}-\d{{8}}\.fits(\.gz)?", f.name)]
+    flux, masks, meta, failures = [], [], {k: [] for k in ("plate", "expid", "fiber", "star_id")}, []
+    for f in tqdm(frames, desc="SDSS frames", disable=not progress):
+        calib = f.with_name(f.name.replace("spFrame-", "spFluxcalib-"))
+        try:
+            fr = read_spframe(f, calib if calib.exists() else None)
+        except SpectrumError as exc:
+            failures.append((f.name, exc.reason))
+            continue
+        fl, m, kept = homogenise(fr, grid)
+        if len(kept) == 0:
+            failures.append((f.name, "no fibre with a usable (positive-median) spectrum"))
+            continue
+        plate, expid = int(f.parent.name), int(f.name.split("-")[2].split(".")[0])
+        flux.append(fl)
+        masks.append(m)
+        meta["plate"] += [plate] * len(kept)
+        meta["expid"] += [expid] * len(kept)
+        meta["fiber"] += [int(k) for k in kept]
+        meta["star_id"] += [plate * 1000 + int(k) for k in kept]
+    if not flux:
+        raise ValueError(f"{folder}: no usable spFrame-{camera} file ({len(failures)} failed)")
+    surv = Survey(wave=grid.wave, flux=np.concatenate(flux), mask=np.concatenate(masks),
+                  meta={k: np.asarray(v, np.int64) for k, v in meta.items()}, frame="topocentric",
+                  medium="vacuum", attrs={"source": "SDSS spFrame", "camera": camera, "normalised": True})
+    return surv, failures

@@ -46,3 +46,18 @@ def test_bad_frames_raise_clear_errors(tmp_path):
     good, _, _ = _write(tmp_path / "sub")
     with pytest.raises(SpectrumError, match="calibration shape"):
         read_spframe(good, tmp_path / "badcal.fits")
+
+
+def test_downloaded_folder_becomes_a_survey_and_bad_frames_are_reported(tmp_path):
+    from karaoke.sdss import sdss_survey
+
+    write_spframe(tmp_path / "2887", expid=1001, gz=True)
+    write_spframe(tmp_path / "2887", expid=1002)
+    (tmp_path / "2887" / "spFrame-r1-00001003.fits").write_text("garbage")
+    surv, failures = sdss_survey(tmp_path, progress=False)
+    assert surv.flux.shape == (8, 2048) and surv.medium == "vacuum" and surv.attrs["normalised"]
+    assert list(surv.meta["expid"]) == [1001] * 4 + [1002] * 4
+    assert list(surv.meta["star_id"][:4]) == [2887000, 2887002, 2887003, 2887004]  # SKY fibre 1 excluded
+    assert failures == [("spFrame-r1-00001003.fits", failures[0][1])] and "spFrame" in failures[0][1]
+    with pytest.raises(ValueError, match="no usable"):
+        sdss_survey(tmp_path / "empty", progress=False)
