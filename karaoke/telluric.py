@@ -106,11 +106,17 @@ def o2_lines(band: str = "gamma", n_max: int = 41, temperature: float = 296.0):
 
 @lru_cache(maxsize=1)
 def h2o_lines():
-    """The embedded HITRAN2020 H2O lines (dict of arrays, as :func:`o2_lines`)."""
+    """The embedded H2O lines (dict of arrays, as :func:`o2_lines`, plus ``source``).
+
+    ``source`` 0: HITRAN2020 lines (to 8000 A); 1: pseudo-lines at the telluric segments of the
+    SERVAL mask atlas beyond 8000 A (real positions, intensities estimated from segment widths;
+    see ``tools/make_h2o_table.py``), so that the SDSS range has its 8100-8400 and 8900-9000 A bands.
+    """
     from ._h2o_lines import H2O_LINES
 
     a = np.loadtxt(H2O_LINES.strip().splitlines())
-    return {"wavenumber": a[:, 0], "intensity": a[:, 1], "gamma_air": a[:, 2], "elower": a[:, 3]}
+    return {"wavenumber": a[:, 0], "intensity": a[:, 1], "gamma_air": a[:, 2], "elower": a[:, 3],
+            "source": a[:, 4].astype(int)}
 
 
 def line_wavelengths_air(lines) -> np.ndarray:

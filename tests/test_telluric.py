@@ -4,7 +4,7 @@ from astropy.io import fits
 
 from karaoke.grid import vacuum_to_air
 from karaoke.synth import SurveyConfig, make_survey
-from karaoke.telluric import TelluricModel, h2o_lines, o2_lines
+from karaoke.telluric import TelluricModel, convolve_to_resolution, h2o_lines, o2_lines
 from tests.conftest import shared
 
 
@@ -78,5 +78,26 @@ def test_agrees_with_the_shared_standard_atmosphere_model():
 
 def test_h2o_table_is_the_hitran_subset():
     h = h2o_lines()
-    assert h["wavenumber"].size > 1000 and np.all(np.diff(h["wavenumber"]) >= 0)
-    assert h["intensity"].min() > 5e-26
+    hit = h["source"] == 0
+    assert hit.sum() > 1000 and np.all(np.diff(h["wavenumber"]) >= 0)
+    assert h["intensity"][hit].min() > 5e-26
+    assert 1e8 / h["wavenumber"][hit].min() > 7990  # HITRAN lines up to the excerpt's 8000 A
+
+
+def test_h2o_lines_beyond_hitran_sit_on_the_mask_atlas_and_make_the_sdss_bands():
+    from karaoke.grid import vacuum_to_air
+
+    h = h2o_lines()
+    ps = h["source"] == 1
+    lam = vacuum_to_air(1e8 / h["wavenumber"][ps])
+    assert ps.sum() > 200 and lam.min() > 7995 and lam.max() < 9000
+    atlas = np.loadtxt(shared("telluric", "telluric_mask_atlas_short.dat"), skiprows=1)
+    # the atlas lists each segment as 0 / 1 (first pixel) / 1 (last pixel) / 0: a wavelength inside a
+    # segment has flag-1 rows on both sides
+    i = np.searchsorted(atlas[:, 0], lam, side="right")
+    inside = (atlas[i - 1, 1] > 0) & (atlas[np.minimum(i, len(atlas) - 1), 1] > 0)
+    assert inside.mean() > 0.97, inside.mean()
+    w = np.arange(8100.0, 8400.0, 0.05)
+    t = convolve_to_resolution(w, TelluricModel(w).transmission(1.2, 5.0), 1800.0)
+    wet = convolve_to_resolution(w, TelluricModel(w).transmission(1.2, 20.0), 1800.0)
+    assert 0.02 < 1 - t.mean() < 0.2 and (1 - wet.mean()) > 2 * (1 - t.mean())  # a real band, scaling with PWV

@@ -1,8 +1,19 @@
 """Regenerate ``karaoke/_h2o_lines.py`` (the embedded H2O line table of the synthetic survey).
 
-Source: HITRAN2020 H2O lines as shipped in ``../shared/data/telluric/Static_hitran_qt_H2O.fits``
-(Gordon et al. 2022; subset prepared by Allart et al. 2022, MIT). We keep the lines with
-S(296 K) > 5e-26 cm/molecule shortward of 7800 A (the file's limit): the ones that matter at HARPS depth.
+Sources
+-------
+* HITRAN2020 H2O lines as shipped in ``../shared/data/telluric/Static_hitran_qt_H2O.fits``
+  (Gordon et al. 2022; subset prepared by Allart et al. 2022, MIT): the lines with
+  S(296 K) > 5e-26 cm/molecule up to the file's limit, 8000 A (vacuum).
+* Beyond 8000 A the shared HITRAN excerpt has no lines, but the SDSS range (to 9175 A) holds the
+  strong H2O bands at 8100-8400 and 8900-9200 A. There we place **pseudo-lines** at the centres of
+  the telluric line segments of the SERVAL telluric mask atlas
+  (``telluric_mask_atlas_short.dat``, air, to 8998 A; Zechmeister et al. 2018, MIT), with an
+  intensity read from the segment's width through the width -> intensity relation measured on
+  the same atlas where HITRAN lines exist (5800-7990 A: for each segment, its strongest
+  HITRAN line; the median log-intensity per width bin). ``gamma_air`` and ``E''`` take the
+  median HITRAN values. Positions are therefore real (to the atlas' 0.01 A); strengths are an
+  empirical estimate, good enough for R ~ 1800 survey synthesis, and flagged ``source = 1``.
 
     python tools/make_h2o_table.py
 """
@@ -11,26 +22,104 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from karaoke.grid import air_to_vacuum
 from karaoke.paths import ROOT, shared_data_dir
 
 THRESHOLD = 5e-26
+HITRAN_LIMIT_A = 8000.0  # vacuum; the shared excerpt's last line is at 7999.9 A
+WIDTH_BINS_A = np.array([0.0, 0.03, 0.05, 0.08, 0.12, 0.18, 0.26, 0.4, 10.0])
+
+
+def mask_segments(path):
+    """(start, end) air wavelengths of the atlas' telluric segments (flag 1 runs)."""
+    a = np.loadtxt(path, skiprows=1)
+    w, f = a[:, 0], a[:, 1]
+    segs, start = [], None
+    for wi, fi in zip(w, f):
+        if fi > 0 and start is None:
+            start = wi
+        elif fi == 0 and start is not None:
+            segs.append((start, prev))
+            start = None
+        prev = wi
+    return np.array(segs)
+
+
+def width_relation(segs_vac, nu, S):
+    """Median log10 S of the strongest HITRAN line per segment-width bin (overlap region)."""
+    lam = 1e8 / nu
+    widths, logs = [], []
+    for lo, hi in segs_vac:
+        if not 5800 < lo < HITRAN_LIMIT_A - 10:
+            continue
+        inside = (lam >= lo - 0.01) & (lam <= hi + 0.01)
+        if inside.any():
+            widths.append(hi - lo)
+            logs.append(np.log10(S[inside].max()))
+    widths, logs = np.array(widths), np.array(logs)
+    idx = np.digitize(widths, WIDTH_BINS_A) - 1
+    med = np.array([np.median(logs[idx == i]) if np.any(idx == i) else np.nan
+                    for i in range(WIDTH_BINS_A.size - 1)])
+    med = np.maximum.accumulate(np.nan_to_num(med, nan=np.nanmin(med)))  # wider -> not weaker
+    return med, widths, logs
 
 
 def main():
-    d = fits.getdata(shared_data_dir() / "telluric" / "Static_hitran_qt_H2O.fits", 1)
-    nu, S = np.asarray(d["wave_number"]), np.asarray(d["Intensity"])
-    keep = (S > THRESHOLD) & (1e8 / nu < 7800.0)
-    order = np.argsort(nu[keep])
-    rows = [f"{n:.4f} {s:.3e} {g:.4f} {e:.3f}" for n, s, g, e in zip(
-        nu[keep][order], S[keep][order], d["gamma_air"][keep][order], d["Epp"][keep][order])]
+    tel = shared_data_dir() / "telluric"
+    d = fits.getdata(tel / "Static_hitran_qt_H2O.fits", 1)
+    nu, S = np.asarray(d["wave_number"], float), np.asarray(d["Intensity"], float)
+    gam, epp = np.asarray(d["gamma_air"], float), np.asarray(d["Epp"], float)
+    keep = (S > THRESHOLD) & (1e8 / nu < HITRAN_LIMIT_A)
+    rows = [(n, s, g, e, 0) for n, s, g, e in zip(nu[keep], S[keep], gam[keep], epp[keep])]
+
+    segs = mask_segments(tel / "telluric_mask_atlas_short.dat")
+    segs_vac = air_to_vacuum(segs)
+    med, widths, logs = width_relation(segs_vac, nu, S)
+    g0, e0 = float(np.median(gam[keep])), float(np.median(epp[keep]))
+
+    def pseudo(sel):
+        b = np.clip(np.digitize(sel[:, 1] - sel[:, 0], WIDTH_BINS_A) - 1, 0, med.size - 1)
+        n = sel.shape[0]
+        return {"wavenumber": 1e8 / sel.mean(1), "intensity": 10 ** med[b], "gamma_air": np.full(n, g0),
+                "elower": np.full(n, e0)}
+
+    # one global factor: the pseudo-lines of the 6900-7400 A band (where HITRAN exists) must give the
+    # same equivalent width at R = 1800 as HITRAN's lines there (airmass 1.2, 5 mm)
+    from karaoke.telluric import H2O_COLUMN_PER_MM, convolve_to_resolution, optical_depth
+    from karaoke.grid import vacuum_to_air
+
+    w = np.arange(6900.0, 7400.0, 0.02)
+    lam_air = vacuum_to_air(1e8 / nu)
+    band = keep & (lam_air > 6895) & (lam_air < 7405)
+    ref = {"wavenumber": nu[band], "intensity": S[band], "gamma_air": gam[band]}
+    sel = segs_vac[(vacuum_to_air(segs_vac[:, 0]) > 6895) & (vacuum_to_air(segs_vac[:, 1]) < 7405)]
+
+    def ew(lines, k=1.0):
+        tau = optical_depth(w, {**lines, "intensity": lines["intensity"] * k}, H2O_COLUMN_PER_MM * 5.0 * 1.2,
+                            18.0, pressure=0.8)
+        return float(np.sum(1 - convolve_to_resolution(w, np.exp(-tau), 1800.0)) * 0.02)
+
+    target = ew(ref)
+    ks = 10 ** np.linspace(-1, 2.5, 36)
+    k = float(ks[np.argmin([abs(ew(pseudo(sel), kk) - target) for kk in ks])])
+    print(f"EW(6900-7400 A, R 1800): HITRAN {target:.2f} A; atlas pseudo-lines x{k:.2f} {ew(pseudo(sel), k):.2f} A")
+    beyond = segs_vac[segs_vac[:, 0] > HITRAN_LIMIT_A + 1.0]
+    ps = pseudo(beyond)
+    for n, s in zip(ps["wavenumber"], ps["intensity"] * k):
+        rows.append((n, s, g0, e0, 1))
+    rows.sort()
     text = ('"""H2O lines for the synthetic telluric model (generated by tools/make_h2o_table.py).\n\n'
-            'HITRAN2020 (Gordon et al. 2022, JQSRT 277, 107949), lines with S(296 K) > '
-            f'{THRESHOLD:g} cm/molecule below 7800 A.\nColumns: vacuum wavenumber (cm^-1), '
-            'intensity S at 296 K (cm/molecule), gamma_air (cm^-1/atm), E\'\' (cm^-1).\n"""\n\n'
-            "H2O_LINES = \"\"\"\n" + "\n".join(rows) + '\n"""\n')
+            f'source 0: HITRAN2020 (Gordon et al. 2022, JQSRT 277, 107949), S(296 K) > {THRESHOLD:g} cm/molecule,\n'
+            f'below {HITRAN_LIMIT_A:.0f} A (vacuum). source 1: pseudo-lines at the telluric segments of the SERVAL\n'
+            'mask atlas beyond that (to 8998 A), intensity from the segment width (see the tool).\n'
+            'Columns: vacuum wavenumber (cm^-1), intensity S at 296 K (cm/molecule), gamma_air (cm^-1/atm),\n'
+            'E\'\' (cm^-1), source.\n"""\n\n'
+            "H2O_LINES = \"\"\"\n" + "\n".join(f"{n:.4f} {s:.3e} {g:.4f} {e:.3f} {k}" for n, s, g, e, k in rows)
+            + '\n"""\n')
     out = ROOT / "karaoke" / "_h2o_lines.py"
     out.write_text(text)
-    print(f"wrote {len(rows)} lines to {out}")
+    print(f"wrote {sum(r[4] == 0 for r in rows)} HITRAN lines and {len(beyond)} atlas pseudo-lines to {out}")
+    print("width bins (A):", WIDTH_BINS_A[:-1], "-> median log10 S:", np.round(med, 2))
 
 
 if __name__ == "__main__":
