@@ -75,8 +75,13 @@ def get_scale(name: str) -> Scale:
 
 
 def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
-    """The synthetic survey for ``config``, generated once and kept in ``data/cache/surveys``."""
-    path = cache_dir() / "surveys" / f"synth-{config.hash()}.npz"
+    """The synthetic survey for ``config``, generated once and kept in ``data/cache/surveys``
+    (keyed by the config, the generator's version and the telluric model's fingerprint: a changed
+    generator or line table regenerates it)."""
+    from .synth import SYNTH_VERSION
+    from .telluric import model_fingerprint
+
+    path = cache_dir() / "surveys" / f"synth-{config.hash()}-v{SYNTH_VERSION}-{model_fingerprint()}.npz"
     if path.exists():
         return load_survey(path)
     survey = make_survey(config, progress=progress)
@@ -106,9 +111,15 @@ def scale_run_dir(name: str, max_velocity=30.0, latent_dim=128, variational=True
                        sc.train_config(max_velocity, variational, **train_kw), survey.data_hash())
 
 
+def split_indices(norm: Survey, name: str):
+    """(train, held-out) indices of a normalised survey with the preset's hold-out fraction, the
+    same split its networks were trained with (e.g. to fit the PCA baseline on the training part)."""
+    return norm.split(get_scale(name).train.holdout_fraction)
+
+
 def heldout(survey: Survey, name: str):
     """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey."""
     sc = get_scale(name)
     norm, _ = survey.normalised(sc.train.min_median)
-    _, test = norm.split(sc.train.holdout_fraction)
+    _, test = split_indices(norm, name)
     return norm.subset(test[: sc.eval_spectra]), norm

@@ -30,10 +30,14 @@ from .grid import C_KMS, HARPS_DATA_RANGE, Grid, artifact_mask
 from .survey import Survey
 from .telluric import TelluricModel
 
+#: Bump when the survey generator changes what it makes for an unchanged config (keys the cache).
+SYNTH_VERSION = 2
 #: The stellar line list is a fixed property of the synthetic universe, not of a survey.
 LINELIST_SEED = 20230101
 #: Balmer lines (air Angstrom).
 BALMER = (6562.80, 4861.33, 4340.47, 4101.74)
+#: The Ca II infrared triplet (air Angstrom): the strongest stellar lines of the SDSS red camera.
+CA_TRIPLET = (8498.02, 8542.09, 8662.14)
 
 
 @dataclass(frozen=True)
@@ -93,16 +97,26 @@ class SurveyConfig:
 def stellar_line_list(lo: float, hi: float, density: float = 2.5):
     """The synthetic universe's stellar line list between ``lo`` and ``hi`` (air Angstrom).
 
-    Lines are drawn once from a fixed seed over 3600-7100 A, so every survey and grid sees the
-    same lines at the same rest wavelengths.
+    Lines are drawn once from a fixed seed over 3600-7100 A (the HARPS range), and from a second
+    fixed seed over 7100-9400 A (the SDSS red camera), so every survey and grid sees the same
+    lines at the same rest wavelengths.
 
     Returns
     -------
     dict of arrays: ``wave`` (rest air A), ``tau0`` (central optical depth in a solar-like
     star), ``chi`` (excitation, eV), ``k`` (temperature exponent; large for cool-star lines).
     """
-    rng = np.random.default_rng(LINELIST_SEED)
-    a, b = 3600.0, 7100.0
+    parts = [_draw_lines(LINELIST_SEED, 3600.0, 7100.0, density)]
+    if hi > 7100.0:
+        parts.append(_draw_lines(LINELIST_SEED + 1, 7100.0, 9400.0, density))
+    lines = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    keep = (lines["wave"] > lo) & (lines["wave"] < hi)
+    order = np.argsort(lines["wave"][keep])
+    return {k: v[keep][order] for k, v in lines.items()}
+
+
+def _draw_lines(seed: int, a: float, b: float, density: float) -> dict:
+    rng = np.random.default_rng(seed)
     # density(lam) = density * (6000/lam)^2 -> sample by inverse CDF of 1/lam^2
     n = int(density * 6000.0 ** 2 * (1 / a - 1 / b))
     u = rng.uniform(size=n)
@@ -114,10 +128,7 @@ def stellar_line_list(lo: float, hi: float, density: float = 2.5):
     cool = kind > 0.94
     k = np.where(cool, rng.uniform(10, 16, n), k)  # molecular-like: only in cool stars
     tau0 = np.where(cool, tau0 * 0.3, tau0)
-    keep = (wave > lo) & (wave < hi)
-    order = np.argsort(wave[keep])
-    return {"wave": wave[keep][order], "tau0": tau0[keep][order], "chi": chi[keep][order],
-            "k": k[keep][order]}
+    return {"wave": wave, "tau0": tau0, "chi": chi, "k": k}
 
 
 def _gauss_kernel(sigma_px: float) -> np.ndarray:
@@ -185,6 +196,11 @@ def _star_rest_spectrum(lnw: np.ndarray, dv: float, lines, teff, feh, vsini, mic
             depth = np.clip(0.25 + 0.5 * (teff - 4000) / 3000, 0.1, 0.75)
             width = 0.6 * (teff / 5777.0) ** 3  # Lorentzian HWHM, A
             flux *= 1 - depth / (1 + ((lam - lb) / width) ** 2)
+    for lc, strength in zip(CA_TRIPLET, (0.6, 1.0, 0.8)):  # Ca II triplet: deep, broad wings, stronger when cool
+        if lam[0] - 30 < lc < lam[-1] + 30:
+            depth = strength * np.clip(0.75 - 0.35 * (teff - 4000) / 3000, 0.3, 0.75) * 10 ** (0.3 * feh)
+            width = 1.2 * strength * (5777.0 / teff) ** 0.5  # Lorentzian HWHM, A
+            flux *= 1 - np.clip(depth, 0, 0.85) / (1 + ((lam - lc) / width) ** 2)
     flux = _fftconvolve_rows(flux - 1.0, _rotation_kernel(vsini, dv)) + 1.0
     # Planck continuum (shape only)
     lam_cm = lam * 1e-8

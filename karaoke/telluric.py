@@ -119,6 +119,22 @@ def h2o_lines():
             "source": a[:, 4].astype(int)}
 
 
+#: Bump when the telluric physics changes in a way the line table does not show (O2 constants,
+#: profiles, columns); it keys the survey cache with :func:`model_fingerprint`.
+TELLURIC_MODEL_VERSION = 1
+
+
+def model_fingerprint() -> str:
+    """Short digest of the telluric model (its version and the embedded H2O table), so that
+    cached synthetic surveys are regenerated when the physics behind them changes."""
+    import hashlib
+
+    from ._h2o_lines import H2O_LINES
+
+    blob = f"{TELLURIC_MODEL_VERSION}\n{H2O_LINES}".encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
 def line_wavelengths_air(lines) -> np.ndarray:
     """Air wavelengths (Angstrom) of a line list given in vacuum wavenumbers."""
     return vacuum_to_air(1e8 / np.asarray(lines["wavenumber"]))

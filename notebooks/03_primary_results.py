@@ -20,12 +20,12 @@ import numpy as np
 from karaoke import plotting
 from karaoke.metrics import PCABaseline, evaluate_reconstruction, lowpass_baseline, pseudo_truth, telluric_profile
 from karaoke.paths import figures_dir
-from karaoke.scales import heldout, scale_model, scale_survey
+from karaoke.scales import heldout, scale_model, scale_survey, split_indices
 
 plotting.use_style()
 survey = scale_survey(scale)
 test, norm = heldout(survey, scale)
-train_idx, _ = norm.split(0.1)
+train_idx, _ = split_indices(norm, scale)
 print(f"{len(test)} held-out spectra of {len(np.unique(test.meta['star_id']))} stars")
 
 # %% tags=["nbval-ignore-output"]

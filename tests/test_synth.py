@@ -72,3 +72,39 @@ def test_narrow_stellar_lines_exist():
         hi += 1
     fwhm_kms = (hi - lo) * 0.01 / s.wave[core] * C_KMS
     assert fwhm_kms < 8  # telluric lines at R=115000 have FWHM ~ 3-5 km/s
+
+
+def test_survey_cache_is_keyed_by_config_and_telluric_model(tmp_path, monkeypatch):
+    import karaoke.telluric as tel
+    from karaoke.scales import cached_survey
+
+    monkeypatch.setenv("KARAOKE_DATA", str(tmp_path))
+    cfg = SurveyConfig(n_spectra=4, n_stars=2, n_pixels=256, seed=3)
+    a = cached_survey(cfg)
+    files = sorted((tmp_path / "cache" / "surveys").glob("*.npz"))
+    assert len(files) == 1 and tel.model_fingerprint() in files[0].name
+    assert np.array_equal(cached_survey(cfg).flux, a.flux)  # reused
+    monkeypatch.setattr(tel, "model_fingerprint", lambda: "changed1")
+    cached_survey(cfg)  # another line table: regenerated, not reused
+    assert len(list((tmp_path / "cache" / "surveys").glob("*.npz"))) == 2
+
+
+def test_red_line_list_extends_the_blue_one_and_cool_stars_show_the_ca_triplet():
+    from karaoke.synth import CA_TRIPLET, _star_rest_spectrum, stellar_line_list
+
+    blue = stellar_line_list(6000.0, 7000.0, 6.0)
+    both = stellar_line_list(6000.0, 9000.0, 6.0)
+    sel = both["wave"] < 7000.0
+    assert np.array_equal(blue["wave"], both["wave"][sel])  # HARPS-range lines untouched
+    assert (both["wave"] > 7100).sum() > 1000
+    lnw = np.arange(np.log(8400.0), np.log(8700.0), 2.0 / 299792.458)
+    lines = stellar_line_list(8390.0, 8710.0, 6.0)
+    cool = _star_rest_spectrum(lnw, 2.0, lines, 4500.0, 0.0, 2.0, 1.0)
+    hot = _star_rest_spectrum(lnw, 2.0, lines, 6800.0, 0.0, 2.0, 1.0)
+    lam = np.exp(lnw)
+    for lc in CA_TRIPLET:
+        i = np.argmin(np.abs(lam - lc))
+        near = np.abs(lam - lc) < 20
+        d_cool = cool[i] / np.percentile(cool[near], 95)  # residual intensity at the line centre
+        d_hot = hot[i] / np.percentile(hot[near], 95)
+        assert d_cool < 0.6 and d_cool < d_hot < 0.95  # a strong line in both, deeper in the cool star
