@@ -109,3 +109,32 @@ def telluric_reference(bary: Survey, frame: str = "topocentric") -> np.ndarray:
         t = np.clip(t_model, 1e-4, 1) ** k[i]
         out[i] = t if frame == "topocentric" else doppler_shift(bary.wave, t, bary.meta["berv"][i], fill=1.0)
     return out
+
+
+def mix_with_synthetic(real: Survey, synth: Survey, real_star_id: int = -1) -> Survey:
+    """Normalised topocentric real spectra of one object stacked with a normalised synthetic
+    survey on the same grid, for training karaoke on both (Section 5.6's "mixed" network).
+
+    The real spectra get star id ``real_star_id`` (one object: the per-star sampling weights
+    then draw it as often as any one synthetic star); truth arrays are dropped (the real
+    spectra have none).
+
+    Raises
+    ------
+    ValueError
+        If the grids differ or a survey is not topocentric.
+    """
+    if real.frame != "topocentric" or synth.frame != "topocentric":
+        raise ValueError("mix topocentric surveys (shift barycentric ones by -BERV first)")
+    if real.n_pixels != synth.n_pixels or not np.allclose(real.wave, synth.wave):
+        raise ValueError(f"the synthetic survey is on another grid ({synth.wave[0]:.2f}-{synth.wave[-1]:.2f} A, "
+                         f"{synth.n_pixels} px) than the real spectra ({real.wave[0]:.2f}-{real.wave[-1]:.2f} A, "
+                         f"{real.n_pixels} px)")
+    from .survey import concat_surveys
+
+    parts = [Survey(wave=s.wave, flux=s.flux, mask=s.mask, frame="topocentric",
+                    meta={"star_id": ids, "berv": s.meta["berv"]})
+             for s, ids in ((real, np.full(len(real), real_star_id)), (synth, synth.meta["star_id"]))]
+    mixed = concat_surveys(*parts)
+    mixed.attrs["normalised"] = True
+    return mixed

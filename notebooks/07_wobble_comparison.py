@@ -27,9 +27,10 @@ from karaoke import plotting
 from karaoke.grid import doppler_shift
 from karaoke.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.paths import figures_dir
-from karaoke.realdata import alpha_cen_b_path, load_alpha_cen_b, telluric_reference, to_topocentric
+from karaoke.realdata import (alpha_cen_b_path, load_alpha_cen_b, mix_with_synthetic, telluric_reference,
+                              to_topocentric)
 from karaoke.scales import get_scale, scale_survey
-from karaoke.survey import Survey, concat_surveys
+from karaoke.survey import Survey
 from karaoke.train import train_cached
 from karaoke.wobble import fit_wobble
 
@@ -50,14 +51,7 @@ real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo
               frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
 alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone), progress=False)
 synth, _ = scale_survey(scale).normalised()
-if not np.allclose(synth.wave, real.wave):
-    raise ValueError("the synthetic survey of this scale is on another grid; set grid_start/n_pixels to match")
-real_ids = Survey(wave=real.wave, flux=real.flux, mask=real.mask,
-                  meta={"star_id": np.full(len(real), -1), "berv": real.meta["berv"]}, frame="topocentric")
-synth_ids = Survey(wave=synth.wave, flux=synth.flux, meta={"star_id": synth.meta["star_id"],
-                                                             "berv": synth.meta["berv"]}, frame="topocentric")
-mixed_survey = concat_surveys(real_ids, synth_ids)
-mixed_survey.attrs["normalised"] = True
+mixed_survey = mix_with_synthetic(real, synth)
 mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
                  iterations=wobble_iterations)

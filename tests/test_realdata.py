@@ -54,3 +54,22 @@ def test_wobble_style_baseline_removes_tellurics(cenb):
     ev = evaluate_reconstruction(st, topo.flux, topo.wave, T, pixmask=topo.pixel_mask())
     assert np.nanmedian(ev.qt) < 0.5 and fit.template_t.max() <= 0
     assert np.corrcoef(fit.amplitude, cenb.meta["airmass"])[0, 1] > 0
+
+
+def test_mix_with_synthetic_labels_the_object_and_checks_grids():
+    from karaoke.realdata import mix_with_synthetic
+    from karaoke.survey import Survey
+
+    wave = 6000 + 0.01 * np.arange(64)
+    real = Survey(wave=wave, flux=np.ones((3, 64)), meta={"berv": np.zeros(3)}, frame="topocentric")
+    synth = Survey(wave=wave, flux=np.full((5, 64), 2.0), meta={"berv": np.ones(5), "star_id": np.arange(5)},
+                   frame="topocentric")
+    mixed = mix_with_synthetic(real, synth)
+    assert len(mixed) == 8 and mixed.attrs["normalised"]
+    assert list(mixed.meta["star_id"]) == [-1, -1, -1, 0, 1, 2, 3, 4]
+    assert mixed.flux[0, 0] == 1 and mixed.flux[-1, 0] == 2
+    other = Survey(wave=wave + 1, flux=synth.flux, meta=synth.meta, frame="topocentric")
+    with pytest.raises(ValueError, match="another grid"):
+        mix_with_synthetic(real, other)
+    with pytest.raises(ValueError, match="topocentric"):
+        mix_with_synthetic(Survey(wave=wave, flux=real.flux, meta=real.meta, frame="barycentric"), synth)
