@@ -5,7 +5,7 @@ These train (or reuse from data/cache) the ci-scale networks that notebooks 02/0
 import pytest
 
 from karaoke.metrics import PCABaseline, evaluate_reconstruction
-from karaoke.scales import heldout, scale_model, scale_survey
+from karaoke.scales import heldout, scale_model, scale_survey, split_indices
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def results():
         model = scale_model("ci", max_velocity=n)
         r = model.reconstruct(test.flux)
         out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
-    train_idx, _ = norm.split(0.1)
+    train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
     out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
                                          stellar=test.stellar).summary()
