@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=4)
     d.add_argument("--plate", type=int, nargs="+", default=None, help="SDSS plate number(s) (sdss)")
     d.add_argument("--exposures", type=int, nargs="+", default=None,
-                   help="SDSS exposure numbers (sdss; default: every exposure of the plate)")
+                   help="SDSS exposure numbers (sdss; default: every exposure of each plate; with several "
+                        "plates the same numbers are tried on each)")
     d.add_argument("--camera", default="r1", help="SDSS camera (sdss; the paper: r1)")
     d.add_argument("--run2d", default="26", help="SDSS reduction (sdss; SEGUE plates: 26, 103, 104)")
     d.add_argument("--base-url", default=None,

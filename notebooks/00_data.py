@@ -30,8 +30,6 @@ sdss_plates = []
 workers = 2
 
 # %%
-from pathlib import Path
-
 from karaoke.download import download_harps, download_sdss, list_sdss_exposures, query_harps
 from karaoke.paths import data_dir, shared_data_dir
 from karaoke.prepare import open_store, prepare_collection

@@ -17,8 +17,6 @@ Sources
 
     python tools/make_h2o_table.py
 """
-from pathlib import Path
-
 import numpy as np
 from astropy.io import fits
 
@@ -34,7 +32,7 @@ def mask_segments(path):
     """(start, end) air wavelengths of the atlas' telluric segments (flag 1 runs)."""
     a = np.loadtxt(path, skiprows=1)
     w, f = a[:, 0], a[:, 1]
-    segs, start = [], None
+    segs, start, prev = [], None, None
     for wi, fi in zip(w, f):
         if fi > 0 and start is None:
             start = wi
