@@ -11,7 +11,9 @@ Sources
   (``telluric_mask_atlas_short.dat``, air, to 8998 A; Zechmeister et al. 2018, MIT), with an
   intensity read from the segment's width through the width -> intensity relation measured on
   the same atlas where HITRAN lines exist (5800-7990 A: for each segment, its strongest
-  HITRAN line; the median log-intensity per width bin). ``gamma_air`` and ``E''`` take the
+  HITRAN line; the median log-intensity per width bin, interpolated linearly in width), times
+  one factor that gives the 6900-7400 A band HITRAN's equivalent width at R = 1800. Segments
+  wider than the widest bin's median width (often blends) all get that bin's intensity. ``gamma_air`` and ``E''`` take the
   median HITRAN values. Positions are therefore real (to the atlas' 0.01 A); strengths are an
   empirical estimate, good enough for R ~ 1800 survey synthesis, and flagged ``source = 1``.
 
@@ -75,10 +77,14 @@ def main():
     med, widths, logs = width_relation(segs_vac, nu, S)
     g0, e0 = float(np.median(gam[keep])), float(np.median(epp[keep]))
 
+    # log10 S interpolated linearly in segment width between the bins' median widths
+    centres = np.array([np.median(widths[(widths >= a) & (widths < b)]) if np.any((widths >= a) & (widths < b))
+                        else 0.5 * (a + min(b, 1.0)) for a, b in zip(WIDTH_BINS_A[:-1], WIDTH_BINS_A[1:])])
+
     def pseudo(sel):
-        b = np.clip(np.digitize(sel[:, 1] - sel[:, 0], WIDTH_BINS_A) - 1, 0, med.size - 1)
         n = sel.shape[0]
-        return {"wavenumber": 1e8 / sel.mean(1), "intensity": 10 ** med[b], "gamma_air": np.full(n, g0),
+        logs = np.interp(sel[:, 1] - sel[:, 0], centres, med)
+        return {"wavenumber": 1e8 / sel.mean(1), "intensity": 10 ** logs, "gamma_air": np.full(n, g0),
                 "elower": np.full(n, e0)}
 
     # one global factor: the pseudo-lines of the 6900-7400 A band (where HITRAN exists) must give the
