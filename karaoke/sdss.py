@@ -129,13 +129,14 @@ def homogenise(frame: SDSSFrame, grid: Grid | None = None):
 
 
 def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: bool = True):
-    """Homogenise every downloaded spFrame (+ spFluxcalib) pair under ``folder`` into one Survey.
+    """Homogenise every downloaded spFrame under ``folder`` into one Survey.
 
     Parameters
     ----------
     folder : path
-        A download folder (``karaoke download sdss``): ``<plate>/spFrame-<camera>-<expid>.fits[.gz]``
-        with the matching ``spFluxcalib`` beside each frame.
+        A download folder (``karaoke download sdss``): ``<plate>/spFrame-<camera>-<expid>.fits[.gz]``.
+        Only the frames are read; their ``spFluxcalib`` (the paper's pseudo-truth, already checked
+        against each frame by the downloader) is read with :func:`read_spframe` when evaluating.
 
     Returns
     -------
@@ -158,9 +159,8 @@ def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: 
     frames = [f for f in frames if re.fullmatch(rf"spFrame-{re.escape(camera)}-\d{{8}}\.fits(\.gz)?", f.name)]
     flux, masks, meta, failures = [], [], {k: [] for k in ("plate", "expid", "fiber", "star_id")}, []
     for f in tqdm(frames, desc="SDSS frames", disable=not progress):
-        calib = f.with_name(f.name.replace("spFrame-", "spFluxcalib-"))
         try:
-            fr = read_spframe(f, calib if calib.exists() else None)
+            fr = read_spframe(f)
         except SpectrumError as exc:
             failures.append((f.name, exc.reason))
             continue

@@ -25,8 +25,7 @@ def _eso_factory(server):
 
 
 def _manifest(path):
-    with open(path) as fh:
-        return {r["dataset"]: r for r in csv.DictReader(fh)}
+    return {r["dataset"]: r for r in _manifest_rows(path)}
 
 
 def test_parallel_download_verifies_resumes_and_reports(tmp_path):

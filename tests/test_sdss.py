@@ -9,17 +9,13 @@ from karaoke.sdss import homogenise, read_spframe, sdss_artifact_mask, sdss_grid
 from tests.sdss_files import NPIX, write_spframe
 
 
-def _write(tmp_path, func="legendre"):
-    return write_spframe(tmp_path, func=func)
-
-
 def test_grid_matches_the_authors_numbers():
     g = sdss_grid()
     assert g.n == 2048 and g.stop == pytest.approx(9196.44) and sdss_artifact_mask().sum() == 2022
 
 
 def test_reads_wavelengths_excludes_sky_and_homogenises(tmp_path):
-    path, calib, coeff = _write(tmp_path)
+    path, calib, coeff = write_spframe(tmp_path)
     fr = read_spframe(path, calib)
     assert list(fr.fiber) == [0, 2, 3, 4] and "SKY" not in fr.objtype
     x = 2 * (np.arange(NPIX) - (NPIX - 1) / 2) / (NPIX - 1)
@@ -32,7 +28,7 @@ def test_reads_wavelengths_excludes_sky_and_homogenises(tmp_path):
 
 
 def test_bad_frames_raise_clear_errors(tmp_path):
-    path, calib, _ = _write(tmp_path, func="poly")
+    path, calib, _ = write_spframe(tmp_path, func="poly")
     with pytest.raises(SpectrumError, match="legendre"):
         read_spframe(path)
     (tmp_path / "junk.fits").write_text("nope")
@@ -43,7 +39,7 @@ def test_bad_frames_raise_clear_errors(tmp_path):
         read_spframe(tmp_path / "short.fits")
     fits.PrimaryHDU(np.ones((3, 3))).writeto(tmp_path / "badcal.fits")
     (tmp_path / "sub").mkdir()
-    good, _, _ = _write(tmp_path / "sub")
+    good, _, _ = write_spframe(tmp_path / "sub")
     with pytest.raises(SpectrumError, match="calibration shape"):
         read_spframe(good, tmp_path / "badcal.fits")
 

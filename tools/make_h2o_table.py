@@ -74,7 +74,7 @@ def main():
 
     segs = mask_segments(tel / "telluric_mask_atlas_short.dat")
     segs_vac = air_to_vacuum(segs)
-    med, widths, logs = width_relation(segs_vac, nu, S)
+    med, widths, _ = width_relation(segs_vac, nu, S)
     g0, e0 = float(np.median(gam[keep])), float(np.median(epp[keep]))
 
     # log10 S interpolated linearly in segment width between the bins' median widths
