@@ -25,7 +25,7 @@ from .grid import (  # noqa: F401
     regrid,
     vacuum_to_air,
 )
-from .io import Spectrum, SpectrumError, read_spectrum  # noqa: F401
+from .io import Spectrum, SpectrumError, find_spectra, read_spectrum  # noqa: F401
 from .model import Karaoke, ModelConfig, load_model, save_model  # noqa: F401
 from .survey import Survey, load_survey, save_survey  # noqa: F401
 from .synth import SurveyConfig, make_survey  # noqa: F401

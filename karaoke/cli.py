@@ -126,10 +126,7 @@ def _download(a):
     if not ids:
         raise ValueError("nothing to download: give --target/--start/--end or --ids FILE")
     rows = download_harps(ids, a.out, workers=a.workers, progress=not a.quiet)
-    bad = [r for r in rows if r.status == "failed"]
-    print(json.dumps({"requested": len(rows), "ok": len(rows) - len(bad), "failed": len(bad),
-                      "manifest": str(Path(a.out) / "manifest.csv")}))
-    return 0 if not bad else 3
+    return _download_summary(len(rows), len([r for r in rows if r.status == "failed"]), a.out)
 
 
 def _download_sdss(a):
@@ -144,22 +141,31 @@ def _download_sdss(a):
         pairs += [(plate, e) for e in exps]
     rows = download_sdss(pairs, a.out, camera=a.camera, run2d=a.run2d, base_url=base, workers=a.workers,
                          progress=not a.quiet)
-    bad = {r.dataset for r in rows if r.status == "failed"}
-    print(json.dumps({"requested": len(pairs), "ok": len(pairs) - len(bad), "failed": len(bad),
-                      "manifest": str(Path(a.out) / "manifest.csv")}))
-    return 0 if not bad else 3
+    return _download_summary(len(pairs), len({r.dataset for r in rows if r.status == "failed"}), a.out)
+
+
+def _download_summary(requested: int, failed: int, out) -> int:
+    """Print a download's JSON summary; exit status 3 when anything failed."""
+    print(json.dumps({"requested": requested, "ok": requested - failed, "failed": failed,
+                      "manifest": str(Path(out) / "manifest.csv")}))
+    return 0 if not failed else 3
 
 
 def _prepare(a):
     from .grid import Grid, harps_grid
+    from .io import find_spectra
     from .prepare import prepare_collection
 
-    files = []
-    for f in a.files:
-        files += sorted(f.glob("*.fits")) if f.is_dir() else [f]
+    files, others = [], []
+    for f in a.files:  # a folder contributes its 1-D spectra; a named file is always tried
+        spectra, other = find_spectra(f) if f.is_dir() else ([f], [])
+        files += spectra
+        others += other
+    for f, why in others:
+        print(f"set aside {f}: {why}", file=sys.stderr)
     grid = harps_grid() if a.grid_start is None else Grid(a.grid_start, 0.01, a.n_pixels)
     report = prepare_collection(files, a.out, grid=grid, workers=a.workers, progress=not a.quiet)
-    print(json.dumps(report))
+    print(json.dumps({**report, "set_aside": len(others)}))
     return 0
 
 

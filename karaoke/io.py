@@ -191,3 +191,65 @@ def read_spectrum(path, require_range=None) -> Spectrum:
     except (KeyError, TypeError, ValueError):
         berv = float("nan")
     return Spectrum(wave=wave, flux=flux, err=err, berv=berv, frame="barycentric", medium="air", meta=meta)
+
+
+def _spectrum_layout(path: Path) -> str | None:
+    """From the headers alone: None if ``path`` looks like a 1-D spectrum this module reads (or
+    cannot be judged, e.g. corrupt: the reader will report it), else what it is instead."""
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+                h0 = hdul[0].header
+                naxis = int(h0.get("NAXIS", 0))
+                if naxis == 1 and "CRVAL1" in h0 and "CDELT1" in h0:
+                    return None  # HARPS DRS s1d
+                if naxis >= 2:
+                    dims = "x".join(str(h0.get(f"NAXIS{i}", "?")) for i in range(1, naxis + 1))
+                    return f"{dims} image (e.g. an e2ds, wave or blaze product), not a 1-D spectrum"
+                if len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU):
+                    cols = {c.upper() for c in hdul[1].columns.names}
+                    if "FLUX" in cols and cols & {"WAVE", "WAVELENGTH_AIR"}:
+                        return None  # ESO ADP 1D / ESPRESSO S1D
+                    return f"table without WAVE/FLUX columns ({', '.join(sorted(cols)[:6])})"
+                return None
+    except Exception:
+        return None
+
+
+def find_spectra(paths, recursive: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The 1-D spectra among files and folders (``*.fits``, ``*.fits.gz``), by their headers.
+
+    HARPS DRS folders also hold e2ds, wave and blaze images, and archives hold tables of other
+    kinds; those are set aside with the reason. A file that cannot be judged (corrupt,
+    truncated) is kept, so that :func:`read_spectrum` reports what is wrong with it.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Files and/or folders.
+    recursive : bool
+        Also search sub-folders.
+
+    Returns
+    -------
+    spectra : list of Path, sorted
+    others : list of (Path, reason)
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files += [f for f in p.glob(pattern) if f.is_file() and f.name.lower().endswith((".fits", ".fits.gz",
+                                                                                           ".fit"))]
+        else:
+            files.append(p)
+    spectra, others = [], []
+    for f in sorted(set(files)):
+        why = _spectrum_layout(f) if f.exists() else None
+        (spectra.append(f) if why is None else others.append((f, why)))
+    return spectra, others

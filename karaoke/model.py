@@ -121,6 +121,7 @@ class Karaoke(nn.Module):
         super().__init__()
         self.config = config
         self.trained = False
+        self.input_guard = None  # (L,) static input mask of a whitened network (see reconstruct)
         ch_in = (1,) + tuple(config.enc_channels[:-1])
         K = config.n_down
         for i, (ci, co, k) in enumerate(zip(ch_in, config.enc_channels, config.enc_kernels), start=1):
@@ -217,6 +218,10 @@ class Karaoke(nn.Module):
         Returns
         -------
         ndarray, shape (N, L), float32
+            The reconstruction; on the guard band of a whitened network (``input_guard`` 0:
+            padding, gaps and the grid edges widened by the largest whitening shift, where the
+            network saw only zeros in training) the input is passed through unchanged, i.e.
+            no telluric correction is claimed there.
         """
         import numpy as np
 
@@ -224,7 +229,15 @@ class Karaoke(nn.Module):
         self.eval()
         dev = next(self.parameters()).device
         x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
-        out = [self(x[i:i + batch_size].to(dev))[0].cpu() for i in range(0, x.shape[0], batch_size)]
+        g = None if self.input_guard is None else torch.as_tensor(np.asarray(self.input_guard, np.float32))
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size]  # (b, L)
+            if g is None:
+                out.append(self(xb.to(dev))[0].cpu())
+            else:
+                y = self((xb * g).to(dev))[0].cpu()  # (b, L)
+                out.append(torch.where(g > 0, y, xb))
         self.train(was)
         return torch.cat(out).numpy()
 
@@ -312,6 +325,10 @@ def load_model(path, map_location="cpu") -> Karaoke:
         raise ValueError(f"{path}: weights do not fit the network ({exc})") from exc
     model.trained = True
     model.eval()
+    if isinstance(obj, dict) and obj.get("input_guard") is not None:
+        from .whitening import mask_from_ranges
+
+        model.input_guard = mask_from_ranges(obj["input_guard"], cfg.n_pixels)
     model.checkpoint_path = str(path)
     model.checkpoint_meta = {k: v for k, v in obj.items()
                              if k not in ("model_state", "state_dict", "optimizer_state")} if isinstance(obj, dict) else {}

@@ -30,7 +30,13 @@ from ._atomic import write_csv, write_text
 from .model import CHECKPOINT_FORMAT, Karaoke, ModelConfig, _atomic_torch_save, load_model
 from .paths import cache_dir
 from .survey import Survey
-from .whitening import whiten
+from .whitening import guard_mask, mask_ranges, whiten
+
+
+#: Version of the training procedure (part of every run key): 2 = whitened inputs carry a
+#: static guard band (:func:`karaoke.whitening.guard_mask`), so zero-filled blocks no longer
+#: reveal the virtual velocity.
+TRAIN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,16 @@ class TrainConfig:
         return replace(self, **kw)
 
 
+def static_mask(survey: Survey, sample: int = 512) -> np.ndarray:
+    """The artifact mask shared by a survey's spectra, shape (L,): its 1-D mask, or for
+    per-spectrum masks the pixels valid in at least half of up to ``sample`` evenly spaced
+    spectra (padding and instrument gaps, the same in every spectrum, come out 0)."""
+    if survey.mask.ndim == 1:
+        return (np.asarray(survey.mask) > 0).astype(np.float32)
+    rows = np.unique(np.linspace(0, len(survey) - 1, min(sample, len(survey))).astype(int))
+    return (np.asarray(survey.mask[rows], dtype=np.float32).mean(0) >= 0.5).astype(np.float32)
+
+
 def pick_device(device: str | None = "auto") -> torch.device:
     """``auto`` -> CUDA if available, else CPU."""
     if device in (None, "auto"):
@@ -103,8 +119,8 @@ def vae_loss(recon, target, mask, mu, logvar, beta: float):
 
 
 def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
-    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": data_hash},
-                      sort_keys=True)
+    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": data_hash,
+                       "train_version": TRAIN_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -158,8 +174,12 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
     grid = norm.grid
 
+    guard_np = guard_mask(grid, cfg.max_velocity, static_mask(norm))  # (L,)
+    guard = torch.from_numpy(guard_np).to(dev)
+
     torch.manual_seed(cfg.seed)
     model = Karaoke(model_config).to(dev)
+    model.input_guard = guard_np
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     g_sample = torch.Generator().manual_seed(cfg.seed + 1)
     g_whiten = torch.Generator(device=dev).manual_seed(cfg.seed + 2)
@@ -169,7 +189,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     provenance = {"model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
                   "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
                   "n_val": int(val_idx.size), "n_rejected": len(rejected),
-                  "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium}
+                  "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium,
+                  "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION}
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
         if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \
@@ -223,7 +244,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             pick = train_t[torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g_sample)]
             x, m = batch(pick)
             x, m = x.to(dev, non_blocking=True), m.to(dev, non_blocking=True)  # (B, L)
-            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g_whiten)  # (B, L)
+            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g_whiten, guard=guard)  # (B, L)
             recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
             beta = cfg.beta(step)
             loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, beta)
@@ -239,7 +260,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                 checkpoint(epoch, inner + 1, sums)  # mid-epoch: resume continues from this step
                 return model
         n_b = steps_per_epoch
-        val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev)
+        val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
         history.append({"epoch": epoch + 1, "step": step, "loss": sums[0] / n_b, "l1": sums[1] / n_b,
                         "kl": sums[2] / n_b, "val_l1": val_l1, "beta": cfg.beta(step),
                         "seconds": round(time.time() - t0, 3)})
@@ -254,7 +275,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
 
 
 @torch.no_grad()
-def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64) -> float:
+def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64,
+                  guard: torch.Tensor | None = None) -> float:
     """Mean masked L1 on whitened held-out spectra (fixed seed, so epochs are comparable)."""
     if len(flux) == 0:
         return float("nan")
@@ -265,7 +287,7 @@ def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size:
     for i in range(0, len(flux), batch_size):
         x = torch.as_tensor(np.ascontiguousarray(flux[i:i + batch_size], dtype=np.float32), device=device)
         m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size], dtype=np.float32), device=device)
-        xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g)
+        xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g, guard=guard)
         y, _, _ = model(xw)
         tot += float(((y - xw).abs() * mw).mean()) * len(x)
         n += len(x)

@@ -7,6 +7,9 @@ reference), to which it agrees to ~1e-7 in float32.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from .grid import C_KMS, Grid
@@ -68,6 +71,67 @@ def velocity_shift(flux: torch.Tensor, v: torch.Tensor, grid: Grid, mask: torch.
     return out.reshape(shape), mo.reshape(shape)
 
 
+def guard_width(grid: Grid, max_velocity: float) -> int:
+    """Pixels by which a shift of at most ``max_velocity`` km/s moves any pixel of ``grid``
+    (rounded up, plus one interpolation neighbour); 0 for ``max_velocity == 0``."""
+    if max_velocity < 0:
+        raise ValueError(f"max_velocity must be >= 0, got {max_velocity}")
+    if max_velocity == 0:
+        return 0
+    top = max(abs(grid.start), abs(grid.stop)) / grid.step  # largest |lambda| in pixels
+    return int(math.ceil(top * max_velocity / C_KMS)) + 1
+
+
+def guard_mask(grid: Grid, max_velocity: float, static_mask=None) -> np.ndarray:
+    """Static input mask of a network whitened with ``v ~ U(-N, N)``: shape (L,), float32.
+
+    ``velocity_shift`` fills pixels that come from outside the grid (or from a masked band such
+    as padding or a CCD gap) with 0, so the width of such a block reveals the virtual velocity
+    v' exactly -- and a network that knows v' can place the telluric lines again. Zeroing a
+    fixed guard band of :func:`guard_width` pixels around every masked run (and the grid edges)
+    after each shift, and on the input at inference, hides v': the zeroed pixels are the same
+    for every v'.
+
+    Parameters
+    ----------
+    grid : Grid
+    max_velocity : float
+        N in km/s.
+    static_mask : array (L,), optional
+        The artifact mask shared by all spectra (1 = data); default all ones.
+
+    Returns
+    -------
+    ndarray (L,), 1 on pixels the network sees, 0 on the static mask eroded by the guard width.
+    """
+    from scipy.ndimage import minimum_filter1d
+
+    m = np.ones(grid.n, np.float32) if static_mask is None else np.asarray(static_mask, np.float32)
+    if m.shape != (grid.n,):
+        raise ValueError(f"static mask has shape {m.shape}, the grid has {grid.n} pixels")
+    k = guard_width(grid, max_velocity)
+    if k == 0:
+        return (m > 0).astype(np.float32)
+    return minimum_filter1d((m > 0).astype(np.float32), size=2 * k + 1, mode="constant", cval=0.0)
+
+
+def mask_ranges(mask) -> list:
+    """``[[start, stop), ...]`` index ranges where a 1-D 0/1 mask is 0 (compact metadata)."""
+    z = np.concatenate([[0], (np.asarray(mask) <= 0).astype(np.int8), [0]])
+    d = np.diff(z)
+    return [[int(a), int(b)] for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1))]
+
+
+def mask_from_ranges(ranges, n: int) -> np.ndarray:
+    """Inverse of :func:`mask_ranges`: a float32 (n,) mask, 0 inside the ranges."""
+    m = np.ones(n, np.float32)
+    for a, b in ranges:
+        if not 0 <= a < b <= n:
+            raise ValueError(f"mask range [{a}, {b}) outside 0..{n}")
+        m[a:b] = 0.0
+    return m
+
+
 def random_velocities(n: int, max_velocity: float, generator: torch.Generator | None = None,
                       device=None, dtype=torch.float32) -> torch.Tensor:
     """Draw ``n`` virtual radial velocities ``v ~ U(-N, N)`` (km/s), shape (n,)."""
@@ -79,7 +143,7 @@ def random_velocities(n: int, max_velocity: float, generator: torch.Generator | 
 
 
 def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tensor | None = None,
-           generator: torch.Generator | None = None):
+           generator: torch.Generator | None = None, guard: torch.Tensor | None = None):
     """Velocity-whiten a batch: each spectrum is shifted by its own ``v ~ U(-N, N)``.
 
     Parameters
@@ -91,6 +155,9 @@ def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tens
     mask : Tensor like ``flux``, optional
     generator : torch.Generator, optional
         For reproducible draws.
+    guard : Tensor, shape (L,), optional
+        Static input mask (:func:`guard_mask`) multiplied into the shifted flux and mask, so
+        that zero-filled blocks do not reveal v'.
 
     Returns
     -------
@@ -101,8 +168,13 @@ def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tens
     B = flux.shape[0]
     v = random_velocities(B, max_velocity, generator, device=flux.device)
     if max_velocity == 0:
-        return flux, mask, v
-    out, m = velocity_shift(flux, v, grid, mask)
+        out, m = flux, mask
+    else:
+        out, m = velocity_shift(flux, v, grid, mask)
+    if guard is not None:
+        g = guard.to(device=flux.device, dtype=flux.dtype)
+        out = out * g  # broadcasts over (B, L) or (B, 1, L)
+        m = m * g if m is not None else None
     return out, m, v
 
 

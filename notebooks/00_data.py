@@ -31,6 +31,7 @@ workers = 2
 
 # %%
 from karaoke.download import download_harps, download_sdss, list_sdss_exposures, query_harps
+from karaoke.io import find_spectra
 from karaoke.paths import data_dir, shared_data_dir
 from karaoke.prepare import open_store, prepare_collection
 from karaoke.scales import get_scale, scale_survey
@@ -54,9 +55,8 @@ for name in (scale, sdss_scale):
 # ## 2. Real HARPS files → a memory-mapped store (offline: `../shared/data/harps`)
 
 # %%
-real = sorted(p for p in (shared_data_dir() / "harps").glob("*.fits") if "e2ds" not in p.name
-              and "wave" not in p.name and "blaze" not in p.name)
-real += sorted((shared_data_dir() / "harps" / "alpha_cen_b").glob("HARPS.*_s1d_A.fits"))
+real, others = find_spectra(shared_data_dir() / "harps", recursive=True)  # 1-D spectra, by their headers
+print(f"{len(real)} 1-D spectra; set aside: {len(others)} other products (e2ds/wave/blaze images, tables)")
 store_dir = data_dir() / "stores" / f"shared-harps-{scale}"
 report = prepare_collection(real, store_dir, grid=grid, workers=workers, progress=False)
 print(f"{report['files']} files: {report['accepted']} accepted, rejected by reason:",

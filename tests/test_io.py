@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from karaoke.io import SpectrumError, read_spectrum
+from karaoke.io import SpectrumError, find_spectra, read_spectrum
 from tests.conftest import shared
 
 
@@ -83,3 +83,34 @@ def test_bad_files_raise_one_clear_error_naming_the_file(tmp_path, case, match):
 def test_e2ds_is_rejected_with_reason():
     with pytest.raises(SpectrumError, match="neither|1-D"):
         read_spectrum(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"))
+
+
+def test_find_spectra_sets_aside_other_products_by_header_and_keeps_corrupt_files(tmp_path):
+    w = 6000 + 0.01 * np.arange(500)
+    _adp(tmp_path / "a_adp.fits", w, np.ones(500))
+    fits.PrimaryHDU(np.ones(500), header=fits.Header({"CRVAL1": 6000.0, "CDELT1": 0.01})).writeto(
+        tmp_path / "b_s1d.fits")
+    fits.PrimaryHDU(np.ones((72, 400))).writeto(tmp_path / "c_e2ds.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
+        [fits.Column("X", "D", array=np.ones(3))])]).writeto(tmp_path / "d_table.fits")
+    (tmp_path / "e_broken.fits").write_text("not FITS at all\n" * 50)
+    (tmp_path / "notes.txt").write_text("ignored")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    _adp(sub / "f_adp.fits", w, np.ones(500))
+    spectra, others = find_spectra(tmp_path)
+    assert [p.name for p in spectra] == ["a_adp.fits", "b_s1d.fits", "e_broken.fits"]
+    reasons = {p.name: r for p, r in others}
+    assert set(reasons) == {"c_e2ds.fits", "d_table.fits"}
+    assert "400x72 image" in reasons["c_e2ds.fits"] and "WAVE/FLUX" in reasons["d_table.fits"]
+    assert [p.name for p in find_spectra(tmp_path, recursive=True)[0]][-1] == "f_adp.fits"
+    with pytest.raises(SpectrumError, match="e_broken.fits"):  # kept, so the reader names its fault
+        read_spectrum(spectra[-1])
+
+
+def test_find_spectra_on_the_shared_harps_folder():
+    spectra, others = find_spectra(shared("harps"), recursive=True)
+    names = {p.name for p in spectra}
+    assert "ADP.2014-09-16T11:04:45.123.fits" in names and len(names) == 6
+    assert all(("e2ds" in p.name or "wave" in p.name or "blaze" in p.name or p.name.startswith("cenB"))
+               for p, _ in others)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from karaoke.grid import Grid, doppler_shift, harps_grid
-from karaoke.whitening import leading_mode_fraction, random_velocities, velocity_shift, whiten
+from karaoke.grid import Grid, doppler_shift, harps_artifact_mask, harps_grid
+from karaoke.whitening import (guard_mask, guard_width, leading_mode_fraction, mask_from_ranges, mask_ranges,
+                               random_velocities, velocity_shift, whiten)
 
 
 def _spectra(grid, rng, n=4):
@@ -88,3 +89,45 @@ def test_whitening_decorrelates_telluric_lines(rng):
     assert v.shape == (90,)
     x0, _, _ = whiten(x, grid, 0.0)
     assert torch.equal(x0, x)
+
+
+def test_guard_width_is_the_largest_shift_in_pixels():
+    grid = Grid(6260.0, 0.01, 4096)
+    top_shift_px = grid.stop * 30.0 / 299792.458 / grid.step  # float64 reference: ~63.1 px
+    k = guard_width(grid, 30.0)
+    assert top_shift_px + 1 <= k <= top_shift_px + 2
+    assert guard_width(grid, 0.0) == 0
+    with pytest.raises(ValueError):
+        guard_width(grid, -5.0)
+
+
+def test_guard_hides_the_virtual_velocity_at_the_edges():
+    """Without the guard the zero-filled block at the grid edge is as wide as the shift (it
+    reveals v'); with it, the zeroed pixels are the same whatever v' is."""
+    grid = Grid(6260.0, 0.01, 1024)
+    x = torch.ones(64, grid.n)
+    g = torch.Generator().manual_seed(1)
+    y, _, v = whiten(x, grid, 30.0, generator=g)
+    widths = (y == 0).sum(1).float()
+    assert torch.corrcoef(torch.stack([widths, v.abs()]))[0, 1] > 0.99  # the leak
+    guard = torch.from_numpy(guard_mask(grid, 30.0))
+    yg, mg, _ = whiten(x, grid, 30.0, torch.ones_like(x), generator=torch.Generator().manual_seed(1), guard=guard)
+    assert bool(((yg == 0) == (guard == 0)[None]).all())  # one fixed pattern for every v'
+    assert bool((mg <= guard[None]).all())
+    k = guard_width(grid, 30.0)
+    assert int((guard == 0).sum()) == 2 * k
+
+
+def test_guard_widens_every_masked_band_of_the_static_mask():
+    grid = harps_grid()
+    static = harps_artifact_mask()
+    guard = guard_mask(grid, 30.0, static)
+    k = guard_width(grid, 30.0)
+    zero = mask_ranges(static)
+    assert mask_ranges(guard) == [[a - k if a > 0 else 0, min(b + k, grid.n)] for a, b in zero]
+    np.testing.assert_array_equal(mask_from_ranges(mask_ranges(guard), grid.n), guard)
+    np.testing.assert_array_equal(guard_mask(grid, 0.0, static), static)  # topocentric: no widening
+    with pytest.raises(ValueError, match="shape"):
+        guard_mask(grid, 30.0, static[:10])
+    with pytest.raises(ValueError, match="outside"):
+        mask_from_ranges([[5, 20]], 10)
