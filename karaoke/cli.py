@@ -63,7 +63,7 @@ def _train(a):
 
 
 def _evaluate(a):
-    from .metrics import evaluate_reconstruction
+    from .metrics import evaluate_reconstruction, line_responses
     from .model import load_model
     from .survey import load_survey
 
@@ -90,6 +90,9 @@ def _evaluate(a):
            "Qt_mean": round(ev.summary()["Qt_mean"], 4), "Qs_mean": round(ev.summary()["Qs_mean"], 4),
            "n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
            "truth": "pseudo-truth" if truth is None else "exact", "run": str(a.run), "survey": str(a.survey)}
+    if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
+        leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar)
+        out.update(leakage=round(float(np.nanmedian(leak)), 4), stellar_response=round(float(np.nanmedian(star)), 4))
     print(json.dumps(out))
     return 0
 

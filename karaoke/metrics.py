@@ -170,6 +170,70 @@ def evaluate_reconstruction(recon, flux, wave, transmission, stellar=None, pixma
     return Evaluation(qt, qs, truth, tmask, profile)
 
 
+def _response(reconstruct, flux, out, lines, mask) -> np.ndarray:
+    """sum(mask |f(S) - f(S / P)|) / sum(mask |S - S / P|) per spectrum, P a line profile,
+    ``out`` = f(S)."""
+    clean = flux / np.clip(lines, 0.05, None)
+    d_out = np.abs(out - np.asarray(reconstruct(clean.astype(np.float32)), np.float64))
+    den = np.sum(mask * np.abs(flux - clean), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, np.sum(mask * d_out, axis=-1) / den, np.nan)
+
+
+def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricConfig = MetricConfig(),
+                   roi=None) -> tuple[np.ndarray, np.ndarray]:
+    """How strongly a method's output responds to the telluric and to the stellar lines of its
+    input, per spectrum (synthetic surveys, which know both exactly).
+
+    Qt mixes two things inside the telluric mask: tellurics kept, and stellar lines missed (a
+    method that reconstructs nothing gets a high Qt even where no telluric line survives, and a
+    network that always outputs the survey's mean telluric pattern keeps tellurics that do not
+    come from its input). The responses measure each kind of line alone: reconstruct the input
+    ``S`` and the same input with one kind of line divided out, ``S / P``, and compare the
+    *change* of the output with the change of the input::
+
+        leakage  = sum(M_t |f(S) - f(S / T)|) / sum(M_t |S - S / T|)      (telluric profile T)
+        stellar  = sum(M_* |f(S) - f(S / P_*)|) / sum(M_* |S - S / P_*|)  (stellar lines P_*)
+
+    ``M_*`` marks stellar lines deeper than the depth threshold outside the telluric mask.
+    The identity gives 1 and 1, a constant output 0 and 0; the paper's goal is leakage near 0
+    with a stellar response near 1.
+
+    Parameters
+    ----------
+    reconstruct : callable
+        ``(N, L) -> (N, L)``, e.g. ``model.reconstruct`` or ``PCABaseline(...).reconstruct``.
+    flux : array (N, L)
+        Normalised inputs S (topocentric).
+    wave : array (L,)
+        Air Angstrom.
+    transmission : array (N, L) or (L,)
+        Exact telluric transmission of each spectrum on ``wave``.
+    stellar : array (N, L)
+        Exact telluric-free stellar spectra (same normalisation).
+    roi : (float, float), optional
+        As in :func:`evaluate_reconstruction`.
+
+    Returns
+    -------
+    leakage, stellar_response : ndarray (N,) each; NaN where a spectrum has no such pixels.
+    """
+    flux = _rows(flux)
+    wave = np.asarray(wave, dtype=np.float64)
+    step = float(np.median(np.diff(wave)))
+    profile = telluric_profile(np.broadcast_to(_rows(transmission), flux.shape), step, cfg)
+    rm = roi_mask(wave, roi or cfg.roi)
+    if rm.sum() == 0:
+        rm = np.ones_like(wave)
+    mt = telluric_mask(profile, cfg)
+    st = _rows(stellar)
+    star_lines = st / np.clip(continuum_estimate(st, step, cfg), 1e-6, None)
+    ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
+    out = np.asarray(reconstruct(flux.astype(np.float32)), np.float64)
+    return (_response(reconstruct, flux, out, profile, mt * rm[None]),
+            _response(reconstruct, flux, out, star_lines, ms))
+
+
 class PCABaseline:
     """The paper's linear foil: PCA with as many components as the network's latent size."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import write_csv
-from .metrics import evaluate_reconstruction
+from .metrics import evaluate_reconstruction, line_responses
 from .scales import heldout, scale_model, scale_survey
 
 
@@ -34,8 +34,9 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
     -------
     rows : list of dict
         ``label, velocity, latent_dim, variational, kl_weight, spectrum, star_id, Qt, Qs`` per
-        held-out spectrum (exact truth of the synthetic survey) and ``Qt_pseudo, Qs_pseudo``
-        against the paper's pseudo-truth.
+        held-out spectrum (exact truth of the synthetic survey), ``Qt_pseudo, Qs_pseudo``
+        against the paper's pseudo-truth, and ``leak``, ``stellar_response``
+        (:func:`karaoke.metrics.line_responses`).
     """
     survey = scale_survey(scale)
     test, _ = heldout(survey, scale)
@@ -50,17 +51,20 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         recon = model.reconstruct(test.flux)
         ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
         evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
         kl = kw.get("kl_weight", model.checkpoint_meta.get("train_config", {}).get("kl_weight", 0.0))
         for i in range(len(test)):
             rows.append({"label": point_label(v, d, var), "velocity": v, "latent_dim": d, "variational": var,
                          "kl_weight": kl if var else 0.0, "spectrum": int(test.meta["source_index"][i]),
                          "star_id": int(test.meta["star_id"][i]), "Qt": float(ev.qt[i]), "Qs": float(ev.qs[i]),
-                         "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i])})
+                         "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i]), "leak": float(leak[i]),
+                         "stellar_response": float(star[i])})
     return rows
 
 
 def summarise(rows, by: str = "label") -> list[dict]:
-    """Median Qt and Qs (and their interquartile ranges) per value of ``by``, in first-seen order."""
+    """Median Qt, Qs (and their interquartile ranges), telluric leakage and stellar response per
+    value of ``by``, in first-seen order."""
     out = {}
     for r in rows:
         out.setdefault(r[by], []).append(r)
@@ -70,7 +74,10 @@ def summarise(rows, by: str = "label") -> list[dict]:
         qs = np.array([r["Qs"] for r in rs])
         summary.append({by: key, "n": len(rs), "Qt": float(np.nanmedian(qt)), "Qs": float(np.nanmedian(qs)),
                         "Qt_iqr": float(np.subtract(*np.nanpercentile(qt, [75, 25]))),
-                        "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25])))})
+                        "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25]))),
+                        "leak": float(np.nanmedian([float(r.get("leak", np.nan)) for r in rs])),
+                        "stellar_response": float(np.nanmedian([float(r.get("stellar_response", np.nan))
+                                                                for r in rs]))})
     return summary
 
 

@@ -30,7 +30,8 @@ fig = plotting.plot_metric_distributions(rows, labels, title=f"AE vs VAE ({scale
 plotting.savefig(fig, "fig8_ae_vs_vae");
 summary = {s["label"]: s for s in summarise(rows)}
 for lab in labels:
-    print(f"{lab:16s} Qt {summary[lab]['Qt']:.3f}  Qs {summary[lab]['Qs']:.3f}")
+    print(f"{lab:16s} Qt {summary[lab]['Qt']:.3f}  Qs {summary[lab]['Qs']:.3f}  "
+          f"leakage {summary[lab]['leak']:.3f}  stellar response {summary[lab]['stellar_response']:.3f}")
 
 # %% [markdown]
 # Rounded summary (checked by nbval):

@@ -26,6 +26,7 @@ def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "s.npz")]) == 0
     ev = _json(capsys)
     assert 0 <= ev["Qt"] <= 1 and ev["Qs"] >= 0 and ev["held_out"] is True
+    assert 0 <= ev["leakage"] < 2 and 0 <= ev["stellar_response"] < 2  # exact truth: line responses too
     # clean: a real HARPS s1d (covering the model grid) and a bad file; the bad one is skipped
     good = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
     bad = tmp_path / "bad.fits"

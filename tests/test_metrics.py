@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from karaoke.metrics import (MetricConfig, PCABaseline, continuum_estimate, evaluate_reconstruction, lowpass_baseline,
-                             pseudo_truth, quality, telluric_mask, telluric_profile)
+                             line_responses, pseudo_truth, quality, telluric_mask, telluric_profile)
 
 
 def _toy(rng, n=5, L=3000):
@@ -65,3 +65,39 @@ def test_baselines(rng):
         PCABaseline(0)
     lp = lowpass_baseline(flux, 4.0)
     assert lp.shape == flux.shape and np.std(np.diff(lp, axis=1)) < np.std(np.diff(flux, axis=1))
+
+
+def test_line_responses_separate_kept_tellurics_from_missed_stellar_lines(rng):
+    w, stellar, trans, flux = _toy(rng)
+    resp = lambda f: line_responses(f, flux, w, trans, stellar)  # noqa: E731
+    for a in resp(lambda x: x):  # identity: every line of both kinds passes
+        np.testing.assert_allclose(a, 1.0, rtol=1e-6)
+    for a in resp(lambda x: np.ones_like(x) * 0.93):  # ignores its input
+        np.testing.assert_allclose(a, 0.0, atol=1e-12)
+    # a continuum-only output misses every stellar line, so its Qt is well above 0, yet no
+    # telluric line of the input reaches it: the responses tell the two apart
+    assert evaluate_reconstruction(np.full_like(flux, 0.93), flux, w, trans, stellar=stellar).summary()["Qt"] > 0.2
+    # an ideal blind remover (played by a lookup that knows the answer): telluric lines go,
+    # stellar lines stay, whatever the input holds -- leakage 0, stellar response 1
+    prof = np.clip(telluric_profile(trans, 0.01), 0.05, None)
+    clean = flux / prof
+
+    def ideal(x):
+        return x if np.allclose(x, clean, atol=1e-5) else x / prof
+
+    leak, star = resp(ideal)
+    np.testing.assert_allclose(leak, 0.0, atol=1e-5)
+    np.testing.assert_allclose(star, 1.0, atol=0.02)
+    lp4, lp12 = resp(lambda x: lowpass_baseline(x, 4.0)), resp(lambda x: lowpass_baseline(x, 12.0))
+    assert np.all((lp4[0] > 0.05) & (lp4[0] < 0.95)) and np.all(lp4[0] > lp12[0]) and np.all(lp4[1] > lp12[1])
+
+
+def test_pca_fitted_on_telluric_free_spectra_leaks_less(small_survey):
+    norm, _ = small_survey.normalised()
+    flux, wave, trans = norm.flux, norm.wave, norm.transmission
+    slow = trans / telluric_profile(trans, norm.grid.step)
+    observed_pca = PCABaseline(8).fit(flux)
+    clean_pca = PCABaseline(8).fit(norm.stellar * slow)
+    lo = np.nanmedian(line_responses(clean_pca.reconstruct, flux, wave, trans, norm.stellar)[0])
+    hi = np.nanmedian(line_responses(observed_pca.reconstruct, flux, wave, trans, norm.stellar)[0])
+    assert hi > 0.8 and lo < 0.5 * hi

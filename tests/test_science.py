@@ -2,9 +2,10 @@
 
 These train (or reuse from data/cache) the ci-scale networks that notebooks 02/03 also use.
 """
+import numpy as np
 import pytest
 
-from karaoke.metrics import PCABaseline, evaluate_reconstruction
+from karaoke.metrics import PCABaseline, evaluate_reconstruction, line_responses
 from karaoke.scales import heldout, scale_model, scale_survey, split_indices
 
 
@@ -17,6 +18,8 @@ def results():
         model = scale_model("ci", max_velocity=n)
         r = model.reconstruct(test.flux)
         out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
+        out[n].update(leak=float(np.nanmedian(leak)), stellar=float(np.nanmedian(star)))
     train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
     out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
@@ -41,3 +44,14 @@ def test_issue_target_whitened_qt_half_of_topocentric_with_good_qs(results):
 def test_network_rejects_more_tellurics_than_pca(results):
     assert results["pca"]["Qt"] > 0.9  # a linear model with 128 components keeps the tellurics
     assert results[30.0]["Qt"] < 0.8 * results["pca"]["Qt"]
+
+
+@pytest.mark.xfail(strict=True, reason="at the ci scale neither network responds to the lines of its input: measured "
+                                       "stellar response 0.03 (whitened) and 0.04 (topocentric), leakage 0.02 "
+                                       "for both; the Qt gap comes from the static mean pattern each one outputs")
+def test_whitened_network_follows_stellar_lines_and_leaks_fewer_tellurics(results):
+    """The paper's mechanism itself, measured with the exact truth: the whitened network's output
+    follows the stellar lines of its input (stellar response >= 0.5) and responds at most half as
+    much as the topocentric network's to the telluric lines (see metrics.line_responses)."""
+    w, t = results[30.0], results[0.0]
+    assert w["stellar"] >= 0.5 and w["leak"] <= 0.5 * t["leak"]
