@@ -234,6 +234,35 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
             _response(reconstruct, flux, out, star_lines, ms))
 
 
+def static_telluric_pattern(reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(),
+                            roi=None) -> float:
+    """Depth of the survey's mean telluric pattern in a method's output when the *input* holds no
+    telluric lines, as a fraction of that mean depth (synthetic surveys).
+
+    A network trained in the topocentric frame can learn the telluric lines as a fixed pattern
+    that it outputs whatever its input holds; :func:`line_responses` cannot see such a pattern
+    (it does not change with the input), and Qt counts it as kept tellurics. Here every input is
+    cleaned of its telluric lines (``S / T``), the outputs are averaged, high-passed (divided by
+    a running mean over ``continuum_window_A``) and regressed on the mean line depth ``1 - <T>``
+    inside the telluric mask of ``<T>``: the slope is 0 for no static pattern and 1 for the mean
+    telluric lines at full depth.
+
+    Parameters are as in :func:`line_responses`. Returns a float.
+    """
+    flux = _rows(flux)
+    wave = np.asarray(wave, dtype=np.float64)
+    step = float(np.median(np.diff(wave)))
+    profile = telluric_profile(np.broadcast_to(_rows(transmission), flux.shape), step, cfg)
+    out = np.asarray(reconstruct((flux / np.clip(profile, 0.05, None)).astype(np.float32)), np.float64).mean(0)
+    hp = out / uniform_filter1d(out, _win(cfg.continuum_window_A, step), mode="nearest") - 1.0
+    depth = 1.0 - profile.mean(0)
+    rm = roi_mask(wave, roi or cfg.roi)
+    sel = (depth > cfg.depth_threshold) & ((rm > 0) if rm.sum() else True)
+    if not sel.any():
+        return float("nan")
+    return float(np.sum(-hp[sel] * depth[sel]) / np.sum(depth[sel] ** 2))
+
+
 class PCABaseline:
     """The paper's linear foil: PCA with as many components as the network's latent size."""
 

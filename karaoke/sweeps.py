@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import write_csv
-from .metrics import evaluate_reconstruction, line_responses
+from .metrics import evaluate_reconstruction, line_responses, static_telluric_pattern
 from .scales import heldout, scale_model, scale_survey
 
 
@@ -35,8 +35,9 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
     rows : list of dict
         ``label, velocity, latent_dim, variational, kl_weight, spectrum, star_id, Qt, Qs`` per
         held-out spectrum (exact truth of the synthetic survey), ``Qt_pseudo, Qs_pseudo``
-        against the paper's pseudo-truth, and ``leak``, ``stellar_response``
-        (:func:`karaoke.metrics.line_responses`).
+        against the paper's pseudo-truth, ``leak``, ``stellar_response``
+        (:func:`karaoke.metrics.line_responses`) and the network's ``static_pattern``
+        (:func:`karaoke.metrics.static_telluric_pattern`, one value per network).
     """
     survey = scale_survey(scale)
     test, _ = heldout(survey, scale)
@@ -52,19 +53,20 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
         evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
         leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
+        static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
         kl = kw.get("kl_weight", model.checkpoint_meta.get("train_config", {}).get("kl_weight", 0.0))
         for i in range(len(test)):
             rows.append({"label": point_label(v, d, var), "velocity": v, "latent_dim": d, "variational": var,
                          "kl_weight": kl if var else 0.0, "spectrum": int(test.meta["source_index"][i]),
                          "star_id": int(test.meta["star_id"][i]), "Qt": float(ev.qt[i]), "Qs": float(ev.qs[i]),
                          "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i]), "leak": float(leak[i]),
-                         "stellar_response": float(star[i])})
+                         "stellar_response": float(star[i]), "static_pattern": static})
     return rows
 
 
 def summarise(rows, by: str = "label") -> list[dict]:
-    """Median Qt, Qs (and their interquartile ranges), telluric leakage and stellar response per
-    value of ``by``, in first-seen order."""
+    """Median Qt, Qs (and their interquartile ranges), telluric leakage, stellar response and
+    static telluric pattern per value of ``by``, in first-seen order."""
     out = {}
     for r in rows:
         out.setdefault(r[by], []).append(r)
@@ -77,7 +79,8 @@ def summarise(rows, by: str = "label") -> list[dict]:
                         "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25]))),
                         "leak": float(np.nanmedian([float(r.get("leak", np.nan)) for r in rs])),
                         "stellar_response": float(np.nanmedian([float(r.get("stellar_response", np.nan))
-                                                                for r in rs]))})
+                                                                for r in rs])),
+                        "static_pattern": float(np.nanmedian([float(r.get("static_pattern", np.nan)) for r in rs]))})
     return summary
 
 

@@ -10,7 +10,10 @@
 # what Qt mixes (tellurics kept, stellar lines missed inside the telluric mask): how much the
 # output changes when the input's telluric lines are divided out (the *leakage*), and when its
 # stellar lines are divided out (the *stellar response*), each relative to the input's change
-# (`karaoke.metrics.line_responses`; the identity gives 1 and 1, the paper's goal is 0 and 1).
+# (`karaoke.metrics.line_responses`; the identity gives 1 and 1, the paper's goal is 0 and 1);
+# and a telluric pattern a network may output whatever its input holds (*static*: the depth of
+# the survey's mean telluric lines in the output for telluric-free inputs, as a fraction of
+# their mean depth; `karaoke.metrics.static_telluric_pattern`).
 
 # %% tags=["parameters"]
 scale = "ci"
@@ -24,7 +27,7 @@ import numpy as np
 
 from karaoke import plotting
 from karaoke.metrics import (PCABaseline, evaluate_reconstruction, line_responses, lowpass_baseline,
-                             pseudo_truth, telluric_profile)
+                             pseudo_truth, static_telluric_pattern, telluric_profile)
 from karaoke.paths import figures_dir
 from karaoke.scales import heldout, scale_model, scale_survey, split_indices
 
@@ -80,19 +83,33 @@ table = []
 for name in recon:
     leak, star = (float(np.nanmedian(a)) for a in line_responses(methods[name], test.flux, test.wave,
                                                                   test.transmission, test.stellar))
+    static = static_telluric_pattern(methods[name], test.flux, test.wave, test.transmission)
     for truth_kind, ev in (("exact", ev_exact[name]), ("pseudo", ev_pseudo[name])):
         s = ev.summary()
         table.append({"method": name, "truth": truth_kind, "Qt": round(s["Qt"], 3), "Qs": round(s["Qs"], 3),
-                      "leak": round(leak, 3), "stellar_response": round(star, 3), "n": s["n"]})
+                      "leak": round(leak, 3), "stellar_response": round(star, 3),
+                      "static_pattern": round(static, 3), "n": s["n"]})
 out = figures_dir() / "table_primary_metrics.csv"
 with open(out, "w", newline="") as fh:
     w = csv.DictWriter(fh, fieldnames=list(table[0]))
     w.writeheader()
     w.writerows(table)
 for row in table:
-    print(f"{row['method']:16s} {row['truth']:6s}  Qt {row['Qt']:.3f}  Qs {row['Qs']:.3f}  leakage {row['leak']:.3f}  stellar response {row['stellar_response']:.3f}")
+    print(f"{row['method']:16s} {row['truth']:6s}  Qt {row['Qt']:.3f}  Qs {row['Qs']:.3f}  leakage {row['leak']:.3f}  "
+          f"stellar response {row['stellar_response']:.3f}  static {row['static_pattern']:.3f}")
 
 # %%
 q = {name: ev.summary() for name, ev in ev_exact.items()}
 print("whitening lowers Qt of the network:", q["VAE whitened"]["Qt"] < q["VAE topocentric"]["Qt"])
 print("the network rejects more tellurics than PCA:", q["VAE whitened"]["Qt"] < q["PCA"]["Qt"])
+
+# %% [markdown]
+# **Reading the table at `ci`** (measured when this notebook was executed): whitening lowers the
+# network's Qt (0.40 against 0.71 topocentric), but not the way the paper describes. Neither
+# network follows the lines of its input (stellar response 0.08 and 0.05, leakage 0.03 and 0.02;
+# Qs > 1). The topocentric network outputs a fixed telluric pattern at 0.35 of the survey's
+# mean line depth even for a telluric-free input, and that pattern is what its Qt counts; the
+# whitened one outputs none (0.04). PCA and the low-pass filter follow everything (responses
+# ≈ 1). The paper's mechanism needs a network that follows the stellar lines and not the
+# telluric ones, which these 10-epoch CPU networks do not reach; `tests/test_science.py` keeps
+# that as a strict xfail.

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from karaoke.metrics import (MetricConfig, PCABaseline, continuum_estimate, evaluate_reconstruction, lowpass_baseline,
-                             line_responses, pseudo_truth, quality, telluric_mask, telluric_profile)
+                             line_responses, pseudo_truth, quality, static_telluric_pattern, telluric_mask,
+                             telluric_profile)
 
 
 def _toy(rng, n=5, L=3000):
@@ -101,3 +102,18 @@ def test_pca_fitted_on_telluric_free_spectra_leaks_less(small_survey):
     lo = np.nanmedian(line_responses(clean_pca.reconstruct, flux, wave, trans, norm.stellar)[0])
     hi = np.nanmedian(line_responses(observed_pca.reconstruct, flux, wave, trans, norm.stellar)[0])
     assert hi > 0.8 and lo < 0.5 * hi
+
+
+def test_static_telluric_pattern_sees_what_the_responses_cannot(small_survey):
+    norm, _ = small_survey.normalised()
+    flux, wave, trans = norm.flux, norm.wave, norm.transmission
+    mean_observed = np.asarray(flux).mean(0)
+
+    def template(x):  # outputs the survey's mean observed spectrum, whatever the input
+        return np.broadcast_to(mean_observed, x.shape)
+
+    amp = static_telluric_pattern(template, flux, wave, trans)
+    assert 0.7 < amp < 1.3
+    leak, _ = line_responses(template, flux, wave, trans, norm.stellar)
+    np.testing.assert_allclose(leak, 0.0, atol=1e-12)  # blind to it
+    assert abs(static_telluric_pattern(lambda x: x, flux, wave, trans)) < 0.1  # the identity adds none
