@@ -75,7 +75,7 @@ print(f"{len(test)} held-out low-resolution spectra of {survey.n_pixels} px, gri
 
 # %% [markdown]
 # **Measured at `ci`** (2000 spectra, 10 CPU epochs; when this notebook was executed): see the
-# table above (VAE Qt 1.00 / Qs 0.40, PCA Qt 0.98 / Qs 0.13): at SDSS resolution and this CPU scale the
+# table above (VAE Qt 0.96 / Qs 0.40, PCA Qt 0.98 / Qs 0.13): at SDSS resolution and this CPU scale the
 # network keeps the tellurics about as much as PCA does -- the paper, too, reports a large drop at
 # low resolution (Section 5.7). The O2 A band is a single
 # ~40 Å trough that overlaps stellar features, and the network's reconstruction keeps most of it.
