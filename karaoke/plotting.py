@@ -176,6 +176,7 @@ class WhiteningExplorer:
         self.shifted = None
         self.cov = None
         self._fig = None
+        self.image = None
         self.update(max_velocity)
 
     def update(self, max_velocity: float):
@@ -204,22 +205,31 @@ class WhiteningExplorer:
         ax2.imshow(self.cov, vmin=-vmax, vmax=vmax, origin="lower", cmap="RdBu_r",
                    extent=(w[0], w[-1], w[0], w[-1]))
         ax2.set_title(f"covariance; leading mode {self.leading_mode:.0%}")
-        self._fig.canvas.draw_idle()
+        if self.image is not None:
+            import io
+
+            buf = io.BytesIO()
+            self._fig.savefig(buf, format="png", dpi=80)
+            self.image.value = buf.getvalue()
 
     def widget(self):
-        """An ipywidgets VBox: an IntSlider for N and the figure output."""
+        """An ipywidgets VBox: an IntSlider for N and the figure as an Image widget.
+
+        The figure is rendered to PNG bytes rather than shown through an ``Output`` widget:
+        capturing output in widgets can leave notebook runners (papermill/nbclient) waiting
+        forever for a cell to finish (jupyter/nbclient#312), which we saw on this machine.
+        """
         import ipywidgets as widgets
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         self.slider = widgets.IntSlider(value=int(self.velocity), min=0, max=60, step=5,
                                         description="N (km/s)", continuous_update=False)
-        out = widgets.Output()
-        with out:
-            self._fig, _ = plt.subplots(1, 2, figsize=(9, 3.5))
-            self._draw()
-            plt.show()
+        self.image = widgets.Image(format="png")
+        self._fig = Figure(figsize=(9, 3.5), layout="constrained")  # no pyplot: nothing shown twice
+        self._fig.subplots(1, 2)
+        self._draw()
         self.slider.observe(lambda change: self.update(change["new"]), names="value")
-        return widgets.VBox([self.slider, out])
+        return widgets.VBox([self.slider, self.image])
 
 
 def plot_metric_distributions(rows, order, title="", primary=None):

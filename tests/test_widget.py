@@ -18,8 +18,12 @@ def test_slider_redraws_spectra_and_covariance(rng):
     assert slider.value == 0
     cov0, lmf0, shifted0 = ex.cov.copy(), ex.leading_mode, ex.shifted.copy()
     np.testing.assert_allclose(shifted0, t[:, (w >= 6276) & (w <= 6284)], atol=1e-6)
+    image = box.children[1]
+    png0 = image.value
+    assert png0[:8] == b"\x89PNG\r\n\x1a\n"
     slider.value = 30  # as a user would
     assert ex.velocity == 30
     assert not np.allclose(ex.cov, cov0)
     assert ex.leading_mode < 0.5 * lmf0
     assert "30" in ex._fig.axes[0].get_title()
+    assert image.value != png0 and image.value[:4] == b"\x89PNG"  # the picture was redrawn
