@@ -56,3 +56,20 @@ def test_whitened_network_follows_stellar_lines_and_leaks_fewer_tellurics(result
     much as the topocentric network's to the telluric lines (see metrics.line_responses)."""
     w, t = results[30.0], results[0.0]
     assert w["stellar"] >= 0.5 and w["leak"] <= 0.5 * t["leak"]
+
+
+def test_regime_preset_is_the_ci_recipe_in_a_window_with_the_papers_telluric_share():
+    """The ``regime`` preset (README: whitening halves Qt at equal Qs there, after 100 epochs)
+    differs from ``ci`` only in its window and training length; its window's telluric line
+    absorption is a paper-like fraction of the stellar one (full HARPS range: 0.14)."""
+    from karaoke.metrics import continuum_estimate, telluric_profile
+    from karaoke.scales import get_scale
+    from karaoke.synth import make_survey
+
+    ci, reg = get_scale("ci"), get_scale("regime")
+    assert reg.survey.replace(grid_start=ci.survey.grid_start) == ci.survey
+    assert reg.train.replace(epochs=ci.train.epochs) == ci.train and reg.train.epochs == 100
+    s = make_survey(reg.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
+    tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
+    st = np.clip(1 - s.stellar / continuum_estimate(s.stellar, 0.01), 0, None).mean()
+    assert 0.05 < tel / st < 0.25

@@ -3,10 +3,11 @@
 A recipe variant of a preset (its survey moved to another window, its training changed) is
 trained through the same cache as the notebooks, and both networks are scored on the held-out
 stars: Qt, Qs (exact truth), telluric leakage, stellar response and the static telluric pattern
-(``karaoke.metrics``). Prints one table. Example (the README's paper-like window, ~13 min on a
-2-core CPU)::
+(``karaoke.metrics``). Prints one table. Examples (the README's paper-like window, ~13 min on a
+2-core CPU; the ``regime`` preset is the same configuration)::
 
     python tools/regime_trial.py --grid-start 6315 --epochs 100
+    python tools/regime_trial.py --scale regime
 """
 from __future__ import annotations
 
