@@ -91,7 +91,8 @@ def _evaluate(a):
            "n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
            "truth": "pseudo-truth" if truth is None else "exact", "run": str(a.run), "survey": str(a.survey)}
     if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
-        leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar)
+        leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar,
+                                    recon=recon)
         out.update(leakage=round(float(np.nanmedian(leak)), 4), stellar_response=round(float(np.nanmedian(star)), 4))
     print(json.dumps(out))
     return 0

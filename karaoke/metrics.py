@@ -180,8 +180,18 @@ def _response(reconstruct, flux, out, lines, mask) -> np.ndarray:
         return np.where(den > 0, np.sum(mask * d_out, axis=-1) / den, np.nan)
 
 
+def _telluric_setup(flux, wave, transmission, cfg: MetricConfig, roi):
+    """(flux (N, L) float64, step, high-passed telluric profile (N, L), ROI mask (L,))."""
+    flux = _rows(flux)
+    wave = np.asarray(wave, dtype=np.float64)
+    step = float(np.median(np.diff(wave)))
+    profile = telluric_profile(np.broadcast_to(_rows(transmission), flux.shape), step, cfg)
+    rm = roi_mask(wave, roi or cfg.roi)
+    return flux, step, profile, (rm if rm.sum() else np.ones_like(wave))
+
+
 def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricConfig = MetricConfig(),
-                   roi=None) -> tuple[np.ndarray, np.ndarray]:
+                   roi=None, recon=None) -> tuple[np.ndarray, np.ndarray]:
     """How strongly a method's output responds to the telluric and to the stellar lines of its
     input, per spectrum (synthetic surveys, which know both exactly).
 
@@ -213,23 +223,19 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
         Exact telluric-free stellar spectra (same normalisation).
     roi : (float, float), optional
         As in :func:`evaluate_reconstruction`.
+    recon : array (N, L), optional
+        ``reconstruct(flux)`` when the caller already has it (not computed again).
 
     Returns
     -------
     leakage, stellar_response : ndarray (N,) each; NaN where a spectrum has no such pixels.
     """
-    flux = _rows(flux)
-    wave = np.asarray(wave, dtype=np.float64)
-    step = float(np.median(np.diff(wave)))
-    profile = telluric_profile(np.broadcast_to(_rows(transmission), flux.shape), step, cfg)
-    rm = roi_mask(wave, roi or cfg.roi)
-    if rm.sum() == 0:
-        rm = np.ones_like(wave)
+    flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
     mt = telluric_mask(profile, cfg)
     st = _rows(stellar)
     star_lines = st / np.clip(continuum_estimate(st, step, cfg), 1e-6, None)
     ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
-    out = np.asarray(reconstruct(flux.astype(np.float32)), np.float64)
+    out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
     return (_response(reconstruct, flux, out, profile, mt * rm[None]),
             _response(reconstruct, flux, out, star_lines, ms))
 
@@ -249,15 +255,11 @@ def static_telluric_pattern(reconstruct, flux, wave, transmission, cfg: MetricCo
 
     Parameters are as in :func:`line_responses`. Returns a float.
     """
-    flux = _rows(flux)
-    wave = np.asarray(wave, dtype=np.float64)
-    step = float(np.median(np.diff(wave)))
-    profile = telluric_profile(np.broadcast_to(_rows(transmission), flux.shape), step, cfg)
+    flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
     out = np.asarray(reconstruct((flux / np.clip(profile, 0.05, None)).astype(np.float32)), np.float64).mean(0)
     hp = out / uniform_filter1d(out, _win(cfg.continuum_window_A, step), mode="nearest") - 1.0
     depth = 1.0 - profile.mean(0)
-    rm = roi_mask(wave, roi or cfg.roi)
-    sel = (depth > cfg.depth_threshold) & ((rm > 0) if rm.sum() else True)
+    sel = (depth > cfg.depth_threshold) & (rm > 0)
     if not sel.any():
         return float("nan")
     return float(np.sum(-hp[sel] * depth[sel]) / np.sum(depth[sel] ** 2))

@@ -52,7 +52,8 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         recon = model.reconstruct(test.flux)
         ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
         evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar,
+                                    recon=recon)
         static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
         kl = kw.get("kl_weight", model.checkpoint_meta.get("train_config", {}).get("kl_weight", 0.0))
         for i in range(len(test)):

@@ -82,7 +82,7 @@ plotting.savefig(fig, "fig6_pseudo_truth");
 table = []
 for name in recon:
     leak, star = (float(np.nanmedian(a)) for a in line_responses(methods[name], test.flux, test.wave,
-                                                                  test.transmission, test.stellar))
+                                                                  test.transmission, test.stellar, recon=recon[name]))
     static = static_telluric_pattern(methods[name], test.flux, test.wave, test.transmission)
     for truth_kind, ev in (("exact", ev_exact[name]), ("pseudo", ev_pseudo[name])):
         s = ev.summary()

@@ -18,7 +18,7 @@ def results():
         model = scale_model("ci", max_velocity=n)
         r = model.reconstruct(test.flux)
         out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=r)
         out[n].update(leak=float(np.nanmedian(leak)), stellar=float(np.nanmedian(star)))
     train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])

@@ -41,9 +41,10 @@ def main(argv=None) -> int:
     for n in (a.velocity, 0.0):
         t = time.time()
         model = scales.scale_model(name, max_velocity=n, survey=survey, progress=True, **train_kw)
-        s = evaluate_reconstruction(model.reconstruct(test.flux), test.flux, test.wave, test.transmission,
-                                    stellar=test.stellar).summary()
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar)
+        recon = model.reconstruct(test.flux)
+        s = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar,
+                                    recon=recon)
         static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
         label = "topocentric" if n == 0 else f"N = {n:g}"
         print(f"{label:>12} {s['Qt']:6.2f} {s['Qs']:6.2f} {np.nanmedian(leak):6.2f} {np.nanmedian(star):8.2f} "
