@@ -45,7 +45,7 @@ def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_t
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", default="cpu", choices=["ci", "cpu", "paper"])
+    p.add_argument("--scale", default="cpu", choices=["ci", "cpu", "regime", "paper"])
     p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
                    "(the committed nbval references); use with --scale ci")
     p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")

@@ -42,6 +42,31 @@ def region(wave, lo, hi):
     return (wave >= lo) & (wave <= hi)
 
 
+def deepest_telluric_window(wave, transmission, width: float = 4.0):
+    """The ``width``-Angstrom window where the mean telluric absorption is largest (a zoom that
+    follows the preset's wavelength range, e.g. the O2 gamma band head at ci).
+
+    Parameters
+    ----------
+    wave : array (L,)
+        Uniform wavelength grid (Angstrom).
+    transmission : array (L,) or (N, L)
+        Telluric transmission on ``wave`` (rows are averaged).
+
+    Returns
+    -------
+    (lo, hi) : floats, Angstrom, inside ``wave``.
+    """
+    wave = np.asarray(wave, dtype=float)
+    absorb = 1.0 - np.asarray(transmission, dtype=float).reshape(-1, wave.size).mean(0)  # (L,)
+    if width >= wave[-1] - wave[0]:
+        return float(wave[0]), float(wave[-1])
+    n = max(1, int(round(width / (wave[1] - wave[0]))))
+    run = np.convolve(absorb, np.ones(n), mode="valid")  # (L - n + 1,) absorption of each window
+    i = int(np.argmax(run))
+    return float(wave[i]), float(wave[i + n - 1])
+
+
 def plot_exemplars(wave, before, after, telluric_line=None, stellar_line=None, offset=0.6, title=("topocentric",
                    "velocity-whitened")):
     """Fig. 3: stacked exemplar spectra before and after randomisation. Arrays (n, L)."""

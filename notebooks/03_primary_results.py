@@ -49,15 +49,18 @@ methods = {"VAE whitened": whitened.reconstruct, "VAE topocentric": topo.reconst
 
 # %% [markdown]
 # ## Fig. 1 / Fig. 5 — input, reconstruction and truth
-# Whole range, then two zooms: the O2 band head (dense telluric lines colliding with stellar
-# ones) and a region where stellar lines appear in some stars but not in others.
+# Whole range, then two zooms: the 4 A of deepest telluric absorption (at `ci` the O2 band head,
+# dense telluric lines colliding with stellar ones) and a region where stellar lines appear in
+# some stars but not in others.
 
 # %% tags=["nbval-ignore-output"]
 ev_exact = {k: evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar)
             for k, r in recon.items()}
 ev_pseudo = {k: evaluate_reconstruction(r, test.flux, test.wave, test.transmission) for k, r in recon.items()}
 lo, hi = test.wave[0], test.wave[-1]
-zooms = [(max(lo, 6276.5), min(hi, 6280.5)), (lo + 0.15 * (hi - lo), lo + 0.15 * (hi - lo) + 4)]
+zooms = [plotting.deepest_telluric_window(test.wave, test.transmission, 4.0),
+         (lo + 0.15 * (hi - lo), lo + 0.15 * (hi - lo) + 4)]
+print("telluric zoom: {:.1f}-{:.1f} A".format(*zooms[0]))
 rows = np.argsort(test.meta["teff"])[[0, len(test) // 2, -1]]  # a cool, a mid and a hot star
 labels = [f"Teff {test.meta['teff'][i]:.0f} K\nvsini {test.meta['vsini'][i]:.0f}" for i in rows]
 fig = plotting.plot_reconstructions(test.wave, test.flux[rows], recon["VAE whitened"][rows],

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from karaoke import scales
+from karaoke.train import load_history
 from karaoke.metrics import evaluate_reconstruction, line_responses, static_telluric_pattern
 
 
@@ -27,17 +28,28 @@ def main(argv=None) -> int:
     p.add_argument("--grid-start", type=float, default=None, help="first pixel of the window (A)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--kl-weight", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None)
+    p.add_argument("--width", type=float, default=None, help="channel multiplier of the network")
+    p.add_argument("--n-spectra", type=int, default=None)
+    p.add_argument("--n-stars", type=int, default=None)
     p.add_argument("--velocity", type=float, default=30.0, help="N of the whitened network (km/s)")
     a = p.parse_args(argv)
     base = scales.get_scale(a.scale)
-    survey_cfg = base.survey if a.grid_start is None else base.survey.replace(grid_start=a.grid_start)
-    train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight)) if v is not None}
+    survey_kw = {k: v for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra),
+                                   ("n_stars", a.n_stars)) if v is not None}
+    survey_cfg = base.survey.replace(**survey_kw)
+    train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
+                                  ("batch_size", a.batch_size),
+                                  ("lr_schedule", a.lr_schedule)) if v is not None}
     name = f"{a.scale}-trial"
-    scales.SCALES[name] = dataclasses.replace(base, name=name, survey=survey_cfg)
+    scales.SCALES[name] = dataclasses.replace(base, name=name, survey=survey_cfg,
+                                              width=base.width if a.width is None else a.width)
     survey = scales.scale_survey(name)
     test, _ = scales.heldout(survey, name)
     print(f"{survey.wave[0]:.2f}-{survey.wave[-1]:.2f} A, {len(test)} held-out spectra, training {train_kw or 'as preset'}")
-    print(f"{'network':>12} {'Qt':>6} {'Qs':>6} {'leak':>6} {'stellar':>8} {'static':>7} {'s':>6}")
+    print(f"{'network':>12} {'Qt':>6} {'Qs':>6} {'leak':>6} {'stellar':>8} {'static':>7} {'val L1':>7} {'s':>6}")
     for n in (a.velocity, 0.0):
         t = time.time()
         model = scales.scale_model(name, max_velocity=n, survey=survey, progress=True, **train_kw)
@@ -48,7 +60,7 @@ def main(argv=None) -> int:
         static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
         label = "topocentric" if n == 0 else f"N = {n:g}"
         print(f"{label:>12} {s['Qt']:6.2f} {s['Qs']:6.2f} {np.nanmedian(leak):6.2f} {np.nanmedian(star):8.2f} "
-              f"{static:7.2f} {time.time() - t:6.0f}")
+              f"{static:7.2f} {load_history(model.run_dir)[-1]['val_l1']:7.4f} {time.time() - t:6.0f}")
     return 0
 
 
