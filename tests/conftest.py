@@ -14,6 +14,22 @@ from karaoke.paths import shared_data_dir  # noqa: E402
 from karaoke.synth import SurveyConfig, make_survey  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--regime", action="store_true", default=False,
+                     help="also run the tests marked 'regime' (they train the regime preset's networks, "
+                          "~13 min on 2 CPU cores, or reuse them from data/cache)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--regime"):
+        return
+    skip = pytest.mark.skip(reason="trains the regime preset's networks (~13 min on 2 CPU cores); "
+                                   "run with pytest --regime")
+    for item in items:
+        if "regime" in item.keywords:
+            item.add_marker(skip)
+
+
 def shared(*parts):
     """Path inside ../shared/data, or skip the test with the reason."""
     base = shared_data_dir()

@@ -73,3 +73,48 @@ def test_regime_preset_is_the_ci_recipe_in_a_window_with_the_papers_telluric_sha
     tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
     st = np.clip(1 - s.stellar / continuum_estimate(s.stellar, 0.01), 0, None).mean()
     assert 0.05 < tel / st < 0.25
+
+
+@pytest.fixture(scope="module")
+def regime_results():
+    """Whitened and topocentric networks of the ``regime`` preset (100 epochs each), scored on its
+    held-out stars with every metric."""
+    from karaoke.metrics import static_telluric_pattern
+
+    survey = scale_survey("regime")
+    test, _ = heldout(survey, "regime")
+    out = {}
+    for n in (30.0, 0.0):
+        model = scale_model("regime", max_velocity=n, survey=survey)
+        r = model.reconstruct(test.flux)
+        out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
+        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=r)
+        out[n].update(leak=float(np.nanmedian(leak)), stellar=float(np.nanmedian(star)),
+                      static=static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission))
+    return out
+
+
+@pytest.mark.regime
+def test_regime_whitening_halves_qt_at_equal_qs(regime_results):
+    """Fig. 7's result where the tellurics carry the paper's share of the line absorption
+    (README, measured: Qt 0.40 whitened vs 0.96 topocentric, Qs 0.45 vs 0.43)."""
+    w, t = regime_results[30.0], regime_results[0.0]
+    assert w["Qt"] <= 0.5 * t["Qt"]
+    assert w["Qs"] <= t["Qs"] + 0.1
+
+
+@pytest.mark.regime
+def test_regime_networks_follow_stellar_lines_and_only_topocentric_fixes_tellurics(regime_results):
+    """The mechanism at this preset: both networks follow the stellar lines of their input; the
+    topocentric one also outputs the survey's telluric lines as a fixed pattern, the whitened one
+    does not (README, measured: stellar response 0.70 and 0.70, static pattern 0.09 vs 0.73)."""
+    w, t = regime_results[30.0], regime_results[0.0]
+    assert w["stellar"] >= 0.5 and t["stellar"] >= 0.5
+    assert w["static"] <= 0.5 * t["static"]
+
+
+@pytest.mark.regime
+@pytest.mark.xfail(strict=True, reason="issue target Qs <= 0.3 not reached at the regime preset either: measured 0.45 "
+                                       "after 100 epochs on CPU")
+def test_regime_issue_target_qs(regime_results):
+    assert regime_results[30.0]["Qs"] <= 0.3
