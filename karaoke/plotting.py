@@ -58,7 +58,11 @@ def deepest_telluric_window(wave, transmission, width: float = 4.0):
     (lo, hi) : floats, Angstrom, inside ``wave``.
     """
     wave = np.asarray(wave, dtype=float)
-    absorb = 1.0 - np.asarray(transmission, dtype=float).reshape(-1, wave.size).mean(0)  # (L,)
+    trans = np.asarray(transmission, dtype=float)
+    if wave.ndim != 1 or wave.size < 2 or trans.shape[-1] != wave.size or trans.ndim > 2:
+        raise ValueError(f"transmission of shape {trans.shape} does not match a wavelength grid of "
+                         f"shape {wave.shape}; expected (L,) or (N, L)")
+    absorb = 1.0 - trans.reshape(-1, wave.size).mean(0)  # (L,)
     if width >= wave[-1] - wave[0]:
         return float(wave[0]), float(wave[-1])
     n = max(1, int(round(width / (wave[1] - wave[0]))))

@@ -28,3 +28,9 @@ def test_window_covers_the_deepest_band_not_a_shallower_one(rng):
 def test_window_wider_than_the_grid_is_the_whole_grid():
     w = Grid(6300.0, 0.01, 200).wave
     assert deepest_telluric_window(w, _band(w, 6300.5, 0.5), width=10.0) == (w[0], w[-1])
+
+
+def test_window_rejects_a_transmission_of_another_grid():
+    w = Grid(6300.0, 0.01, 200).wave
+    with pytest.raises(ValueError, match="does not match"):
+        deepest_telluric_window(w, np.ones((3, 150)))
