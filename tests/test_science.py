@@ -78,20 +78,12 @@ def test_regime_preset_is_the_ci_recipe_in_a_window_with_the_papers_telluric_sha
 @pytest.fixture(scope="module")
 def regime_results():
     """Whitened and topocentric networks of the ``regime`` preset (100 epochs each), scored on its
-    held-out stars with every metric."""
-    from karaoke.metrics import static_telluric_pattern
+    held-out stars with every metric (the sweep notebooks' path)."""
+    from karaoke.sweeps import run_sweep, summarise
 
-    survey = scale_survey("regime")
-    test, _ = heldout(survey, "regime")
-    out = {}
-    for n in (30.0, 0.0):
-        model = scale_model("regime", max_velocity=n, survey=survey)
-        r = model.reconstruct(test.flux)
-        out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=r)
-        out[n].update(leak=float(np.nanmedian(leak)), stellar=float(np.nanmedian(star)),
-                      static=static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission))
-    return out
+    rows = run_sweep("regime", [{"velocity": 30.0}, {"velocity": 0.0}])
+    return {s["velocity"]: {"Qt": s["Qt"], "Qs": s["Qs"], "leak": s["leak"], "stellar": s["stellar_response"],
+                            "static": s["static_pattern"]} for s in summarise(rows, by="velocity")}
 
 
 @pytest.mark.regime

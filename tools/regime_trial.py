@@ -30,7 +30,6 @@ def main(argv=None) -> int:
     p.add_argument("--kl-weight", type=float, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None)
     p.add_argument("--width", type=float, default=None, help="channel multiplier of the network")
     p.add_argument("--n-spectra", type=int, default=None)
     p.add_argument("--n-stars", type=int, default=None)
@@ -41,8 +40,7 @@ def main(argv=None) -> int:
                                    ("n_stars", a.n_stars)) if v is not None}
     survey_cfg = base.survey.replace(**survey_kw)
     train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
-                                  ("batch_size", a.batch_size),
-                                  ("lr_schedule", a.lr_schedule)) if v is not None}
+                                  ("batch_size", a.batch_size)) if v is not None}
     name = f"{a.scale}-trial"
     scales.SCALES[name] = dataclasses.replace(base, name=name, survey=survey_cfg,
                                               width=base.width if a.width is None else a.width)
