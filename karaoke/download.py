@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ._atomic import write_csv
+from ._atomic import write_csv, write_text
 from .io import SpectrumError, read_spectrum
 
 #: Where the authors publish their released HARPS network (method-facts.md).
@@ -183,13 +183,13 @@ def fetch_authors_model(dest, base_url: str = AUTHORS_MODEL_URL, progress: bool 
             os.replace(path, bad)
             raise ValueError(f"{path}: downloaded file is not the authors' model ({exc})") from exc
         if not record.exists():
-            record.write_text(sha256sum(path) + "\n")
+            write_text(record, sha256sum(path) + "\n")
     digest = sha256sum(path)
     if record.exists() and record.read_text().split()[0] != digest:
         raise ValueError(f"{path}: checksum {digest[:12]}... differs from the one recorded at first download "
                          f"({record.read_text()[:12]}...); delete both files to fetch it again")
     if not record.exists():
-        record.write_text(digest + "\n")
+        write_text(record, digest + "\n")
     return path
 
 

@@ -157,6 +157,46 @@ def regrid(wave, flux, grid: Grid, err=None):
     return out, mask, np.where(mask > 0, e_out, 0.0)
 
 
+def dead_pixels(wave, flux, min_width: float = 0.5, frac: float = 0.02) -> np.ndarray:
+    """Pixels that carry no signal: non-finite or non-positive flux, and blocks of near-zero
+    flux (``|flux| < frac * median``) at least ``min_width`` Angstrom wide.
+
+    A real absorption line, even a saturated telluric core, is narrower than ~0.5 A at
+    R = 115000 and keeps some flux; a wide block of ~0 flux (a detector defect, a failed order
+    merge: e.g. 6260-6272.6 A of the 2003 Gl 273 HARPS s1d) holds no spectrum, and dividing by
+    a reconstruction there gives meaningless telluric values.
+
+    Parameters
+    ----------
+    wave : array, shape (M,)
+        Strictly increasing wavelengths (Angstrom).
+    flux : array, shape (M,)
+    min_width : float
+        Shortest near-zero block (Angstrom) counted as dead.
+    frac : float
+        Near-zero threshold as a fraction of the median of the positive finite flux.
+
+    Returns
+    -------
+    dead : ndarray of bool, shape (M,)
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float64)
+    finite = np.isfinite(flux)
+    dead = ~finite | (np.where(finite, flux, 0.0) <= 0)
+    pos = flux[finite & (flux > 0)]
+    if pos.size == 0:
+        return np.ones(flux.shape, dtype=bool)
+    low = ~finite | (np.abs(np.where(finite, flux, 0.0)) < frac * np.median(pos))
+    # runs of `low`: start and end indices
+    edges = np.diff(np.concatenate(([0], low.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # [start, end)
+    for a, b in zip(starts, ends):
+        if wave[b - 1] - wave[a] >= min_width:
+            dead[a:b] = True
+    return dead
+
+
 def median_normalise(flux, mask=None, min_median: float = 50.0):
     """Divide a spectrum by the median of its unmasked flux (the paper's normalisation).
 

@@ -38,13 +38,15 @@ class Spectrum:
     err : ndarray, shape (M,) or None
         1-sigma uncertainty (None where the file has none or only NaN).
     berv : float
-        Barycentric Earth radial velocity (km/s), ``HIERARCH ESO DRS BERV``; NaN if absent.
+        Barycentric Earth radial velocity (km/s), from the instrument's keyword
+        (:data:`BERV_KEYWORDS`; ``meta['berv_source']`` names it).
     frame : str
         ``"barycentric"`` or ``"topocentric"``.
     medium : str
         ``"air"`` or ``"vacuum"``.
     meta : dict
-        ``object``, ``date_obs``, ``mjd_obs``, ``airmass``, ``exptime``, ``source`` (file), ``kind``.
+        ``object``, ``instrument``, ``date_obs``, ``mjd_obs``, ``airmass``, ``exptime``,
+        ``source`` (file name), ``path`` (absolute), ``kind``, ``berv_source`` (keyword).
     """
 
     wave: np.ndarray
@@ -64,6 +66,82 @@ class Spectrum:
         return float(self.meta.get("airmass", float("nan")))
 
 
+#: |BERV| can reach about 30.3 km/s (Earth's orbit 29.8 plus rotation 0.46); beyond this bound a
+#: value is taken to be corrupt or in the wrong unit (m/s).
+MAX_ABS_BERV = 35.0
+
+#: Barycentric Earth radial velocity keywords (km/s), by instrument (``INSTRUME``), in the order
+#: tried: the DRS of HARPS and HARPS-N, ESPRESSO's QC value.
+BERV_KEYWORDS = {
+    "HARPS": ("HIERARCH ESO DRS BERV",),
+    "HARPN": ("HIERARCH TNG DRS BERV", "HIERARCH TNG QC BERV"),
+    "ESPRESSO": ("HIERARCH ESO QC BERV",),
+}
+#: Tried for any instrument not listed above (or a file without ``INSTRUME``).
+BERV_FALLBACK = ("HIERARCH ESO DRS BERV", "HIERARCH ESO QC BERV", "HIERARCH TNG DRS BERV",
+                 "HIERARCH TNG QC BERV")
+
+
+def header_berv(header, path) -> tuple[float, str]:
+    """The BERV (km/s) a header states and the keyword it came from.
+
+    The instrument's own keyword is read (:data:`BERV_KEYWORDS`); a value that is present but
+    not a finite number, or beyond :data:`MAX_ABS_BERV`, is an error, never a silent 0.
+
+    Returns
+    -------
+    berv : float
+        km/s; NaN where no BERV keyword is present (the frame cannot be established).
+    source : str
+        The keyword, or ``""`` where absent.
+
+    Raises
+    ------
+    SpectrumError
+        If the keyword holds something other than a physical velocity.
+    """
+    inst = str(header.get("INSTRUME", "")).strip().upper().replace("-", "")
+    keys = BERV_KEYWORDS.get(inst, ()) + tuple(k for k in BERV_FALLBACK if k not in BERV_KEYWORDS.get(inst, ()))
+    for key in keys:
+        if key not in header:
+            continue
+        raw = header[key]
+        try:
+            if isinstance(raw, bool):
+                raise TypeError
+            berv = float(raw)
+        except (TypeError, ValueError):
+            raise SpectrumError(path, f"{key} = {raw!r} is not a number (BERV in km/s)") from None
+        check_berv(path, berv, key)
+        return berv, key
+    return float("nan"), ""
+
+
+def check_berv(path, berv: float, source: str) -> float:
+    """Raise SpectrumError unless ``berv`` (km/s) is finite and ``|berv| <= MAX_ABS_BERV``."""
+    if not np.isfinite(berv) or abs(berv) > MAX_ABS_BERV:
+        raise SpectrumError(path, f"BERV {berv:g} km/s ({source}) is impossible: |BERV| <= {MAX_ABS_BERV:g} km/s "
+                                  "on Earth (corrupt header or wrong unit)")
+    return float(berv)
+
+
+def _header_airmass(header) -> float:
+    """Mean of the start/end airmass (``ESO TEL`` or, on ESPRESSO, ``ESO TELn`` of the unit
+    telescope used), else ``AIRMASS``; NaN where none is given."""
+    def num(key):
+        try:
+            v = float(header[key])
+        except (KeyError, TypeError, ValueError):
+            return float("nan")
+        return v if np.isfinite(v) and v >= 1.0 - 1e-6 else float("nan")
+
+    for tel in ("TEL",) + tuple(f"TEL{i}" for i in range(1, 5)):
+        a = [num(f"HIERARCH ESO {tel} AIRM START"), num(f"HIERARCH ESO {tel} AIRM END")]
+        if np.isfinite(a).any():
+            return float(np.nanmean(a))
+    return num("AIRMASS")
+
+
 def _header_meta(header, path, kind) -> dict:
     def num(key):
         try:
@@ -71,16 +149,16 @@ def _header_meta(header, path, kind) -> dict:
         except (KeyError, TypeError, ValueError):
             return float("nan")
 
-    a0, a1 = num("HIERARCH ESO TEL AIRM START"), num("HIERARCH ESO TEL AIRM END")
-    airmass = np.nanmean([a0, a1]) if np.isfinite([a0, a1]).any() else float("nan")
     return {
         "object": str(header.get("OBJECT", "")).strip(),
+        "instrument": str(header.get("INSTRUME", "")).strip(),
         "date_obs": str(header.get("DATE-OBS", "")),
         "mjd_obs": num("MJD-OBS"),
-        "airmass": float(airmass),
+        "airmass": _header_airmass(header),
         "exptime": num("EXPTIME"),
         "humidity": num("HIERARCH ESO TEL AMBI RHUM"),
         "source": Path(path).name,
+        "path": str(Path(path).resolve()),
         "kind": kind,
     }
 
@@ -107,7 +185,7 @@ def _validate(path, wave, flux, require_range=None):
                                       f"{rlo:.2f}-{rhi:.2f} A")
 
 
-def read_spectrum(path, require_range=None) -> Spectrum:
+def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectrum:
     """Read an ESO ADP 1D product, a HARPS DRS s1d file or an ESPRESSO S1D table.
 
     Parameters
@@ -115,6 +193,9 @@ def read_spectrum(path, require_range=None) -> Spectrum:
     path : str or Path
     require_range : (float, float), optional
         Wavelength interval (Angstrom) the spectrum must cover entirely.
+    berv : float, optional
+        BERV (km/s) to use **only** where the file states none (recorded as
+        ``meta['berv_source'] = 'user'``); the file's own keyword always wins.
 
     Returns
     -------
@@ -124,7 +205,9 @@ def read_spectrum(path, require_range=None) -> Spectrum:
     Raises
     ------
     SpectrumError
-        With the file name and the reason, for any unreadable or unusable file.
+        With the file name and the reason, for any unreadable or unusable file, and for a
+        file whose BERV is missing (unless ``berv`` is given), not a number or impossible
+        (``|BERV| > MAX_ABS_BERV``).
     """
     from astropy.io import fits
 
@@ -136,6 +219,8 @@ def read_spectrum(path, require_range=None) -> Spectrum:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            warnings.simplefilter("ignore", UserWarning)  # astropy: non-standard or non-ASCII cards
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy: casts of garbage values
             warnings.filterwarnings("error", message=".*truncated.*")
             with fits.open(path, memmap=False) as hdul:
                 header = hdul[0].header
@@ -185,12 +270,23 @@ def read_spectrum(path, require_range=None) -> Spectrum:
     _validate(path, wave, flux, require_range)
     if err is not None and not np.isfinite(err).any():
         err = None
-    meta = _header_meta(header, path, kind)
     try:
-        berv = float(header["HIERARCH ESO DRS BERV"])
-    except (KeyError, TypeError, ValueError):
-        berv = float("nan")
-    return Spectrum(wave=wave, flux=flux, err=err, berv=berv, frame="barycentric", medium="air", meta=meta)
+        with warnings.catch_warnings():  # astropy warns on each non-standard card it parses
+            warnings.simplefilter("ignore")
+            meta = _header_meta(header, path, kind)
+            berv_value, source = header_berv(header, path)
+    except SpectrumError:
+        raise
+    except Exception as exc:  # a corrupt header card fails only when it is parsed
+        raise SpectrumError(path, f"unreadable header ({type(exc).__name__}: {exc})") from exc
+    if not np.isfinite(berv_value) and berv is not None:
+        berv_value, source = check_berv(path, float(berv), "given by the user"), "user"
+    if not np.isfinite(berv_value):
+        raise SpectrumError(path, "no BERV keyword (tried " + ", ".join(BERV_FALLBACK) + "): the barycentric "
+                                  "frame cannot be moved to the topocentric one; give the BERV explicitly "
+                                  "(karaoke clean/prepare --assume-berv KMS)")
+    meta["berv_source"] = source
+    return Spectrum(wave=wave, flux=flux, err=err, berv=berv_value, frame="barycentric", medium="air", meta=meta)
 
 
 def _spectrum_layout(path: Path) -> str | None:

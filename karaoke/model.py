@@ -12,8 +12,6 @@ shorter inputs (regions of interest) on CPU.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -247,16 +245,10 @@ def n_parameters(model: nn.Module) -> int:
 
 
 def _atomic_torch_save(obj, path: Path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    from ._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_model(model: Karaoke, path, **metadata) -> Path:
@@ -290,18 +282,31 @@ def config_from_state_dict(state: dict) -> ModelConfig:
     return ModelConfig(n_pixels, int(latent), "fc12.weight" in state, chans, kernels)
 
 
-def load_model(path, map_location="cpu") -> Karaoke:
+def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke:
     """Load a ready-to-use model (eval mode, ``trained=True``).
 
-    ``path`` may be one of our checkpoints, a run folder (its ``model.pt``, else its latest
-    ``checkpoint.pt``), or the authors' released file (``{'state_dict': ...}``, loaded strictly).
+    ``path`` may be one of our checkpoints, a run folder (its ``model.pt``), or the authors'
+    released file (``{'state_dict': ...}``, loaded strictly).
+
+    Parameters
+    ----------
+    allow_partial : bool
+        Accept a training checkpoint that has not reached its last epoch (a run folder with
+        only ``checkpoint.pt``, or that file itself); ``checkpoint_meta['partial']`` is then
+        True. By default such a file is refused: its network is not the trained one.
+
+    Raises
+    ------
+    ValueError
+        Missing or unreadable file, weights that do not fit, non-finite weights (a diverged
+        training), or a partial training without ``allow_partial``.
     """
     path = Path(path)
     if path.is_dir():
-        for name in ("model.pt", "checkpoint.pt"):
-            if (path / name).exists():
-                path = path / name
-                break
+        if (path / "model.pt").exists():
+            path = path / "model.pt"
+        elif (path / "checkpoint.pt").exists():
+            path = path / "checkpoint.pt"
         else:
             raise ValueError(f"{path}: run folder holds neither model.pt nor checkpoint.pt")
     if not path.exists():
@@ -310,14 +315,26 @@ def load_model(path, map_location="cpu") -> Karaoke:
         obj = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
         raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    partial = False
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         cfg = ModelConfig.from_dict(obj["model_config"])
         state = obj["model_state"]
+        if "optimizer_state" in obj:  # a training checkpoint, not a finished model.pt
+            epochs = int(obj.get("train_config", {}).get("epochs", 0))
+            partial = int(obj.get("epoch", 0)) < epochs or int(obj.get("epoch_step", 0)) > 0
+            if partial and not allow_partial:
+                raise ValueError(f"{path}: training has not finished (epoch {obj.get('epoch')} of {epochs}); "
+                                 "finish it with 'karaoke train' (it resumes), or accept the partly trained "
+                                 "network explicitly (--allow-partial)")
     elif isinstance(obj, dict) and "state_dict" in obj:
         state = _strip_prefix(obj["state_dict"])
         cfg = config_from_state_dict(state)
     else:
         raise ValueError(f"{path}: neither a karaoke checkpoint nor a {{'state_dict': ...}} file")
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{path}: non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
+                         "(a diverged training); retrain")
     model = Karaoke(cfg)
     try:
         model.load_state_dict(state, strict=True)
@@ -332,4 +349,5 @@ def load_model(path, map_location="cpu") -> Karaoke:
     model.checkpoint_path = str(path)
     model.checkpoint_meta = {k: v for k, v in obj.items()
                              if k not in ("model_state", "state_dict", "optimizer_state")} if isinstance(obj, dict) else {}
+    model.checkpoint_meta["partial"] = partial
     return model

@@ -5,8 +5,6 @@ Colours follow Fig. 5: input grey, reconstruction orange, (pseudo-)truth green.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +27,10 @@ def use_style():
 def savefig(fig, name: str) -> Path:
     """Save ``fig`` as ``figures/<name>.png`` atomically; returns the path."""
     out = ensure(figures_dir()) / f"{name}.png"
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp.png")
-    os.close(fd)
-    fig.savefig(tmp)
-    os.replace(tmp, out)
+    from ._atomic import atomic_path
+
+    with atomic_path(out, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp)
     return out
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,18 +23,21 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._atomic import write_json
 from .grid import Grid, NoiseLikeSpectrum, artifact_mask, barycentric_to_topocentric, doppler_shift, harps_grid
-from .grid import median_normalise, regrid
-from .io import SpectrumError, read_spectrum
+from .grid import dead_pixels, median_normalise, regrid
+from .io import SpectrumError, check_berv, read_spectrum
 from .survey import Survey
 
-REASONS = ("corrupt", "nan", "coverage", "noise-like")
+REASONS = ("corrupt", "nan", "coverage", "noise-like", "frame")
 
 
 def _classify(exc) -> str:
     if isinstance(exc, NoiseLikeSpectrum):
         return "noise-like"
     msg = str(exc)
+    if "BERV" in msg or "wavelengths in vacuum" in msg:
+        return "frame"
     if "NaN" in msg:
         return "nan"
     if "covers" in msg or "range" in msg:
@@ -46,9 +48,14 @@ def _classify(exc) -> str:
 def prepare_observation(spec, grid: Grid, min_median: float | None = None, min_coverage: float = 0.05):
     """Regrid, mask, normalise and move a barycentric Spectrum to the topocentric frame.
 
+    Dead pixels (:func:`karaoke.grid.dead_pixels`: non-positive flux, wide blocks of ~0 flux)
+    are masked before regridding; the coverage is counted after the shift to the topocentric
+    frame, so a spectrum with no usable pixel on the grid is refused, not written empty.
+
     Parameters
     ----------
     spec : Spectrum
+        Barycentric (with a finite ``berv``, km/s) or topocentric; air wavelengths like ``grid``.
     grid : Grid
     min_median : float, optional
         Noise-like threshold; default the paper's 50 for ADP products (their flux units) and 0
@@ -59,31 +66,50 @@ def prepare_observation(spec, grid: Grid, min_median: float | None = None, min_c
     Returns
     -------
     flux_topo (L,) float32, mask_topo (L,) float32, median (float)
+
+    Raises
+    ------
+    SpectrumError
+        Too little coverage, or a barycentric spectrum without a usable BERV.
     """
+    source = spec.meta.get("path", spec.meta.get("source", "?"))
     if min_median is None:
         min_median = 50.0 if spec.meta.get("kind") == "ESO ADP 1D" else 0.0
-    flux, cover = regrid(spec.wave, spec.flux, grid)
+    if spec.medium != "air":
+        raise SpectrumError(source, f"wavelengths in {spec.medium}; the grid is in air")
+    if spec.frame == "barycentric":
+        berv = check_berv(source, float(spec.berv), spec.meta.get("berv_source", "BERV"))
+    dead = dead_pixels(spec.wave, spec.flux)
+    if dead.all():
+        raise NoiseLikeSpectrum("no pixel with positive finite flux")
+    flux, cover = regrid(spec.wave, np.where(dead, np.nan, spec.flux), grid)
     usable = artifact_mask(grid)
     mask = cover * usable
-    if mask.sum() < min_coverage * usable.sum():
-        raise SpectrumError(spec.meta.get("source", "?"),
-                            f"covers only {int(mask.sum())} of the grid's {int(usable.sum())} usable pixels "
-                            f"({grid.start:.2f}-{grid.stop:.2f} A)")
-    norm, med = median_normalise(flux, mask, min_median=min_median)
-    berv = spec.berv if np.isfinite(spec.berv) else 0.0
     if spec.frame == "barycentric":
+        mask = (doppler_shift(grid.wave, mask, -berv) > 0.999).astype(np.float32)
+    need = max(1.0, min_coverage * usable.sum())
+    if mask.sum() < need:
+        raise SpectrumError(source, f"covers only {int(mask.sum())} of the grid's {int(usable.sum())} usable pixels "
+                                    f"({grid.start:.2f}-{grid.stop:.2f} A, topocentric; {int(dead.sum())} dead "
+                                    f"pixels masked); at least {int(np.ceil(need))} needed")
+    if spec.frame == "barycentric":
+        norm, med = median_normalise(flux, cover * usable, min_median=min_median)
         norm = barycentric_to_topocentric(grid.wave, norm, berv)
-        mask = doppler_shift(grid.wave, mask, -berv) > 0.999
+    else:
+        norm, med = median_normalise(flux, mask, min_median=min_median)
     return np.asarray(norm, np.float32), np.asarray(mask, np.float32), med
 
 
-def process_file(path, grid: Grid, min_coverage: float = 0.5, min_median: float | None = None):
-    """One file -> (flux (L,) float32, mask (L,) uint8, meta dict) or (None, None, {reason...})."""
+def process_file(path, grid: Grid, min_coverage: float = 0.5, min_median: float | None = None,
+                 assume_berv: float | None = None):
+    """One file -> (flux (L,) float32, mask (L,) uint8, meta dict) or (None, None, {reason...}).
+
+    ``assume_berv`` (km/s) is used only for files whose header states no BERV."""
     try:
-        spec = read_spectrum(path)
+        spec = read_spectrum(path, berv=assume_berv)
         topo, mask, med = prepare_observation(spec, grid, min_median, min_coverage)
-        meta = {"file": Path(path).name, "status": "ok", "reason": "", "object": spec.object,
-                "berv": spec.berv if np.isfinite(spec.berv) else 0.0, "airmass": spec.airmass,
+        meta = {"file": Path(path).name, "path": str(path), "status": "ok", "reason": "", "object": spec.object,
+                "berv": spec.berv, "berv_source": spec.meta.get("berv_source", ""), "airmass": spec.airmass,
                 "mjd_obs": spec.meta.get("mjd_obs", float("nan")), "median": med}
         return topo, mask.astype(np.uint8), meta
     except (SpectrumError, NoiseLikeSpectrum, ValueError) as exc:
@@ -98,10 +124,7 @@ def _work(args):
 
 
 def _write_json(path: Path, obj):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=1, default=float)
-    os.replace(tmp, path)
+    write_json(path, obj)
 
 
 def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 2, chunk: int = 64,
@@ -130,7 +153,8 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
     if max_chunks is not None:
         chunks = chunks[:max_chunks]
     bar = tqdm(total=n, initial=len(state["done"]) * state["chunk"], desc="prepare", disable=not progress)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),))
+    try:
         for c0 in chunks:
             idx = range(c0, min(n, c0 + state["chunk"]))
             for i, f, m, meta in pool.map(_work, [(i, files[i], grid.to_dict(), kw) for i in idx]):
@@ -146,8 +170,41 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
             mask.flush()
             state["done"].append(c0)
             _write_json(state_path, state)
-    bar.close()
+    except BaseException:  # Ctrl-C or an error: no worker may outlive this call
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        bar.close()
     return write_report(out, state)
+
+
+def _worker_init(parent_pid: int):
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit as soon as
+    the parent is gone, even if it was killed with SIGKILL (no orphans holding memory)."""
+    import signal
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # Linux: the kernel delivers SIGKILL when the parent dies
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch():  # portable fallback: a reparented worker has lost its parent
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def write_report(out: Path, state: dict) -> dict:

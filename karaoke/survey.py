@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +69,13 @@ class Survey:
             self.mask = np.asarray(self.mask, dtype=np.float32)  # uint8 masks (large stores) stay uint8
         if self.mask.shape not in ((L,), (n, L)):
             raise ValueError(f"mask must have shape ({L},) or ({n}, {L}), got {self.mask.shape}")
+        if not isinstance(self.flux, np.memmap):  # stores are written finite; in-memory data is checked
+            bad = ~np.isfinite(self.flux)
+            if bad.any():  # non-finite pixels are masked (mask 0, flux 0), never fed to a network
+                self.flux = np.where(bad, np.float32(0), self.flux)
+                self.mask = np.where(bad, 0, np.broadcast_to(self.mask, self.flux.shape)).astype(self.mask.dtype)
+                self.attrs = dict(self.attrs, n_nonfinite_masked=int(bad.sum()) + int(self.attrs.get(
+                    "n_nonfinite_masked", 0)))
         for name in ("err",) + _TRUTH:
             a = getattr(self, name)
             if a is not None:
@@ -188,15 +193,11 @@ def save_survey(survey: Survey, path) -> Path:
         arrays[f"meta_{k}"] = v
     attrs = dict(survey.attrs, frame=survey.frame, medium=survey.medium)
     arrays["attrs"] = np.array(json.dumps(attrs))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    from ._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -224,6 +225,8 @@ def load_survey(path) -> Survey:
     medium = attrs.pop("medium", "air")
     if not np.isfinite(kw["flux"]).any():
         raise ValueError(f"{path}: flux is NaN everywhere")
+    if "wave" in kw and not np.isfinite(kw["wave"]).all():
+        raise ValueError(f"{path}: 'wave' holds NaN/inf")
     try:
         return Survey(meta=meta, frame=frame, medium=medium, attrs=attrs, **kw)
     except ValueError as exc:

@@ -28,7 +28,7 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         Preset (``ci``, ``cpu``, ``paper``).
     points : iterable of dict
         Each with ``velocity`` (km/s), ``latent_dim`` and ``variational`` (defaults 30, 128, True)
-        and optionally ``kl_weight``.
+        and optionally ``kl_weight`` and ``seed`` (training seed).
 
     Returns
     -------
@@ -47,21 +47,43 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         d = int(p.get("latent_dim", 128))
         var = bool(p.get("variational", True))
         kw = {"kl_weight": float(p["kl_weight"])} if "kl_weight" in p and var else {}
+        if "seed" in p:
+            kw["seed"] = int(p["seed"])
         model = scale_model(scale, max_velocity=v, latent_dim=d, variational=var, survey=survey,
                             progress=progress, **kw)
-        recon = model.reconstruct(test.flux)
-        ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
-        evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar,
-                                    recon=recon)
-        static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
-        kl = kw.get("kl_weight", model.checkpoint_meta.get("train_config", {}).get("kl_weight", 0.0))
-        for i in range(len(test)):
-            rows.append({"label": point_label(v, d, var), "velocity": v, "latent_dim": d, "variational": var,
-                         "kl_weight": kl if var else 0.0, "spectrum": int(test.meta["source_index"][i]),
-                         "star_id": int(test.meta["star_id"][i]), "Qt": float(ev.qt[i]), "Qs": float(ev.qs[i]),
-                         "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i]), "leak": float(leak[i]),
-                         "stellar_response": float(star[i]), "static_pattern": static})
+        rows += score_model(model, test, label=point_label(v, d, var),
+                            velocity=v, latent_dim=d, variational=var)
+    return rows
+
+
+def score_model(model, test, **columns) -> list[dict]:
+    """Every metric of one trained network on held-out spectra with exact truth: one row per
+    spectrum (see :func:`run_sweep`); ``columns`` (label, velocity, ...) are copied into each row.
+
+    Parameters
+    ----------
+    model : Karaoke
+        A trained network (``reconstruct`` available).
+    test : Survey
+        Normalised held-out spectra with ``stellar`` and ``transmission`` truth and
+        ``meta['source_index']``, ``meta['star_id']``.
+    """
+    recon = model.reconstruct(test.flux)
+    ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
+    evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
+    leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar,
+                                recon=recon)
+    static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
+    tc = model.checkpoint_meta.get("train_config", {})
+    var = bool(columns.get("variational", model.config.variational))
+    base = {"kl_weight": float(tc.get("kl_weight", 0.0)) if var else 0.0, "seed": int(tc.get("seed", 0)),
+            **columns}
+    rows = []
+    for i in range(len(test)):
+        rows.append({**base, "spectrum": int(test.meta["source_index"][i]),
+                     "star_id": int(test.meta["star_id"][i]), "Qt": float(ev.qt[i]), "Qs": float(ev.qs[i]),
+                     "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i]), "leak": float(leak[i]),
+                     "stellar_response": float(star[i]), "static_pattern": static})
     return rows
 
 

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._atomic import write_csv, write_text
+from ._atomic import check_output_dir, write_csv, write_text
 from .model import CHECKPOINT_FORMAT, Karaoke, ModelConfig, _atomic_torch_save, load_model
 from .paths import cache_dir
 from .survey import Survey
@@ -98,11 +98,64 @@ def static_mask(survey: Survey, sample: int = 512) -> np.ndarray:
     return (np.asarray(survey.mask[rows], dtype=np.float32).mean(0) >= 0.5).astype(np.float32)
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run folder keeps the last good checkpoint."""
+
+
 def pick_device(device: str | None = "auto") -> torch.device:
-    """``auto`` -> CUDA if available, else CPU."""
+    """``auto`` -> CUDA if available, else CPU.
+
+    Raises
+    ------
+    ValueError
+        For a device name torch does not know, or a CUDA/MPS device this machine lacks.
+    """
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (or this torch "
+                             "build has no CUDA support); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} is not available on this machine")
+    return dev
+
+
+#: Keys of a training checkpoint that hold torch.Generator states (CPU ByteTensors).
+RNG_KEYS = ("rng_sample", "rng_whiten", "rng_torch")
+
+
+def read_checkpoint(path) -> dict:
+    """A training checkpoint, loaded onto the CPU whatever device trained it.
+
+    Generator states must stay CPU ``uint8`` tensors (``torch.Generator.set_state`` refuses
+    anything else, also for a CUDA generator): loading with ``map_location=cuda`` would move
+    them to the GPU. Model and optimiser states are moved to the device by
+    ``load_state_dict``.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read or an RNG state is not a byte tensor.
+    """
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from exc
+    for key in RNG_KEYS:
+        t = ck.get(key)
+        if t is None:
+            continue
+        if not (torch.is_tensor(t) and t.dtype == torch.uint8):
+            raise ValueError(f"{path}: {key} is not a generator state (ByteTensor)")
+        ck[key] = t.cpu()
+    return ck
 
 
 def vae_loss(recon, target, mask, mu, logvar, beta: float):
@@ -167,8 +220,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         raise ValueError(f"survey has {survey.n_pixels} pixels, the model expects {model_config.n_pixels}")
     if survey.frame != "topocentric":
         raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, "run folder")
     dev = pick_device(device)
     data_hash = survey.data_hash()
     norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
@@ -192,7 +244,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                   "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium,
                   "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION}
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        ck = read_checkpoint(ckpt_path)
         if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \
                 ck.get("model_config") != model_config.to_dict():
             raise ValueError(f"{ckpt_path}: checkpoint belongs to another configuration or data set; "
@@ -200,7 +252,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         model.load_state_dict(ck["model_state"])
         opt.load_state_dict(ck["optimizer_state"])
         g_sample.set_state(ck["rng_sample"])
-        g_whiten.set_state(ck["rng_whiten"].to(g_whiten.device) if dev.type != "cpu" else ck["rng_whiten"])
+        g_whiten.set_state(ck["rng_whiten"])  # CPU ByteTensor for CPU and CUDA generators alike
         g_noise_state = ck["rng_torch"]
         history, step, epoch0 = ck["history"], ck["step"], ck["epoch"]
         inner0, sums0 = ck.get("epoch_step", 0), np.asarray(ck.get("epoch_sums", np.zeros(3)))
@@ -253,7 +305,14 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             opt.step()
             step += 1
             steps_this_call += 1
-            sums += (loss.item(), l1.item(), kl.item())
+            values = (loss.item(), l1.item(), kl.item())
+            if not all(map(math.isfinite, values)):
+                raise TrainingDiverged(
+                    f"{out}: the loss became non-finite at step {step} (epoch {epoch + 1}; loss {values[0]}, "
+                    f"L1 {values[1]}, KL {values[2]}): check the survey for NaN/inf or lower --lr. "
+                    + (f"{ckpt_path} keeps the last good state (epoch {epoch})." if ckpt_path.exists()
+                       else "No checkpoint was written."))
+            sums += values
             if progress:
                 bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
             if max_steps is not None and steps_this_call >= max_steps:
@@ -261,6 +320,9 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                 return model
         n_b = steps_per_epoch
         val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
+        if val_sel.size and not math.isfinite(val_l1):
+            raise TrainingDiverged(f"{out}: the held-out loss is non-finite after epoch {epoch + 1}; "
+                                   f"{ckpt_path} keeps the last good state (epoch {epoch}).")
         history.append({"epoch": epoch + 1, "step": step, "loss": sums[0] / n_b, "l1": sums[1] / n_b,
                         "kl": sums[2] / n_b, "val_l1": val_l1, "beta": cfg.beta(step),
                         "seconds": round(time.time() - t0, 3)})

@@ -114,3 +114,87 @@ def test_find_spectra_on_the_shared_harps_folder():
     assert "ADP.2014-09-16T11:04:45.123.fits" in names and len(names) == 6
     assert all(("e2ds" in p.name or "wave" in p.name or "blaze" in p.name or p.name.startswith("cenB"))
                for p, _ in others)
+
+
+# ---- the frame of a spectrum: each instrument's BERV keyword, never a silent 0 (issue 10) ----
+
+def test_espresso_berv_and_airmass_come_from_its_own_keywords():
+    path = shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")
+    h = fits.getheader(path)
+    s = read_spectrum(path)
+    assert s.meta["kind"] == "ESPRESSO S1D"
+    assert s.berv == pytest.approx(h["HIERARCH ESO QC BERV"], abs=1e-9) and abs(s.berv - 3.83) < 0.01
+    assert s.meta["berv_source"] == "HIERARCH ESO QC BERV"
+    # ESPRESSO states the airmass of the unit telescope used (TEL3 here), not ESO TEL
+    assert s.airmass == pytest.approx((h["HIERARCH ESO TEL3 AIRM START"] + h["HIERARCH ESO TEL3 AIRM END"]) / 2)
+
+
+@pytest.mark.parametrize("value,match", [(None, "no BERV keyword"), ("fast", "not a number"),
+                                         (1e6, "impossible"), (-3e5, "impossible"), (500.0, "impossible"),
+                                         ("NaN", "impossible")])
+def test_missing_non_numeric_or_impossible_berv_is_an_error_naming_the_file(tmp_path, value, match):
+    w = 6000 + 0.01 * np.arange(1000)
+    path = _adp(tmp_path / "ok.fits", w, np.ones(1000))
+    with fits.open(path, mode="update") as h:
+        if value is None:
+            del h[0].header["HIERARCH ESO DRS BERV"]
+        else:
+            h[0].header["HIERARCH ESO DRS BERV"] = value
+    with pytest.raises(SpectrumError, match=match) as err:
+        read_spectrum(path)
+    assert "ok.fits" in str(err.value)
+
+
+def test_a_user_given_berv_is_used_only_where_the_file_has_none_and_is_recorded(tmp_path):
+    w = 6000 + 0.01 * np.arange(1000)
+    path = _adp(tmp_path / "ok.fits", w, np.ones(1000))
+    assert read_spectrum(path, berv=-7.0).berv == 1.5  # the file's own keyword wins
+    with fits.open(path, mode="update") as h:
+        del h[0].header["HIERARCH ESO DRS BERV"]
+    s = read_spectrum(path, berv=-7.0)
+    assert s.berv == -7.0 and s.meta["berv_source"] == "user"
+    with pytest.raises(SpectrumError, match="impossible"):
+        read_spectrum(path, berv=90.0)
+
+
+def _valid(s):
+    assert s.wave.ndim == 1 and s.wave.shape == s.flux.shape and s.wave.size > 0
+    assert np.all(np.isfinite(s.wave)) and np.all(np.diff(s.wave) > 0)
+    assert np.isfinite(s.flux).any()
+    assert np.isfinite(s.berv) and abs(s.berv) <= 35.0
+    assert s.err is None or s.err.shape == s.flux.shape
+
+
+def test_fuzzed_real_files_end_in_a_spectrum_error_or_a_valid_spectrum(tmp_path):
+    """Random truncations and byte flips (seeded, 300 cases over three formats): every case ends
+    in SpectrumError naming the file, or in a valid Spectrum, never in another exception."""
+    import random
+
+    sources = [shared("harps", "ADP.2014-09-16T11:04:45.123.fits"),
+               shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
+               shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")]
+    rng = random.Random(20261126)
+    outcomes = {"error": 0, "valid": 0}
+    for case in range(300):
+        src = sources[case % len(sources)]
+        data = bytearray(src.read_bytes())
+        kind = rng.choice(["truncate", "flip", "flip-header"])
+        if kind == "truncate":
+            data = data[: rng.randrange(0, len(data))]
+        else:
+            span = 2880 * 12 if kind == "flip-header" else len(data)  # the headers are in the first blocks
+            for _ in range(rng.randint(1, 40)):
+                i = rng.randrange(0, min(span, len(data)))
+                data[i] = rng.randrange(256)
+        path = tmp_path / f"fuzz{case}.fits"
+        path.write_bytes(bytes(data))
+        try:
+            s = read_spectrum(path)
+        except SpectrumError as exc:
+            assert path.name in str(exc), exc
+            outcomes["error"] += 1
+        else:
+            _valid(s)
+            outcomes["valid"] += 1
+        path.unlink()
+    assert outcomes["error"] > 50 and outcomes["valid"] > 20  # both outcomes are exercised

@@ -88,7 +88,10 @@ def test_whitened_network_carries_its_guard_and_passes_the_input_through_there(s
 
     mc, tc = _small(small_survey)
     train(small_survey, mc, tc, tmp_path / "run", progress=False, max_steps=2)
-    model = load_model(tmp_path / "run")  # from the resumable checkpoint
+    with pytest.raises(ValueError, match="training has not finished.*--allow-partial"):
+        load_model(tmp_path / "run")  # a partly trained network is refused unless asked for
+    model = load_model(tmp_path / "run", allow_partial=True)  # from the resumable checkpoint
+    assert model.checkpoint_meta["partial"]
     expected = guard_mask(small_survey.grid, 30.0)
     assert model.input_guard is not None and 0 < (expected == 0).sum() < small_survey.n_pixels // 4
     np.testing.assert_array_equal(model.input_guard, expected)
@@ -99,3 +102,96 @@ def test_whitened_network_carries_its_guard_and_passes_the_input_through_there(s
     x2 = x.copy()
     x2[:, edge] = 5.0  # what lies under the guard cannot change the reconstruction elsewhere
     np.testing.assert_allclose(model.reconstruct(x2)[:, ~edge], r[:, ~edge], atol=1e-6)
+
+
+# ---- silent failures of training (issue 10) ----
+
+def test_nan_pixels_in_a_survey_are_masked_and_the_model_stays_finite(small_survey, tmp_path):
+    from karaoke.survey import Survey
+
+    flux = np.array(small_survey.flux, copy=True)
+    flux[::7, 100:140] = np.nan
+    flux[3, 500] = np.inf
+    s = Survey(wave=small_survey.wave, flux=flux, meta=dict(small_survey.meta))
+    assert s.attrs["n_nonfinite_masked"] == 14 * 40 + 1 and np.isfinite(s.flux).all()
+    assert s.pixel_mask()[0, 100:140].sum() == 0 and s.pixel_mask()[1, 100:140].all()
+    mc, tc = _small(small_survey)
+    model = train(s, mc, tc.replace(epochs=1), tmp_path / "run", progress=False)
+    assert all(torch.isfinite(p).all() for p in model.state_dict().values())
+    hist = load_history(tmp_path / "run")
+    assert all(np.isfinite(h["loss"]) and np.isfinite(h["val_l1"]) for h in hist)
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(small_survey, tmp_path, monkeypatch):
+    import karaoke.train as kt
+
+    mc, tc = _small(small_survey)
+    real, calls = kt.vae_loss, []
+
+    def poisoned(*a, **k):
+        calls.append(1)
+        tot, l1, kl = real(*a, **k)
+        return (tot * float("nan"), l1, kl) if len(calls) > steps_per_epoch else (tot, l1, kl)
+
+    steps_per_epoch = int(np.ceil(small_survey.split(tc.holdout_fraction)[0].size / tc.batch_size))
+    monkeypatch.setattr(kt, "vae_loss", poisoned)
+    with pytest.raises(kt.TrainingDiverged, match="non-finite at step"):
+        train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "model.pt").exists()
+    ck = kt.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["model_state"].values())
+    with pytest.raises(ValueError, match="training has not finished"):
+        load_model(tmp_path / "run")
+
+
+def test_a_model_with_non_finite_weights_is_refused(tmp_path):
+    from karaoke.model import Karaoke, save_model
+
+    net = Karaoke(ModelConfig.scaled(1024, 4, width=0.25))
+    with torch.no_grad():
+        net.fc2.weight[0, 0] = float("nan")
+    save_model(net, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="non-finite weights"):
+        load_model(tmp_path / "model.pt")
+
+
+def test_checkpoint_rng_states_load_as_cpu_byte_tensors_whatever_the_device(small_survey, tmp_path, monkeypatch):
+    """Resuming on CUDA failed: torch.load(map_location=cuda) moved the saved generator states to
+    the GPU and Generator.set_state refuses them. read_checkpoint always maps to the CPU."""
+    import karaoke.train as kt
+
+    mc, tc = _small(small_survey)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False, max_steps=2)
+    seen = []
+    real_load = torch.load
+
+    def spy(*a, **k):
+        seen.append(k.get("map_location"))
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(kt.torch, "load", spy)
+    ck = kt.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert seen == ["cpu"]
+    for key in kt.RNG_KEYS:
+        state = ck[key]
+        assert state.device.type == "cpu" and state.dtype == torch.uint8
+    torch.Generator().set_state(ck["rng_sample"])
+    torch.Generator().set_state(ck["rng_whiten"])
+    if torch.cuda.is_available():  # on a GPU machine: a CUDA generator takes the same CPU state
+        g = torch.Generator(device="cuda")
+        g.set_state(g.get_state())
+    ck["rng_whiten"] = ck["rng_whiten"].float()
+    torch.save(ck, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="rng_whiten is not a generator state"):
+        kt.read_checkpoint(tmp_path / "bad.pt")
+
+
+def test_an_unavailable_device_is_a_clear_error():
+    from karaoke.train import pick_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        pick_device("gpu0")
+    assert pick_device("cpu").type == "cpu"
