@@ -77,7 +77,11 @@ SCALES = {
 }
 
 
-def get_scale(name: str) -> Scale:
+def get_scale(name) -> Scale:
+    """The preset named ``name`` (or ``name`` itself when it is already a :class:`Scale`, e.g. a
+    trial variant built with ``dataclasses.replace``: nothing global is modified)."""
+    if isinstance(name, Scale):
+        return name
     if name not in SCALES:
         raise ValueError(f"unknown scale {name!r}; choose from {sorted(SCALES)}")
     return SCALES[name]
@@ -98,11 +102,11 @@ def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
     return survey
 
 
-def scale_survey(name: str) -> Survey:
+def scale_survey(name) -> Survey:
     return cached_survey(get_scale(name).survey)
 
 
-def scale_model(name: str, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
+def scale_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
                 survey: Survey | None = None, progress: bool = False, device="auto", **train_kw):
     """The network of preset ``name`` at this whitening level / latent size / AE-or-VAE,
     trained once on the preset's survey and cached."""
@@ -113,20 +117,20 @@ def scale_model(name: str, max_velocity: float = 30.0, latent_dim: int = 128, va
                         device=device)
 
 
-def scale_run_dir(name: str, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
+def scale_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
     sc = get_scale(name)
     survey = survey if survey is not None else scale_survey(name)
     return run_dir_for(sc.model_config(latent_dim, variational),
                        sc.train_config(max_velocity, variational, **train_kw), survey.data_hash())
 
 
-def split_indices(norm: Survey, name: str):
+def split_indices(norm: Survey, name):
     """(train, held-out) indices of a normalised survey with the preset's hold-out fraction, the
     same split its networks were trained with (e.g. to fit the PCA baseline on the training part)."""
     return norm.split(get_scale(name).train.holdout_fraction)
 
 
-def heldout(survey: Survey, name: str):
+def heldout(survey: Survey, name):
     """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey."""
     sc = get_scale(name)
     norm, _ = survey.normalised(sc.train.min_median)

@@ -33,6 +33,12 @@ from .survey import Survey
 from .whitening import guard_mask, mask_ranges, whiten
 
 
+#: Learning-rate schedules (:meth:`TrainConfig.lr_at`).
+LR_SCHEDULES = ("constant", "onecycle")
+#: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
+#: at the default).
+_LATER_FIELDS = {"lr_schedule": "constant"}
+
 #: Version of the training procedure (part of every run key): 2 = whitened inputs carry a
 #: static guard band (:func:`karaoke.whitening.guard_mask`), so zero-filled blocks no longer
 #: reveal the virtual velocity.
@@ -59,6 +65,7 @@ class TrainConfig:
     per_star_weights: bool = True
     max_val_spectra: int = 512
     min_median: float = 50.0
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -67,6 +74,8 @@ class TrainConfig:
             raise ValueError("max_velocity and kl_weight must be >= 0")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
     def beta(self, step: int) -> float:
         """KL weight at iteration ``step``."""
@@ -78,7 +87,27 @@ class TrainConfig:
         return self.kl_weight * (step - a) / (b - a)
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        for k, default in _LATER_FIELDS.items():  # fields added later are keyed only when set, so
+            if d.get(k) == default:               # the runs trained before they existed stay valid
+                d.pop(k)
+        return d
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate at optimiser step ``step`` of ``total_steps``.
+
+        ``constant``: ``lr``. ``onecycle``: a cosine rise from ``lr / 25`` to ``lr`` over the
+        first 30 % of the steps, then a cosine decay to ``lr / 1e4`` (Smith & Topin 2019, as
+        ``torch.optim.lr_scheduler.OneCycleLR``).
+        """
+        if self.lr_schedule == "constant":
+            return self.lr
+        warm = max(1, int(0.3 * total_steps))
+        lo, end = self.lr / 25.0, self.lr / 1e4
+        if step < warm:
+            return lo + (self.lr - lo) * (1 - math.cos(math.pi * step / warm)) / 2
+        frac = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return end + (self.lr - end) * (1 + math.cos(math.pi * frac)) / 2
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -276,6 +305,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     train_t = torch.as_tensor(train_idx)
     val_sel = val_idx[: cfg.max_val_spectra]
     steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
     steps_this_call = 0
 
     def checkpoint(epoch, epoch_step=0, epoch_sums=np.zeros(3)):
@@ -299,6 +329,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g_whiten, guard=guard)  # (B, L)
             recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
             beta = cfg.beta(step)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(step, total_steps)
             loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()

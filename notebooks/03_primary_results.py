@@ -101,10 +101,17 @@ for row in table:
     print(f"{row['method']:16s} {row['truth']:6s}  Qt {row['Qt']:.3f}  Qs {row['Qs']:.3f}  leakage {row['leak']:.3f}  "
           f"stellar response {row['stellar_response']:.3f}  static {row['static_pattern']:.3f}")
 
+# %% [markdown]
+# Checked by nbval: only what holds for every seed and thread count measured at `ci`
+# (`benchmarks/spread.py`: 3 seeds and 1 vs 2 threads; the trained networks' Qt and Qs spread by
+# up to 0.6 there, so they are not compared). The claims on Qt, Qs and the line responses are
+# checked by `tests/test_science.py` at a preset trained to convergence.
+
 # %%
-q = {name: ev.summary() for name, ev in ev_exact.items()}
-print("whitening lowers Qt of the network:", q["VAE whitened"]["Qt"] < q["VAE topocentric"]["Qt"])
-print("the network rejects more tellurics than PCA:", q["VAE whitened"]["Qt"] < q["PCA"]["Qt"])
+by = {row["method"]: row for row in table if row["truth"] == "exact"}
+print("PCA keeps the tellurics (Qt > 0.9):", by["PCA"]["Qt"] > 0.9)
+print("the whitened network's fixed telluric pattern is at most half the topocentric one's:",
+      by["VAE whitened"]["static_pattern"] <= 0.5 * by["VAE topocentric"]["static_pattern"])
 
 # %% [markdown]
 # **Reading the table at `ci`** (measured when this notebook was executed): whitening lowers the

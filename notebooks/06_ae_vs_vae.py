@@ -35,14 +35,12 @@ for lab in labels:
           f"static {summary[lab]['static_pattern']:.3f}")
 
 # %% [markdown]
-# Rounded summary (checked by nbval):
+# Checked by nbval: what was trained and scored. At `ci` the AE and VAE medians spread by up to
+# 0.6 between seeds (`benchmarks/spread.py`) and their order changes with the seed, so no
+# comparison is printed here; `regime` and the README give the converged result.
 
 # %%
-for lab in labels:
-    print(f"{lab:16s} Qt {summary[lab]['Qt']:.1f}  Qs {summary[lab]['Qs']:.1f}")
-ae, va = summary[labels[0]], summary[labels[1]]
-print("AE reconstructs stars better (lower Qs):", ae["Qs"] < va["Qs"])
-print("VAE rejects more tellurics (lower Qt):", va["Qt"] < ae["Qt"])
+print("networks:", ", ".join(labels), f"({summary[labels[0]]['n']} held-out spectra each)")
 
 # %% [markdown]
 # **Measured at `ci`** (when this notebook was executed): the AE reconstructs the stars better

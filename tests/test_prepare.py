@@ -95,7 +95,9 @@ def test_coverage_is_counted_in_the_topocentric_frame():
     spec = Spectrum(wave=w, flux=np.ones_like(w), berv=30.0, meta={"source": "x.fits"})
     flux, mask, _ = prepare_observation(spec, grid)
     assert mask.sum() > 900
-    spec.wave = w - 15.0  # 6240-6255: after V{x, -30 km/s} nothing falls on the grid
+    w = np.arange(6250.0, 6260.6, 0.01)  # covers the grid's first 60 px (6 %, enough) in the barycentric frame
+    spec = Spectrum(wave=w, flux=np.ones_like(w), berv=30.0, meta={"source": "x.fits"})
+    # V{x, -30 km/s} samples x at lam (1 + 1e-4), i.e. 0.63 A redder: nothing is left on the grid
     import pytest
 
     with pytest.raises(SpectrumError, match="covers only 0"):

@@ -5,21 +5,29 @@ These train (or reuse from data/cache) the ci-scale networks that notebooks 02/0
 import numpy as np
 import pytest
 
-from karaoke.metrics import PCABaseline, evaluate_reconstruction, line_responses
+from karaoke.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.scales import heldout, scale_model, scale_survey, split_indices
 
 
-@pytest.fixture(scope="module")
-def results():
+#: Training seeds on which the ci claims are checked here. ``benchmarks/spread.py`` (seeds 0-2
+#: and seed 0 on one thread, on a 2-core AMD EPYC) measured how far the ci networks' scores
+#: spread: Qt up to 0.6 between seeds (seed 1's whitened network keeps the tellurics, Qt 0.99
+#: against 0.78 topocentric), so at ci no claim on Qt, Qs or the AE/VAE order holds for every
+#: seed; those are checked at a preset trained to convergence below. What holds in 4 of 4 runs,
+#: by a factor >= 7, is that whitening removes the fixed telluric pattern.
+CI_SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module", params=CI_SEEDS, ids=lambda s: f"seed{s}")
+def results(request):
+    from karaoke.sweeps import score_model, summarise
+
     survey = scale_survey("ci")
     test, norm = heldout(survey, "ci")
     out = {}
     for n in (30.0, 0.0):
-        model = scale_model("ci", max_velocity=n)
-        r = model.reconstruct(test.flux)
-        out[n] = evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar).summary()
-        leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=r)
-        out[n].update(leak=float(np.nanmedian(leak)), stellar=float(np.nanmedian(star)))
+        model = scale_model("ci", max_velocity=n, survey=survey, seed=request.param)
+        (out[n],) = summarise(score_model(model, test, label=f"N={n:g}"))
     train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
     out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
@@ -27,35 +35,17 @@ def results():
     return out
 
 
-def test_whitening_lowers_qt(results):
-    """Velocity whitening (N = 30 km/s) rejects more tellurics than the topocentric network.
-
-    Measured on the ci preset (10 epochs on 2 CPU cores): Qt 0.40 whitened vs 0.71 topocentric.
-    """
-    assert results[30.0]["Qt"] < 0.75 * results[0.0]["Qt"]
-
-
-@pytest.mark.xfail(strict=True, reason="issue target not reached at the ci scale: measured Qt 0.40 vs 0.71 "
-                                       "(ratio 0.57) and Qs 1.44")
-def test_issue_target_whitened_qt_half_of_topocentric_with_good_qs(results):
-    assert results[30.0]["Qt"] <= 0.5 * results[0.0]["Qt"] and results[30.0]["Qs"] <= 0.3
+def test_whitening_removes_the_fixed_telluric_pattern(results):
+    """The topocentric network outputs the survey's telluric lines at their fixed wavelengths even
+    for a telluric-free input; whitening removes most of that pattern (4 of 4 seed/thread runs
+    at ci: 0.005-0.048 whitened against 0.35-0.66 topocentric)."""
+    assert results[30.0]["static_pattern"] <= 0.5 * results[0.0]["static_pattern"]
+    assert results[0.0]["static_pattern"] > 0.1
 
 
-def test_network_rejects_more_tellurics_than_pca(results):
-    assert results["pca"]["Qt"] > 0.9  # a linear model with 128 components keeps the tellurics
-    assert results[30.0]["Qt"] < 0.8 * results["pca"]["Qt"]
-
-
-@pytest.mark.xfail(strict=True, reason="at the ci scale neither network responds to the lines of its input: measured "
-                                       "stellar response 0.08 (whitened) and 0.05 (topocentric), leakage 0.03 "
-                                       "and 0.02; the Qt gap comes from the static telluric pattern of the "
-                                       "topocentric output (0.35 of the mean depth; whitened 0.04)")
-def test_whitened_network_follows_stellar_lines_and_leaks_fewer_tellurics(results):
-    """The paper's mechanism itself, measured with the exact truth: the whitened network's output
-    follows the stellar lines of its input (stellar response >= 0.5) and responds at most half as
-    much as the topocentric network's to the telluric lines (see metrics.line_responses)."""
-    w, t = results[30.0], results[0.0]
-    assert w["stellar"] >= 0.5 and w["leak"] <= 0.5 * t["leak"]
+def test_pca_keeps_the_tellurics(results):
+    """A linear model with 128 components reconstructs the tellurics with the stars (Qt ~ 1)."""
+    assert results["pca"]["Qt"] > 0.9
 
 
 def test_regime_preset_is_the_ci_recipe_in_a_window_with_the_papers_telluric_share():
