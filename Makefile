@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SCALE ?= cpu
+SCALE ?= regime
 
 .PHONY: setup figures test notebooks-sync bench clean-cache
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-## main job: every notebook through papermill at SCALE (default cpu), writing figures/
+## main job: every notebook through papermill at SCALE (default regime), writing figures/
 figures: setup
 	$(PY) -m karaoke.notebooks --scale $(SCALE)
 

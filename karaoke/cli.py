@@ -1,7 +1,7 @@
 """Command line: ``karaoke synth | train | evaluate | clean``.
 
     karaoke synth OUT --n-spectra N --seed S
-    karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --scale ci
+    karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --scale regime
     karaoke evaluate RUN SURVEY          # prints one JSON object (median Qt, Qs, ...)
     karaoke clean MODEL FILES... --out DIR
     karaoke download harps --target HD128621 --out DIR   |   karaoke download model --out DIR
@@ -241,7 +241,7 @@ def _prepare(a):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .scales import SCALES
+    from .scales import DEFAULT_SCALE, SCALES
 
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(prog="karaoke", description="Stellar Karaoke: telluric removal by velocity "
@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-stars", type=int, default=None,
                    help="number of stars (default: the preset's spectra-per-star ratio)")
     s.add_argument("--seed", type=int, default=0, help="random seed of the survey (default 0)")
-    s.add_argument("--scale", choices=scales, default="ci", help="preset giving grid and survey (default ci)")
+    s.add_argument("--scale", choices=scales, default=DEFAULT_SCALE,
+                   help=f"preset giving grid and survey (default {DEFAULT_SCALE}; see karaoke.scales)")
     s.add_argument("--n-pixels", type=int, default=None, help="pixels of the grid (default: the preset's)")
     s.add_argument("--grid-start", type=float, default=None,
                    help="first pixel, air Angstrom, topocentric (default: the preset's)")
@@ -282,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent", type=int, default=128, help="latent dimensions of the bottleneck (default 128)")
     t.add_argument("--ae", action="store_true", help="deterministic autoencoder instead of the VAE (KL weight 0)")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training spectra (default: the preset's)")
-    t.add_argument("--scale", choices=scales, default="ci",
-                   help="preset giving network width and training recipe (default ci)")
+    t.add_argument("--scale", choices=scales, default=DEFAULT_SCALE,
+                   help=f"preset giving network width and training recipe (default {DEFAULT_SCALE}: the converged "
+                        "recipe; see karaoke.scales)")
     t.add_argument("--kl-weight", type=float, default=None, help="weight of the KL term (default: the preset's)")
     t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     t.add_argument("--batch-size", type=int, default=None, help="spectra per step (default: the preset's)")

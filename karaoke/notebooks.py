@@ -1,6 +1,6 @@
 """Run every notebook (``notebooks/NN_*.py``, jupytext percent format) through papermill.
 
-    python -m karaoke.notebooks --scale cpu          # the README's main job
+    python -m karaoke.notebooks                      # the README's main job (preset regime)
     python -m karaoke.notebooks --scale ci --sync    # refresh the committed .ipynb (nbval reference)
 
 Papermill does not read ``.py`` notebooks: each is converted with jupytext first.
@@ -43,12 +43,21 @@ def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_t
     return out
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from .scales import DEFAULT_SCALE, SCALES, harps_presets
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", default="cpu", choices=["ci", "cpu", "regime", "paper"])
+    p.add_argument("--scale", default=DEFAULT_SCALE, choices=harps_presets(),
+                   help="preset (default %(default)s): " + "; ".join(f"{k}: {SCALES[k].description}"
+                                                                      for k in harps_presets()))
     p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
                    "(the committed nbval references); use with --scale ci")
     p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     a = p.parse_args(argv)
     srcs = notebook_sources(f"{a.only}.py" if a.only else "[0-9][0-9]_*.py")
     if a.sync and a.scale != "ci":

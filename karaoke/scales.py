@@ -1,24 +1,34 @@
-"""Scale presets shared by notebooks, CLI and tests, and the cached way to get their data and
-networks (so that a notebook that needs a network and does not find it trains it through the
-same cache, never twice).
+"""Presets: every named configuration of data, network and training, in one registry.
 
-* ``ci``: what CI runs -- 4096 px (6260-6301 A: the O2 gamma band head, H2O and many stellar
-  lines), 3000 spectra, a narrower network of the same family (width 0.5), 10 epochs; under a
-  minute per network on 2 CPU cores. KL weight 0.01: at 0.1 such short trainings collapse the
-  posterior (the output becomes the mean spectrum; measured, see the README).
-* ``cpu``: the README's main job on a laptop/CI-class CPU -- 8192 px (6220-6302 A), 6000
-  spectra, width 0.5, 8 epochs (~1-2 min per network on 2 cores; ~10 networks in all).
-* ``regime``: the ``ci`` recipe in a window with the paper's telluric share (6315-6356 A),
-  100 epochs (~6.5 min per network on 2 cores): where whitening works as the paper describes.
-* ``paper``: the paper's set-up for a GPU -- the 327680-px HARPS grid with its artifact mask,
-  the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
+A preset (:class:`Scale`) fixes the synthetic survey (window, size), the network width and the
+training recipe. The CLI (``--scale``), the notebook runner and every notebook list their choices
+from :data:`SCALES`; functions take a preset or its name, and a trial builds a new preset with
+``dataclasses.replace`` instead of changing this registry. Networks and surveys are trained and
+generated once, through a content-addressed cache (a notebook that needs a network and does not
+find it trains it through the same cache, never twice).
+
+The presets (times for one network on this project's 2-core CPU, see the README):
+
+* ``regime`` (the default of ``make figures`` and of the science tests): 4096 px at
+  6315-6356 A, the O2 gamma band's tail, where the tellurics carry the paper's share of the line
+  absorption (0.12 of the stellar one; the full HARPS range: 0.14); 3000 spectra of 240 stars;
+  width-0.5 network; the converged recipe :data:`CONVERGED` (per-spectrum ELBO, one-cycle
+  learning rate).
+* ``regime-h2o``: the same in an H2O window (6540-6581 A, share 0.18).
+* ``ci``: what the notebook tests (nbval) run: 10 epochs in the telluric-dominated window
+  6260-6301 A (the O2 gamma band head; share 0.94), a labelled hard case far from converged: its
+  networks' scores spread by up to 0.6 between seeds (``benchmarks/spread.py``), so nbval
+  compares none of them.
+* ``paper``: the paper's own recipe for a GPU -- the 327680-px HARPS grid with its artifact
+  mask, the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
   authors' 5000->20000 warm-up, 100 epochs; a 4000-spectrum synthetic survey (~15 GB in memory
   with its truth arrays).
+* ``sdss-ci``, ``sdss-cpu``: SDSS-like low resolution on the authors' 2048-px grid (notebook 08
+  pairs each HARPS-like preset with one of them, :attr:`Scale.sdss`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 
 from .model import ModelConfig
 from .paths import cache_dir
@@ -29,11 +39,19 @@ from .train import TrainConfig, run_dir_for, train_cached
 
 @dataclass(frozen=True)
 class Scale:
+    """One preset: survey, network width, training recipe, held-out spectra scored.
+
+    ``sdss`` names the SDSS-like preset notebook 08 pairs with this one; ``description`` is the
+    one line the CLI and the notebook runner show.
+    """
+
     name: str
     survey: SurveyConfig
     width: float
     train: TrainConfig
     eval_spectra: int
+    sdss: str = "sdss-ci"
+    description: str = ""
 
     def model_config(self, latent_dim: int = 128, variational: bool = True) -> ModelConfig:
         if self.survey.n_pixels == 327680 and self.width == 1.0:
@@ -45,36 +63,55 @@ class Scale:
         return cfg if variational else cfg.replace(kl_weight=0.0)
 
 
+#: Paper-like windows (air A, 4096 px of 0.01 A): the O2 gamma band's tail and an H2O band.
+O2_WINDOW, H2O_WINDOW = 6315.0, 6540.0
+
+#: The recipe that converges on a CPU budget (measured with tools/trial.py, README and
+#: docs/history.md): the ELBO per spectrum (L1 summed over pixels, KL summed over latent
+#: dimensions, weight 0.1), Adam with a one-cycle learning rate peaking at 2e-3.
+CONVERGED = TrainConfig(epochs=60, batch_size=32, lr=2e-3, lr_schedule="onecycle", loss_reduction="sum",
+                        kl_weight=0.1, kl_warmup=(100, 400), seed=0)
+
+_SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
+
 SCALES = {
-    "ci": Scale("ci", SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=6260.0, n_pixels=4096),
-                width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
-                eval_spectra=200),
-    "cpu": Scale("cpu", SurveyConfig(n_spectra=6000, n_stars=400, seed=0, grid_start=6220.0, n_pixels=8192),
-                 width=0.5, train=TrainConfig(epochs=8, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
-                 eval_spectra=400),
+    "regime": Scale("regime", _SURVEY_4096, width=0.5, train=CONVERGED, eval_spectra=200, sdss="sdss-cpu",
+                    description="converged recipe, O2 window 6315-6356 A (paper-like telluric share); "
+                                "make figures and the science tests"),
+    "regime-h2o": Scale("regime-h2o", _SURVEY_4096.replace(grid_start=H2O_WINDOW), width=0.5, train=CONVERGED,
+                        eval_spectra=200, sdss="sdss-cpu",
+                        description="converged recipe, H2O window 6540-6581 A"),
+    "ci": Scale("ci", _SURVEY_4096.replace(grid_start=6260.0), width=0.5,
+                train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
+                eval_spectra=200, sdss="sdss-ci",
+                description="nbval smoke runs: 10 epochs in the telluric-dominated O2 band head (hard case, "
+                            "not converged)"),
     "paper": Scale("paper", SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11,
                                          n_pixels=327680),
                    width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
-                   eval_spectra=1000),
-    # the ci recipe where the tellurics carry the paper's share of the line absorption (6315-6356 A,
-    # the O2 gamma band's tail: 0.12 of the stellar absorption, full HARPS range 0.14, the ci window
-    # 0.94), trained 10x longer: the first configuration that reproduces the paper's whitening
-    # result with stellar lines reconstructed (README); ~6.5 min per network on 2 CPU cores
-    "regime": Scale("regime", SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=6315.0, n_pixels=4096),
-                    width=0.5, train=TrainConfig(epochs=100, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
-                    eval_spectra=200),
+                   eval_spectra=1000, sdss="sdss-cpu",
+                   description="the paper's network and recipe at 327680 px (GPU)"),
     # SDSS-like low resolution (R ~ 1800) on the authors' 2048-px grid, 1.66 A pixels
     "sdss-ci": Scale("sdss-ci", SurveyConfig(n_spectra=2000, n_stars=300, seed=0, grid_start=5798.42, grid_step=1.66,
                                              n_pixels=2048, resolution=1800.0, oversample=40, snr_range=(15.0, 150.0),
                                              data_range=(5820.0, 9175.0)),
                      width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
-                     eval_spectra=200),
+                     eval_spectra=200, sdss="sdss-ci", description="SDSS-like survey for nbval (notebook 08)"),
     "sdss-cpu": Scale("sdss-cpu", SurveyConfig(n_spectra=6000, n_stars=800, seed=0, grid_start=5798.42,
                                                grid_step=1.66, n_pixels=2048, resolution=1800.0, oversample=40,
                                                snr_range=(15.0, 150.0), data_range=(5820.0, 9175.0)),
                       width=0.5, train=TrainConfig(epochs=12, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
-                      eval_spectra=400),
+                      eval_spectra=400, sdss="sdss-cpu", description="SDSS-like survey for make figures (notebook 08)"),
 }
+
+#: The preset of ``make figures`` and of the science tests.
+DEFAULT_SCALE = "regime"
+DEFAULT_TEST_SCALE = "regime"
+
+
+def harps_presets() -> list[str]:
+    """Names of the HARPS-like presets (those a notebook's ``scale`` parameter takes)."""
+    return [k for k in SCALES if not k.startswith("sdss")]
 
 
 def get_scale(name) -> Scale:

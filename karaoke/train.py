@@ -37,7 +37,9 @@ from .whitening import guard_mask, mask_ranges, whiten
 LR_SCHEDULES = ("constant", "onecycle")
 #: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
 #: at the default).
-_LATER_FIELDS = {"lr_schedule": "constant"}
+_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean"}
+#: How the loss is reduced (:func:`vae_loss`).
+LOSS_REDUCTIONS = ("mean", "sum")
 
 #: Version of the training procedure (part of every run key): 2 = whitened inputs carry a
 #: static guard band (:func:`karaoke.whitening.guard_mask`), so zero-filled blocks no longer
@@ -66,6 +68,7 @@ class TrainConfig:
     max_val_spectra: int = 512
     min_median: float = 50.0
     lr_schedule: str = "constant"
+    loss_reduction: str = "mean"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -74,6 +77,8 @@ class TrainConfig:
             raise ValueError("max_velocity and kl_weight must be >= 0")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
@@ -187,16 +192,27 @@ def read_checkpoint(path) -> dict:
     return ck
 
 
-def vae_loss(recon, target, mask, mu, logvar, beta: float):
-    """Masked per-pixel L1 (mean over all pixels) + beta * KL; returns (total, l1, kl) tensors.
+def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mean"):
+    """Masked L1 + beta * KL; returns (total, l1, kl) tensors.
+
+    ``reduction="mean"``: L1 averaged over all pixels, KL over all latent dimensions (the
+    authors' script). ``"sum"``: per spectrum, L1 summed over pixels and KL summed over latent
+    dimensions, both averaged over the batch (the ELBO of one spectrum). With Adam the overall
+    scale does not matter, but the balance of KL and L1 does (sum: ``beta`` weighs the KL of D
+    dimensions against the L1 of L pixels), and so does Adam's ``eps`` against tiny per-pixel
+    mean gradients.
 
     Shapes: recon/target/mask (B, L); mu/logvar (B, D) (logvar None for the AE: KL = 0).
     """
-    l1 = ((recon - target).abs() * mask).mean()
+    err = (recon - target).abs() * mask  # (B, L)
     if logvar is None:
-        kl = torch.zeros((), device=recon.device)
+        kl_el = torch.zeros_like(mu)
     else:
-        kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+        kl_el = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # (B, D)
+    if reduction == "sum":
+        l1, kl = err.sum(1).mean(), kl_el.sum(1).mean()
+    else:
+        l1, kl = err.mean(), kl_el.mean()
     return l1 + beta * kl, l1, kl
 
 
@@ -331,7 +347,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             beta = cfg.beta(step)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(step, total_steps)
-            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, beta)
+            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, beta, cfg.loss_reduction)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

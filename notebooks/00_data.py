@@ -37,7 +37,7 @@ from karaoke.prepare import open_store, prepare_collection
 from karaoke.scales import get_scale, scale_survey
 from karaoke.sdss import sdss_survey
 
-sdss_scale = {"ci": "sdss-ci", "cpu": "sdss-cpu", "paper": "sdss-cpu"}[scale]
+sdss_scale = get_scale(scale).sdss  # the SDSS-like preset paired with this one
 grid = get_scale(scale).survey.grid
 print(f"scale {scale}: grid {grid.start:.2f}-{grid.stop:.2f} A, {grid.n} px")
 

@@ -46,19 +46,11 @@ print("whitening removes most of the fixed telluric pattern:",
       primary["static_pattern"] <= 0.5 * topo["static_pattern"])
 
 # %% [markdown]
-# **What the `ci` scale reproduces** (4096 px, 3000 spectra, 10 CPU epochs; measured when this
-# notebook was executed): Qt falls steadily with N (0.71, 0.62, 0.47, 0.40 for N = 0, 5, 15,
-# 30 km/s), the trend of Fig. 7, but the topocentric Qt is 1.8 times the N = 30 one, not the
-# ≥ 2 of the target, and Qs is poor for every network (> 1). The line responses say why: no
-# network here follows the lines of its input (stellar response 0.05-0.08, telluric leakage
-# 0.02-0.04, where the identity gives 1 and 1). Each outputs a smooth pattern learnt from the
-# survey as a whole; the topocentric pattern holds the mean telluric lines at their fixed
-# wavelengths (at 0.35 of their mean depth, even for a telluric-free input) and whitening smears
-# them (0.23, 0.09, 0.04 for N = 5, 15, 30): the Qt trend follows that pattern, not a
-# network that reconstructs each star and rejects its tellurics, which is the paper's
-# mechanism. With `-p scale regime` (the `ci` recipe in a window with the paper's telluric
-# share, 100 epochs, ~6.5 min per network on 2 CPU cores; README) Fig. 7 appears as in the
-# paper: every network follows the stellar lines (stellar response 0.66-0.73), Qt falls from
-# 0.96 through 0.64 to 0.39 (N = 0, 5, 15) and plateaus at N = 30 (0.40), Qs stays at
-# 0.40-0.46, and the fixed telluric pattern shrinks in step (0.73, 0.38, 0.14, 0.09). The
-# `paper` preset holds the GPU configuration.
+# **What to look for** (Fig. 7): with the converged preset (`-p scale regime`) Qt falls as N
+# grows and plateaus by N = 15–30 km/s while Qs stays flat, and the fixed telluric pattern of the
+# topocentric network shrinks in step. At `ci` the networks have not converged and only the
+# disappearance of the fixed pattern is robust.
+#
+# Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
+# (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's
+# values; the README's result table is generated from `benchmarks/science.py`'s CSV.

@@ -44,15 +44,10 @@ print(f"smallest latent size loses the most stellar lines (highest Qs): {qs[smal
 print(f"largest latent size reconstructs more tellurics than the primary (Qt rises): {qt[largest] > qt[primary_latent]}")
 
 # %% [markdown]
-# **What the `ci` scale does and does not reproduce of Fig. 9** (measured when this notebook was
-# executed at `ci`): not the paper's curve. Qt jumps between sizes (0.41, 0.96, 0.40, 1.00, 0.38
-# for 8, 32, 128, 512, 1024) and so does the telluric leakage (0.00, 0.82, 0.03, 0.83, 0.04):
-# after 10 CPU epochs a network either has started to follow the lines of its input, and then
-# follows the telluric lines too, or has not (stellar response ≤ 0.18 for every size, Qs
-# 0.9-1.4), and which one happens depends on the training run more than on the latent size.
-# The smallest size is not the worst at reconstructing stars. With `-p scale regime` (the `ci`
-# recipe in a window with the paper's telluric share, 100 epochs, ~6.5 min per network on 2 CPU
-# cores; README) half of Fig. 9 appears: latent 8 and 32 lose the stellar lines (Qs 0.97 and
-# 0.95, against 0.45 at 128), 512 is as good as 128 (Qt 0.39, Qs 0.42), and 1024 is a little
-# worse (Qt 0.44, Qs 0.51) without reconstructing more tellurics (leakage 0.15 against 0.14).
-# `-p scale paper` holds the paper's configuration for a GPU.
+# **What to look for** (Fig. 9): too small a latent space loses the stellar lines (Qs and a low
+# stellar response); in the paper a very large one starts to reconstruct tellurics (Qt rises).
+# Run it with `-p scale regime`; at `ci` the networks are too far from converged for the curve.
+#
+# Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
+# (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's
+# values; the README's result table is generated from `benchmarks/science.py`'s CSV.

@@ -99,12 +99,12 @@ print(f"the wobble-style fit rejects more tellurics than PCA ({pca_components}):
       q["wobble-style"]["Qt"] < 0.5 * q[f"PCA ({pca_components})"]["Qt"])
 
 # %% [markdown]
-# **Measured at `ci`** (4096 px around the O2 γ band head; when this notebook was executed):
-# the wobble-style model wins clearly on α Cen B (Qt 0.26, Qs 0.22, 5-6 s for the object):
-# with 88 epochs of one star spread over 22 km/s of BERV, a per-object stellar template plus a
-# fixed telluric template is exactly the right model. Karaoke trained on these 88 spectra alone
-# rejects few tellurics (Qt 0.90, Qs 0.50); trained on them mixed with the synthetic survey it
-# rejects none (Qt 1.0, Qs 0.91: the synthetic stars do not resemble α Cen B closely enough at this
-# training length). PCA keeps every telluric line (Qt 1.0) and reconstructs the input best
-# (Qs 0.07). Karaoke's advantage claimed by the paper -- no per-object fit, milliseconds per
-# spectrum once trained on a whole archive -- needs the paper-scale training to be tested.
+# **Reading the table.** With 88 epochs of one star spread over 22 km/s of BERV, a per-object
+# stellar template plus a fixed telluric template (the wobble-style fit) is exactly the right
+# model, and it wins clearly at this training length. Karaoke's advantage claimed by the paper --
+# no per-object fit, milliseconds per spectrum once trained on a whole archive -- needs
+# archive-scale training to be tested. PCA keeps every telluric line and reconstructs the input best.
+#
+# Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
+# (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's
+# values; the README's result table is generated from `benchmarks/science.py`'s CSV.

@@ -17,11 +17,11 @@ import numpy as np
 
 from karaoke import plotting
 from karaoke.metrics import MetricConfig, PCABaseline, evaluate_reconstruction
-from karaoke.scales import heldout, scale_model, scale_survey, split_indices
+from karaoke.scales import get_scale, heldout, scale_model, scale_survey, split_indices
 from karaoke.telluric import TelluricModel, convolve_to_resolution
 
 plotting.use_style()
-sdss_scale = {"ci": "sdss-ci", "cpu": "sdss-cpu", "paper": "sdss-cpu"}[scale]
+sdss_scale = get_scale(scale).sdss  # the SDSS-like preset paired with this one
 # at R ~ 1800 a telluric band is tens of A wide: the continuum windows of the metrics scale up
 metric = MetricConfig(continuum_window_A=250.0, stellar_continuum_window_A=80.0, median_px=3, roi=(5820.0, 9175.0))
 
@@ -74,10 +74,8 @@ print(f"{len(test)} held-out low-resolution spectra of {survey.n_pixels} px, gri
       f"{survey.wave[-1]:.2f} A")
 
 # %% [markdown]
-# **Measured at `ci`** (2000 spectra, 10 CPU epochs; when this notebook was executed): see the
-# table above (VAE Qt 0.96 / Qs 0.40, PCA Qt 0.98 / Qs 0.13): at SDSS resolution and this CPU scale the
-# network keeps the tellurics about as much as PCA does -- the paper, too, reports a large drop at
-# low resolution (Section 5.7). The O2 A band is a single
+# **Reading the table above**: at SDSS resolution the network keeps much of the tellurics, as PCA
+# does -- the paper, too, reports a large drop at low resolution (Section 5.7). The O2 A band is a single
 # ~40 Å trough that overlaps stellar features, and the network's reconstruction keeps most of it.
 # H2O: HITRAN lines to 8000 Å; the 8100–8400 and 8900–9000 Å bands come from pseudo-lines at the
 # SERVAL mask atlas' telluric segments (real positions, calibrated strengths; `tools/make_h2o_table.py`).

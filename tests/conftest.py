@@ -15,18 +15,18 @@ from karaoke.synth import SurveyConfig, make_survey  # noqa: E402
 
 
 def pytest_addoption(parser):
-    parser.addoption("--regime", action="store_true", default=False,
-                     help="also run the tests marked 'regime' (they train the regime preset's networks, "
-                          "~13 min on 2 CPU cores, or reuse them from data/cache)")
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the tests marked 'slow' (they train more networks of the converged "
+                          "presets, a few minutes each on 2 CPU cores, or reuse them from data/cache)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--regime"):
+    if config.getoption("--slow"):
         return
-    skip = pytest.mark.skip(reason="trains the regime preset's networks (~13 min on 2 CPU cores); "
-                                   "run with pytest --regime")
+    skip = pytest.mark.skip(reason="trains two more networks of a converged preset (~10 min on 2 CPU cores); "
+                                   "run with pytest --slow")
     for item in items:
-        if "regime" in item.keywords:
+        if "slow" in item.keywords:
             item.add_marker(skip)
 
 

@@ -45,3 +45,34 @@ def test_notebook_pairs_are_in_sync():
         assert nb.metadata["kernelspec"]["name"] == "python3"
         tags = [c.metadata.get("tags", []) for c in nb.cells]
         assert ["parameters"] in tags
+
+
+def test_readme_result_tables_are_generated_from_their_csv_files():
+    """Numbers in the README's result tables come from docs/results/*.csv (tools/render_readme.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_readme", ROOT / "tools" / "render_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    readme = (ROOT / "README.md").read_text()
+    blocks = mod.BLOCK.findall(readme)
+    assert blocks, "the README has no generated result table"
+    assert mod.render(readme) == readme, "README tables differ from their CSV: run python tools/render_readme.py"
+
+
+def test_every_preset_is_offered_by_the_cli_and_the_notebook_runner():
+    import argparse
+
+    from karaoke.cli import build_parser
+    from karaoke.scales import SCALES, harps_presets
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for cmd in ("synth", "train"):
+        opt = next(a for a in sub.choices[cmd]._actions if "--scale" in a.option_strings)
+        assert set(opt.choices) == set(SCALES)
+    from karaoke.notebooks import build_parser as runner_parser
+
+    opt = next(a for a in runner_parser()._actions if "--scale" in a.option_strings)
+    assert set(opt.choices) == set(harps_presets()) == {k for k in SCALES if not k.startswith("sdss")}
+    for name in harps_presets():
+        assert SCALES[name].sdss in SCALES and SCALES[name].description

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--kl-warmup", type=int, nargs=2, default=None, metavar=("FIRST", "LAST"))
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lr-schedule", default=None, choices=["constant", "onecycle"])
+    p.add_argument("--loss-reduction", default=None, choices=["mean", "sum"])
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--width", type=float, default=None, help="channel multiplier of the network")
     p.add_argument("--n-spectra", type=int, default=None)
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     survey_kw = {k: v for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra),
                                    ("n_stars", a.n_stars)) if v is not None}
     train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
-                                  ("batch_size", a.batch_size), ("lr_schedule", a.lr_schedule),
+                                  ("batch_size", a.batch_size), ("lr_schedule", a.lr_schedule), ("loss_reduction", a.loss_reduction),
                                   ("seed", a.seed)) if v is not None}
     if a.kl_warmup:
         train_kw["kl_warmup"] = tuple(a.kl_warmup)

@@ -1,0 +1,75 @@
+"""The paper's whitening claims on a preset trained to convergence: one table, one CSV.
+
+Trains (or reuses from ``data/cache``) the whitened (N = 30 km/s) and topocentric networks of a
+preset, scores both on its held-out stars with the exact truth (:func:`karaoke.sweeps.score_model`)
+and prints Qt, Qs, telluric leakage, stellar response and the static telluric pattern, with the
+device, the date and the training time of each network on this machine. The table is written to
+``docs/results/science_<preset>.csv``, from which ``tools/render_readme.py`` fills the README.
+
+    python benchmarks/science.py                   # the default preset (see karaoke.scales.DEFAULT_SCALE)
+    python benchmarks/science.py --preset regime --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def main(argv=None) -> int:
+    from karaoke import scales
+    from karaoke._atomic import write_csv
+    from karaoke.sweeps import score_model, summarise
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=scales.DEFAULT_TEST_SCALE, help="preset (default: %(default)s)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--out", type=Path, default=None, help="CSV to write (default docs/results/science_<preset>.csv)")
+    a = p.parse_args(argv)
+    survey = scales.scale_survey(a.preset)
+    test, _ = scales.heldout(survey, a.preset)
+    dev, date = device_name(), datetime.date.today().isoformat()
+    rows = []
+    print(f"preset {a.preset}: {len(test)} held-out spectra; {dev}; {date}", flush=True)
+    print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
+    for seed in a.seeds:
+        for n in (30.0, 0.0):
+            t = time.time()
+            model = scales.scale_model(a.preset, max_velocity=n, survey=survey, seed=seed, device=a.device)
+            secs = time.time() - t
+            label = "VAE topocentric" if n == 0 else f"VAE N = {n:g} km/s"
+            (s,) = summarise(score_model(model, test, label=label))
+            rows.append({"network": label, "seed": seed, **{k: round(s[k], 2) for k in
+                         ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                         "preset": a.preset, "device": dev, "date": date, "train_seconds": round(secs)})
+            r = rows[-1]
+            print(f"{label:>16} {seed:4d} {r['Qt']:5.2f} {r['Qs']:5.2f} {r['leak']:5.2f} {r['stellar_response']:7.2f} "
+                  f"{r['static_pattern']:6.2f} {secs:8.0f}", flush=True)
+    out = a.out or ROOT / "docs" / "results" / f"science_{a.preset}.csv"
+    write_csv(out, rows)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

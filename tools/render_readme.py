@@ -1,0 +1,64 @@
+"""Fill the README's result tables from the CSV files that produced them (numbers are never typed).
+
+A block in README.md::
+
+    <!-- table: docs/results/science_converged.csv columns=network,seed,Qt,Qs -->
+    ...generated...
+    <!-- /table -->
+
+is replaced by a Markdown table of those columns of the CSV (all columns when ``columns`` is
+absent). ``--check`` exits 1 when the README differs from what the CSVs give (a test runs it).
+
+    python tools/render_readme.py          # rewrite README.md
+    python tools/render_readme.py --check
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"(<!-- table: (?P<src>\S+)(?: columns=(?P<cols>\S+))? -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pattern": "static",
+           "train_seconds": "train s"}
+
+
+def table(src: Path, cols: list[str] | None) -> str:
+    with open(src) as fh:
+        rows = list(csv.DictReader(fh))
+    cols = cols or list(rows[0])
+    out = ["| " + " | ".join(HEADERS.get(c, c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def render(text: str, root: Path = ROOT) -> str:
+    def fill(m):
+        cols = m.group("cols").split(",") if m.group("cols") else None
+        return m.group(1) + table(root / m.group("src"), cols) + m.group(5)
+
+    return BLOCK.sub(fill, text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the CSVs give")
+    p.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    a = p.parse_args(argv)
+    old = a.readme.read_text()
+    new = render(old, a.readme.parent)
+    if a.check:
+        if new != old:
+            print(f"{a.readme}: result tables differ from their CSV files; run python tools/render_readme.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    a.readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
