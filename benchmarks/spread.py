@@ -3,7 +3,7 @@
 The same networks of a preset are trained with several seeds, and with seed 0 once more on one
 thread (other floating-point reduction order, as on another CPU), and scored on the held-out
 stars (:func:`karaoke.sweeps.score_model`). Prints one row per run and, per network, the
-range of each median over the runs; writes ``figures/table_spread_<scale>.csv``.
+range of each median over the runs; writes ``docs/results/spread_<scale>.csv``.
 
     python benchmarks/spread.py --scale ci                    # ~12 min on a 2-core CPU
     python benchmarks/spread.py --scale ci --seeds 0 1 --no-threads
@@ -58,9 +58,9 @@ def main(argv=None) -> int:
                                  env=env, capture_output=True, text=True, check=True)
             rows += json.loads(res.stdout.strip().splitlines()[-1])
     from karaoke._atomic import write_csv
-    from karaoke.paths import figures_dir
+    from karaoke.paths import ROOT
 
-    write_csv(figures_dir() / f"table_spread_{a.scale}.csv", rows)
+    write_csv(ROOT / "docs" / "results" / f"spread_{a.scale}.csv", rows)
     print(f"{'network':16s} {'seed':>4} {'thr':>3} " + " ".join(f"{m[:8]:>8}" for m in METRICS))
     for r in rows:
         print(f"{r['label']:16s} {r['seed']:4d} {r['threads']:3d} " + " ".join(f"{r[m]:8.3f}" for m in METRICS))

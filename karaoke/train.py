@@ -267,6 +267,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
     out = check_output_dir(out_dir, "run folder")
     dev = pick_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     data_hash = survey.data_hash()
     norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
     grid = norm.grid
@@ -311,7 +313,10 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         pick = pick.numpy()
         x = torch.from_numpy(np.ascontiguousarray(flux_np[pick], dtype=np.float32))  # (B, L)
         m = mask_np[pick] if mask_np.ndim == 2 else np.broadcast_to(mask_np, x.shape)
-        return x, torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))  # (B, L)
+        m = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))  # (B, L)
+        if dev.type == "cuda":  # page-locked: the copy to the GPU overlaps with compute
+            x, m = x.pin_memory(), m.pin_memory()
+        return x, m
     if "star_id" in norm.meta and cfg.per_star_weights:
         sid = norm.meta["star_id"][train_idx]
         _, inv, counts = np.unique(sid, return_inverse=True, return_counts=True)
@@ -336,6 +341,17 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         t0 = time.time()
         first = inner0 if epoch == epoch0 else 0
         sums = sums0.copy() if epoch == epoch0 else np.zeros(3)
+        dsums = torch.zeros(3, dtype=torch.float64, device=dev)  # summed on the device: no sync per step
+
+        def host_sums():
+            total = sums + dsums.cpu().numpy()
+            if not np.all(np.isfinite(total)):
+                raise TrainingDiverged(
+                    f"{out}: the loss became non-finite in epoch {epoch + 1} (by step {step}; mean loss, L1, KL "
+                    f"{total / max(1, inner + 1 - first)}): check the survey for NaN/inf or lower --lr. "
+                    + (f"{ckpt_path} keeps the last good state." if ckpt_path.exists() else "No checkpoint was written."))
+            return total
+
         bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    leave=False)
         for inner in bar:
@@ -353,19 +369,13 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             opt.step()
             step += 1
             steps_this_call += 1
-            values = (loss.item(), l1.item(), kl.item())
-            if not all(map(math.isfinite, values)):
-                raise TrainingDiverged(
-                    f"{out}: the loss became non-finite at step {step} (epoch {epoch + 1}; loss {values[0]}, "
-                    f"L1 {values[1]}, KL {values[2]}): check the survey for NaN/inf or lower --lr. "
-                    + (f"{ckpt_path} keeps the last good state (epoch {epoch})." if ckpt_path.exists()
-                       else "No checkpoint was written."))
-            sums += values
-            if progress:
+            dsums += torch.stack([loss.detach(), l1.detach(), kl.detach()]).double()
+            if progress and inner % 25 == 0:  # a host sync, only for the progress bar
                 bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
             if max_steps is not None and steps_this_call >= max_steps:
-                checkpoint(epoch, inner + 1, sums)  # mid-epoch: resume continues from this step
+                checkpoint(epoch, inner + 1, host_sums())  # mid-epoch: resume continues from this step
                 return model
+        sums = host_sums()  # read once per epoch; a non-finite loss stops here, before any checkpoint
         n_b = steps_per_epoch
         val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
         if val_sel.size and not math.isfinite(val_l1):

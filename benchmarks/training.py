@@ -1,0 +1,76 @@
+"""Training throughput of the project's own ``train()``: spectra/s and steps/s, per network and
+device, next to the paper's ~124 spectra/s (one V100, 327680 px, batch 32).
+
+Each row times ``train(..., max_steps=k)`` from a fresh run folder for two step counts and takes
+the difference, so set-up (normalisation, guard band, first-call overheads) is excluded. The
+data are random spectra on the network's grid (the speed does not depend on their content).
+
+    python benchmarks/training.py                 # regime network on CPU (and CUDA if present)
+    python benchmarks/training.py --paper         # also the paper's 327680-px network (~3 s a step on 2 CPU cores)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+PAPER_SPECTRA_PER_S = 124.0
+
+
+def _survey(n_pixels: int, start: float, n: int = 256):
+    from karaoke.survey import Survey
+
+    rng = np.random.default_rng(0)
+    wave = start + 0.01 * np.arange(n_pixels)
+    flux = (1000.0 * (1 + 0.05 * rng.standard_normal((n, n_pixels)))).astype(np.float32)
+    return Survey(wave=wave, flux=flux, meta={"star_id": np.arange(n) % 16})
+
+
+def time_steps(survey, mc, tc, device: str, steps: int, warm: int = 2) -> float:
+    """Seconds per optimiser step of ``train`` (difference of two runs: warm and warm + steps)."""
+    from karaoke.train import train
+
+    times = []
+    for k in (warm, warm + steps):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            train(survey, mc, tc, tmp, device=device, progress=False, max_steps=k)
+            times.append(time.perf_counter() - t)
+    return (times[1] - times[0]) / steps
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from karaoke.model import ModelConfig
+    from karaoke.scales import get_scale
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per row (default 20; paper on CPU: 3)")
+    a = p.parse_args(argv)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    reg = get_scale("regime")
+    rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
+    if a.paper:
+        rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_scale("paper").train))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+    print(f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
+          f"{'vs paper':>8}")
+    for name, n_pix, start, mc, tc in rows:
+        survey = _survey(n_pix, start, n=max(4 * tc.batch_size, 64) if n_pix > 100000 else 512)
+        for dev in devices:
+            steps = 3 if (name == "paper" and dev == "cpu") else a.steps
+            sec = time_steps(survey, mc, tc.replace(epochs=1000), dev, steps)
+            sps = tc.batch_size / sec
+            print(f"{name:>8} {n_pix:7d} {dev:>6} {tc.batch_size:5d} {1e3 * sec:8.1f} {1 / sec:8.2f} {sps:9.1f} "
+                  f"{sps / PAPER_SPECTRA_PER_S:7.2f}x", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
