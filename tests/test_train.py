@@ -195,3 +195,19 @@ def test_an_unavailable_device_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown device"):
         pick_device("gpu0")
     assert pick_device("cpu").type == "cpu"
+
+
+def test_training_benchmark_runs_the_projects_own_loop():
+    """benchmarks/training.py at a tiny size (a smoke run of the prepared benchmark: its timing at
+    this size is noise, so only that it runs and returns a number is checked)."""
+    import importlib.util
+
+    from karaoke.paths import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "benchmarks" / "training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    survey = bench._survey(1024, 6315.0, n=64)
+    sec = bench.time_steps(survey, ModelConfig.scaled(1024, 4, width=0.25),
+                           TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu", steps=3)
+    assert np.isfinite(sec) and abs(sec) < 10
