@@ -23,7 +23,7 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--slow"):
         return
-    skip = pytest.mark.skip(reason="trains two more networks of a converged preset (~10 min on 2 CPU cores); "
+    skip = pytest.mark.skip(reason="trains more networks of a converged preset (~5 min each on 2 CPU cores); "
                                    "run with pytest --slow")
     for item in items:
         if "slow" in item.keywords:
