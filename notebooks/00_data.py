@@ -51,14 +51,6 @@ for name in (scale, sdss_scale):
           f"({s.wave[0]:.2f}-{s.wave[-1]:.2f} A, {s.medium}, {s.frame}), truth arrays: {s.has_truth}")
 
 # %% [markdown]
-# The data hash keys this machine's cache of trained networks. It is not compared by the
-# notebook tests: other CPUs give a survey equal to ~1e-7, not bit for bit.
-
-# %% tags=["nbval-ignore-output"]
-for name in (scale, sdss_scale):
-    print(f"{name:9s} data hash {scale_survey(name).data_hash()}")
-
-# %% [markdown]
 # ## 2. Real HARPS files → a memory-mapped store (offline: `../shared/data/harps`)
 
 # %%
