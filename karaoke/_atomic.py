@@ -94,12 +94,6 @@ def atomic_path(path, suffix: str = ".tmp"):
             os.remove(tmp)
 
 
-def write_bytes(path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def write_text(path, text: str) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:

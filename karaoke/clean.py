@@ -84,29 +84,24 @@ def product_names(files) -> dict:
     dict
         ``{Path(input): product file name}``.
     """
+    import os
+
     files = [Path(f) for f in files]
     stem = (lambda f: f.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit"))
-    names, depth = {}, {}
+    groups = {}
     for f in files:
-        depth[f] = 0
-    while True:
-        for f in files:
-            parts = f.resolve().parent.parts[len(f.resolve().parent.parts) - depth[f]:] if depth[f] else ()
-            names[f] = "_".join(parts + (stem(f),)) + "_karaoke.fits"
-        groups = {}
-        for f in files:
-            groups.setdefault(names[f], []).append(f)
-        clashes = [g for g in groups.values() if len({x.resolve() for x in g}) > 1]
-        if not clashes:
-            return names
-        grown = False
-        for g in clashes:
-            for f in g:
-                if depth[f] < len(f.resolve().parent.parts) - 1:
-                    depth[f] += 1
-                    grown = True
-        if not grown:  # identical paths all the way up (cannot happen for distinct files)
-            raise ValueError(f"cannot give distinct product names to {clashes[0]}")
+        groups.setdefault(stem(f), set()).add(f.resolve())
+    names = {}
+    for f in files:
+        same = groups[stem(f)]
+        if len(same) == 1:
+            names[f] = f"{stem(f)}_karaoke.fits"
+        else:  # the folders below the clashing files' common folder tell them apart
+            rel = f.resolve().parent.relative_to(os.path.commonpath([p.parent for p in same]))
+            in_folder = sum(p.parent == f.resolve().parent for p in same)
+            last = stem(f) if in_folder == 1 else f.name.replace(".", "_")  # spec.fits beside spec.fits.gz
+            names[f] = "_".join(rel.parts + (last,)) + "_karaoke.fits"
+    return names
 
 
 def _write_product(path: Path, spec, grid, flux, mask, recon, guard, model_label, model_meta, source):

@@ -154,9 +154,6 @@ def _clean(a):
     from .clean import clean_files
     from .model import load_model
 
-    from ._atomic import check_output_dir
-
-    check_output_dir(a.out)
     model = load_model(a.model, allow_partial=a.allow_partial)
     _warn_partial(model)
     results = clean_files(model, a.files, a.out, progress=not a.quiet, assume_berv=a.assume_berv)
@@ -223,9 +220,6 @@ def _prepare(a):
         others += other
     for f, why in others:
         print(f"set aside {f}: {why}", file=sys.stderr)
-    from ._atomic import check_output_dir
-
-    check_output_dir(a.out, "store folder")
     if not files:
         raise ValueError(f"no 1-D spectra among {', '.join(map(str, a.files))}")
     grid = harps_grid() if a.grid_start is None else Grid(a.grid_start, 0.01, a.n_pixels)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._atomic import write_json
+from ._atomic import check_output_dir, write_json
 from .grid import Grid, NoiseLikeSpectrum, artifact_mask, barycentric_to_topocentric, doppler_shift, harps_grid
 from .grid import dead_pixels, median_normalise, regrid
 from .io import SpectrumError, check_berv, read_spectrum
@@ -123,10 +123,6 @@ def _work(args):
     return i, f, m, meta
 
 
-def _write_json(path: Path, obj):
-    write_json(path, obj)
-
-
 def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 2, chunk: int = 64,
                        progress: bool = True, max_chunks: int | None = None, **kw) -> dict:
     """Build (or resume) a store from FITS ``files``; returns the report (counts by reason).
@@ -134,8 +130,7 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
     ``max_chunks`` stops after that many chunks in this call (to test interruption).
     """
     grid = grid or harps_grid()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, "store folder")
     files = sorted(str(Path(f)) for f in files)
     n, L = len(files), grid.n
     state_path = out / "state.json"
@@ -169,7 +164,7 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
             flux.flush()
             mask.flush()
             state["done"].append(c0)
-            _write_json(state_path, state)
+            write_json(state_path, state)
     except BaseException:  # Ctrl-C or an error: no worker may outlive this call
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(getattr(pool, "_processes", {}).values()):
@@ -213,7 +208,7 @@ def write_report(out: Path, state: dict) -> dict:
     report = {"files": len(state["files"]), "processed": len(metas), "accepted": counts.get("ok", 0),
               "rejected": {r: counts.get(r, 0) for r in REASONS},
               "complete": len(metas) == len(state["files"])}
-    _write_json(Path(out) / "report.json", report)
+    write_json(Path(out) / "report.json", report)
     return report
 
 

@@ -38,6 +38,8 @@ def test_product_names_are_unique_for_inputs_that_share_a_file_name(tmp_path):
     assert names[c] == "other_karaoke.fits"
     deep = [tmp_path / "x" / "n" / "s.fits", tmp_path / "y" / "n" / "s.fits"]
     assert len(set(product_names(deep).values())) == 2
+    same_folder = [tmp_path / "s.fits", tmp_path / "s.fits.gz"]
+    assert len(set(product_names(same_folder).values())) == 2
 
 
 def test_two_inputs_with_one_name_give_two_products(model, tmp_path):
