@@ -198,8 +198,7 @@ def test_an_unavailable_device_is_a_clear_error():
 
 
 def test_training_benchmark_runs_the_projects_own_loop():
-    """benchmarks/training.py at a tiny size (a smoke run of the prepared benchmark: its timing at
-    this size is noise, so only that it runs and returns a number is checked)."""
+    """benchmarks/training.py at a tiny size: a positive time per step of the project's train()."""
     import importlib.util
 
     from karaoke.paths import ROOT
@@ -209,5 +208,5 @@ def test_training_benchmark_runs_the_projects_own_loop():
     spec.loader.exec_module(bench)
     survey = bench._survey(1024, 6315.0, n=64)
     sec = bench.time_steps(survey, ModelConfig.scaled(1024, 4, width=0.25),
-                           TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu", steps=3)
-    assert np.isfinite(sec) and abs(sec) < 10
+                           TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu")
+    assert 0 < sec < 10
