@@ -15,7 +15,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from karaoke.model import Karaoke, ModelConfig, n_parameters
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 
 
 def time_forward(model, batch, device, repeats):

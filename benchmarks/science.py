@@ -1,13 +1,13 @@
 """The paper's whitening claims on a preset trained to convergence: one table, one CSV.
 
 Trains (or reuses from ``data/cache``) the whitened (N = 30 km/s) and topocentric networks of a
-preset, scores both on its held-out stars with the exact truth (:func:`karaoke.sweeps.score_model`)
+preset, scores both on its held-out stars with the exact truth (:func:`karaoke.evaluation.sweeps.score_model`)
 and prints Qt, Qs, telluric leakage, stellar response and the static telluric pattern, with the
 device, the date and the training time of each network (summed from its history, so also for
 a network reused from the cache: then the device is where it is scored, which may differ). The table is written to
 ``docs/results/science_<preset>.csv``, from which ``tools/render_readme.py`` fills the README.
 
-    python benchmarks/science.py                   # the default preset (see karaoke.scales.DEFAULT_SCALE)
+    python benchmarks/science.py                   # the default preset (see karaoke.presets.DEFAULT_PRESET)
     python benchmarks/science.py --preset regime --seeds 0 1 2
 """
 from __future__ import annotations
@@ -36,26 +36,26 @@ def device_name() -> str:
 
 
 def main(argv=None) -> int:
-    from karaoke import scales
+    from karaoke import presets
     from karaoke._atomic import write_csv
-    from karaoke.sweeps import score_model, summarise
-    from karaoke.train import load_history
+    from karaoke.evaluation.sweeps import score_model, summarise
+    from karaoke.nn.training import load_history
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default=scales.DEFAULT_TEST_SCALE, help="preset (default: %(default)s)")
+    p.add_argument("--preset", default=presets.DEFAULT_TEST_PRESET, help="preset (default: %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--out", type=Path, default=None, help="CSV to write (default docs/results/science_<preset>.csv)")
     a = p.parse_args(argv)
-    survey = scales.scale_survey(a.preset)
-    test, _ = scales.heldout(survey, a.preset)
+    survey = presets.preset_survey(a.preset)
+    test, _ = presets.heldout(survey, a.preset)
     dev, date = device_name(), datetime.date.today().isoformat()
     rows = []
     print(f"preset {a.preset}: {len(test)} held-out spectra; {dev}; {date}", flush=True)
     print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
     for seed in a.seeds:
         for n in (30.0, 0.0):
-            model = scales.scale_model(a.preset, max_velocity=n, survey=survey, seed=seed, device=a.device)
+            model = presets.preset_model(a.preset, max_velocity=n, survey=survey, seed=seed, device=a.device)
             secs = sum(h["seconds"] for h in load_history(model.run_dir))  # as trained (also when cached)
             label = "VAE topocentric" if n == 0 else f"VAE N = {n:g} km/s"
             (s,) = summarise(score_model(model, test, label=label))

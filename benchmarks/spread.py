@@ -2,7 +2,7 @@
 
 The same networks of a preset are trained with several seeds, and with seed 0 once more on one
 thread (other floating-point reduction order, as on another CPU), and scored on the held-out
-stars (:func:`karaoke.sweeps.score_model`). Prints one row per run and, per network, the
+stars (:func:`karaoke.evaluation.sweeps.score_model`). Prints one row per run and, per network, the
 range of each median over the runs; writes ``docs/results/spread_<scale>.csv``.
 
     python benchmarks/spread.py --scale ci                    # ~12 min on a 2-core CPU
@@ -27,7 +27,7 @@ METRICS = ("Qt", "Qs", "leak", "stellar_response", "static_pattern")
 def _runs(scale: str, seeds, threads: int | None) -> list[dict]:
     import torch
 
-    from karaoke.sweeps import run_sweep, summarise
+    from karaoke.evaluation.sweeps import run_sweep, summarise
 
     if threads:
         torch.set_num_threads(threads)

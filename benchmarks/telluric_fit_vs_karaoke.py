@@ -1,6 +1,6 @@
 """Section 5.8: time of a physics-based telluric fit against karaoke inference, same spectra.
 
-The physics-based fit is karaoke.telluric_fit (a HITRAN line-by-line transmission recomputed at
+The physics-based fit is karaoke.evaluation.telluric_fit (a HITRAN line-by-line transmission recomputed at
 every iteration for airmass, water vapour, temperature and velocity, convolved and fitted with a
 continuum: the molecfit workflow in miniature; PyMolFit is not installable offline here).
 Karaoke inference uses the ci-scale network (4096 px) and the paper's network (327680 px).
@@ -16,9 +16,9 @@ import time
 import numpy as np
 import torch
 
-from karaoke.model import Karaoke, ModelConfig
-from karaoke.synth import SurveyConfig, make_survey
-from karaoke.telluric_fit import fit_transmission
+from karaoke.nn.model import Karaoke, ModelConfig
+from karaoke.synth.generator import SurveyConfig, make_survey
+from karaoke.evaluation.telluric_fit import fit_transmission
 
 
 def per_spectrum_ms(model, x, batch):

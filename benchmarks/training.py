@@ -21,7 +21,7 @@ PAPER_SPECTRA_PER_S = 124.0
 
 
 def _survey(n_pixels: int, start: float, n: int = 256):
-    from karaoke.survey import Survey
+    from karaoke.spectra.survey import Survey
 
     rng = np.random.default_rng(0)
     wave = start + 0.01 * np.arange(n_pixels)
@@ -35,7 +35,7 @@ def time_steps(survey, mc, tc, device: str) -> float:
     import json
     import math
 
-    from karaoke.train import load_history, train
+    from karaoke.nn.training import load_history, train
 
     with tempfile.TemporaryDirectory() as tmp:
         train(survey, mc, tc.replace(epochs=2, max_val_spectra=1), tmp, device=device, progress=False)
@@ -46,8 +46,8 @@ def time_steps(survey, mc, tc, device: str) -> float:
 def main(argv=None) -> int:
     import torch
 
-    from karaoke.model import ModelConfig
-    from karaoke.scales import get_scale
+    from karaoke.nn.model import ModelConfig
+    from karaoke.presets import get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
@@ -55,10 +55,10 @@ def main(argv=None) -> int:
                    "the paper network on CPU: 72, i.e. 2 steps an epoch)")
     a = p.parse_args(argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    reg = get_scale("regime")
+    reg = get_preset("regime")
     rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
     if a.paper:
-        rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_scale("paper").train))
+        rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_preset("paper").train))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
     print(f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "

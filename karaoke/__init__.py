@@ -1,32 +1,51 @@
 """karaoke: Stellar Karaoke telluric-line removal (Sedaghat et al. 2023, MNRAS 526).
 
-Three concepts, as in wobble but with a real test suite:
+The package is layered; a layer imports only from the layers above it in this list (a test,
+``tests/test_layers.py``, checks it):
 
-* **spectra / data** -- :mod:`karaoke.io` (readers), :mod:`karaoke.grid` (grids, regridding,
-  normalisation, Doppler shifts), :mod:`karaoke.synth` (the embedded synthetic survey) and
-  :mod:`karaoke.survey` (the one-file survey format);
-* **model** -- :mod:`karaoke.model` (the paper's network), :mod:`karaoke.whitening` (velocity
-  whitening on the device) and :mod:`karaoke.train` (training, checkpoints, cache);
-* **results** -- :mod:`karaoke.metrics` (Qt, Qs, baselines) and :mod:`karaoke.clean` (FITS products).
+0. infrastructure -- :mod:`karaoke._atomic` (the one atomic writer), :mod:`karaoke.paths`
+   (where data, caches and figures live);
+1. :mod:`karaoke.spectra` -- spectra coming in: grids and Doppler shifts, the :class:`Survey`
+   container, one reader module per file format (:mod:`karaoke.spectra.formats`), SDSS frames;
+2. :mod:`karaoke.synth` -- the synthetic survey and its physical telluric model (line tables as
+   package data); :mod:`karaoke.archive` -- downloads from ESO and SDSS, preparing stores,
+   the shared real data;
+3. :mod:`karaoke.nn` -- the network, velocity whitening, batches, training state and loop;
+4. :mod:`karaoke.presets` -- every named configuration of data, network and training;
+5. :mod:`karaoke.evaluation` -- Qt, Qs and the other scores, baselines, sweeps;
+   :mod:`karaoke.products` -- FITS products of cleaned spectra;
+6. front ends -- :mod:`karaoke.plotting` (figure styling), :mod:`karaoke.notebooks` (the
+   papermill runner), :mod:`karaoke.cli` (one module per command).
+
+The names below are the public API the notebooks use.
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .grid import (  # noqa: F401
-    C_KMS,
-    Grid,
-    NoiseLikeSpectrum,
-    air_to_vacuum,
-    doppler_shift,
-    harps_artifact_mask,
-    harps_grid,
-    median_normalise,
-    regrid,
-    vacuum_to_air,
-)
-from .io import Spectrum, SpectrumError, find_spectra, read_spectrum  # noqa: F401
-from .model import Karaoke, ModelConfig, load_model, save_model  # noqa: F401
-from .survey import Survey, load_survey, save_survey  # noqa: F401
-from .synth import SurveyConfig, make_survey  # noqa: F401
-from .whitening import random_velocities, velocity_shift, whiten  # noqa: F401
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so that reading
+#: and preparing spectra (``karaoke.spectra``, ``karaoke.archive``) never loads PyTorch.
+_API = {
+    **dict.fromkeys(["C_KMS", "Grid", "NoiseLikeSpectrum", "air_to_vacuum", "doppler_shift", "harps_artifact_mask",
+                     "harps_grid", "median_normalise", "regrid", "vacuum_to_air"], "karaoke.spectra.grid"),
+    **dict.fromkeys(["Spectrum", "SpectrumError", "find_spectra", "read_spectrum"], "karaoke.spectra.io"),
+    **dict.fromkeys(["Survey", "load_survey", "save_survey"], "karaoke.spectra.survey"),
+    **dict.fromkeys(["SurveyConfig", "make_survey"], "karaoke.synth.generator"),
+    **dict.fromkeys(["Karaoke", "ModelConfig", "load_model", "save_model"], "karaoke.nn.model"),
+    **dict.fromkeys(["random_velocities", "velocity_shift", "whiten"], "karaoke.nn.whitening"),
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'karaoke' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

@@ -1,7 +1,7 @@
 """``python -m karaoke ...``: the command line (see :mod:`karaoke.cli`)."""
 import sys
 
-from .cli import main
+from karaoke.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .paths import ensure, figures_dir, notebooks_dir
+from karaoke.paths import ensure, figures_dir, notebooks_dir
 
 
 def notebook_sources(pattern: str = "[0-9][0-9]_*.py") -> list[Path]:
@@ -44,11 +44,11 @@ def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .scales import DEFAULT_SCALE, SCALES, harps_presets
+    from karaoke.presets import DEFAULT_PRESET, PRESETS, harps_presets
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", default=DEFAULT_SCALE, choices=harps_presets(),
-                   help="preset (default %(default)s): " + "; ".join(f"{k}: {SCALES[k].description}"
+    p.add_argument("--scale", default=DEFAULT_PRESET, choices=harps_presets(),
+                   help="preset (default %(default)s): " + "; ".join(f"{k}: {PRESETS[k].description}"
                                                                       for k in harps_presets()))
     p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
                    "(the committed nbval references); use with --scale ci")

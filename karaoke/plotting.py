@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import Grid
-from .paths import ensure, figures_dir
-from .whitening import leading_mode_fraction
+from karaoke.spectra.grid import Grid
+from karaoke.paths import ensure, figures_dir
+from karaoke.nn.whitening import leading_mode_fraction
 
 STYLE = Path(__file__).with_name("karaoke.mplstyle")
 COLORS = {"input": "0.55", "recon": "C1", "truth": "C2", "telluric": "C0"}
@@ -27,7 +27,7 @@ def use_style():
 def savefig(fig, name: str) -> Path:
     """Save ``fig`` as ``figures/<name>.png`` atomically; returns the path."""
     out = ensure(figures_dir()) / f"{name}.png"
-    from ._atomic import atomic_path
+    from karaoke._atomic import atomic_path
 
     with atomic_path(out, suffix=".tmp.png") as tmp:
         fig.savefig(tmp)
@@ -208,7 +208,7 @@ class WhiteningExplorer:
 
     def update(self, max_velocity: float):
         """Recompute the whitened spectra and the covariance for N = ``max_velocity``."""
-        from .whitening import velocity_shift
+        from karaoke.nn.whitening import velocity_shift
 
         self.velocity = float(max_velocity)
         v = self._unit * self.velocity

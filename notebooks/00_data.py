@@ -5,7 +5,7 @@
 #
 # 1. **The embedded synthetic surveys** (the default data set: no download) for the chosen
 #    `scale`, HARPS-like and SDSS-like, generated once and cached under `data/cache/surveys`.
-# 2. **Real HARPS files → a store**: `karaoke.prepare.prepare_collection` regrids, masks,
+# 2. **Real HARPS files → a store**: `karaoke.archive.prepare.prepare_collection` regrids, masks,
 #    median-normalises and moves FITS spectra (ESO ADP or DRS s1d, barycentric) to the
 #    topocentric frame on the preset's grid, in parallel, into a memory-mapped store that resumes
 #    after an interruption; every rejected file is counted by reason. Offline, it runs on the real
@@ -30,15 +30,15 @@ sdss_plates = []
 workers = 2
 
 # %%
-from karaoke.download import download_harps, download_sdss, list_sdss_exposures, query_harps
-from karaoke.io import find_spectra
+from karaoke.archive.download import download_harps, download_sdss, list_sdss_exposures, query_harps
+from karaoke.spectra.io import find_spectra
 from karaoke.paths import data_dir, shared_data_dir
-from karaoke.prepare import open_store, prepare_collection
-from karaoke.scales import get_scale, scale_survey
-from karaoke.sdss import sdss_survey
+from karaoke.archive.prepare import open_store, prepare_collection
+from karaoke.presets import get_preset, preset_survey
+from karaoke.spectra.sdss import sdss_survey
 
-sdss_scale = get_scale(scale).sdss  # the SDSS-like preset paired with this one
-grid = get_scale(scale).survey.grid
+sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
+grid = get_preset(scale).survey.grid
 print(f"scale {scale}: grid {grid.start:.2f}-{grid.stop:.2f} A, {grid.n} px")
 
 # %% [markdown]
@@ -46,7 +46,7 @@ print(f"scale {scale}: grid {grid.start:.2f}-{grid.stop:.2f} A, {grid.n} px")
 
 # %%
 for name in (scale, sdss_scale):
-    s = scale_survey(name)
+    s = preset_survey(name)
     print(f"{name:9s} {len(s)} spectra of {len(set(s.meta['star_id']))} stars, {s.n_pixels} px "
           f"({s.wave[0]:.2f}-{s.wave[-1]:.2f} A, {s.medium}, {s.frame}), truth arrays: {s.has_truth}")
 

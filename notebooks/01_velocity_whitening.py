@@ -22,11 +22,11 @@ from IPython.display import display
 
 import karaoke
 from karaoke import plotting
-from karaoke.scales import scale_survey
-from karaoke.whitening import leading_mode_fraction
+from karaoke.presets import preset_survey
+from karaoke.nn.whitening import leading_mode_fraction
 
 plotting.use_style()
-survey, _ = scale_survey(scale).normalised()
+survey, _ = preset_survey(scale).normalised()
 sel = plotting.region(survey.wave, region_lo, region_hi)
 flux = survey.flux[:n_cov]
 print(f"{len(survey)} spectra of {survey.n_pixels} px, {survey.frame} frame, {survey.medium} wavelengths")

@@ -14,19 +14,19 @@ variational = True
 
 # %%
 from karaoke import plotting
-from karaoke.model import n_parameters
-from karaoke.scales import get_scale, scale_model, scale_run_dir
-from karaoke.train import load_history
+from karaoke.nn.model import n_parameters
+from karaoke.presets import get_preset, preset_model, preset_run_dir
+from karaoke.nn.training import load_history
 
 plotting.use_style()
-preset = get_scale(scale)
+preset = get_preset(scale)
 config = preset.model_config(latent_dim, variational)
 print(f"scale {scale}: {config.n_pixels} px, latent {config.latent_dim}, "
       f"{'VAE' if variational else 'AE'}, N = {velocity:g} km/s")
 
 # %% tags=["nbval-ignore-output"]
-model = scale_model(scale, max_velocity=velocity, latent_dim=latent_dim, variational=variational, progress=False)
-print("run folder:", scale_run_dir(scale, velocity, latent_dim, variational))
+model = preset_model(scale, max_velocity=velocity, latent_dim=latent_dim, variational=variational, progress=False)
+print("run folder:", preset_run_dir(scale, velocity, latent_dim, variational))
 
 # %%
 history = load_history(model.run_dir)

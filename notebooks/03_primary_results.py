@@ -10,10 +10,10 @@
 # what Qt mixes (tellurics kept, stellar lines missed inside the telluric mask): how much the
 # output changes when the input's telluric lines are divided out (the *leakage*), and when its
 # stellar lines are divided out (the *stellar response*), each relative to the input's change
-# (`karaoke.metrics.line_responses`; the identity gives 1 and 1, the paper's goal is 0 and 1);
+# (`karaoke.evaluation.metrics.line_responses`; the identity gives 1 and 1, the paper's goal is 0 and 1);
 # and a telluric pattern a network may output whatever its input holds (*static*: the depth of
 # the survey's mean telluric lines in the output for telluric-free inputs, as a fraction of
-# their mean depth; `karaoke.metrics.static_telluric_pattern`).
+# their mean depth; `karaoke.evaluation.metrics.static_telluric_pattern`).
 
 # %% tags=["parameters"]
 scale = "ci"
@@ -26,20 +26,20 @@ import csv
 import numpy as np
 
 from karaoke import plotting
-from karaoke.metrics import (PCABaseline, evaluate_reconstruction, line_responses, lowpass_baseline,
+from karaoke.evaluation.metrics import (PCABaseline, evaluate_reconstruction, line_responses, lowpass_baseline,
                              pseudo_truth, static_telluric_pattern, telluric_profile)
 from karaoke.paths import figures_dir
-from karaoke.scales import heldout, scale_model, scale_survey, split_indices
+from karaoke.presets import heldout, preset_model, preset_survey, split_indices
 
 plotting.use_style()
-survey = scale_survey(scale)
+survey = preset_survey(scale)
 test, norm = heldout(survey, scale)
 train_idx, _ = split_indices(norm, scale)
 print(f"{len(test)} held-out spectra of {len(np.unique(test.meta['star_id']))} stars")
 
 # %% tags=["nbval-ignore-output"]
-whitened = scale_model(scale, max_velocity=velocity, latent_dim=latent_dim)
-topo = scale_model(scale, max_velocity=0.0, latent_dim=latent_dim)
+whitened = preset_model(scale, max_velocity=velocity, latent_dim=latent_dim)
+topo = preset_model(scale, max_velocity=0.0, latent_dim=latent_dim)
 recon = {"VAE whitened": whitened.reconstruct(test.flux), "VAE topocentric": topo.reconstruct(test.flux)}
 pca = PCABaseline(latent_dim).fit(norm.flux[train_idx[:4000]])
 recon["PCA"] = pca.reconstruct(test.flux)
@@ -105,7 +105,7 @@ for row in table:
 # Checked by nbval: only what holds for every seed and thread count measured at `ci`
 # (`benchmarks/spread.py`: 3 seeds and 1 vs 2 threads; the trained networks' Qt and Qs spread by
 # up to 0.6 there, so they are not compared). The claims on Qt, Qs and the line responses are
-# checked by `tests/test_science.py` at a preset trained to convergence.
+# checked by `tests/evaluation/test_science.py` at a preset trained to convergence.
 
 # %%
 by = {row["method"]: row for row in table if row["truth"] == "exact"}

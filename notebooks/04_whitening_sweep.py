@@ -15,7 +15,7 @@ primary_velocity = 30
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
-from karaoke.sweeps import point_label, run_sweep, summarise, write_table
+from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
 
 plotting.use_style()
 points = [{"velocity": v, "latent_dim": latent_dim} for v in velocities]

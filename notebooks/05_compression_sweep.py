@@ -14,7 +14,7 @@ primary_latent = 128
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
-from karaoke.sweeps import run_sweep, summarise, write_table
+from karaoke.evaluation.sweeps import run_sweep, summarise, write_table
 
 plotting.use_style()
 points = [{"velocity": velocity, "latent_dim": d} for d in latent_dims]

@@ -14,7 +14,7 @@ kl_weight = None  # None: the scale preset's weight
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
-from karaoke.sweeps import point_label, run_sweep, summarise, write_table
+from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
 
 plotting.use_style()
 vae = {"velocity": velocity, "latent_dim": latent_dim, "variational": True}

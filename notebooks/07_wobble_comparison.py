@@ -24,18 +24,18 @@ import csv
 import numpy as np
 
 from karaoke import plotting
-from karaoke.grid import doppler_shift
-from karaoke.metrics import PCABaseline, evaluate_reconstruction
+from karaoke.spectra.grid import doppler_shift
+from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.paths import figures_dir
-from karaoke.realdata import (alpha_cen_b_path, load_alpha_cen_b, mix_with_synthetic, telluric_reference,
+from karaoke.archive.realdata import (alpha_cen_b_path, load_alpha_cen_b, mix_with_synthetic, telluric_reference,
                               to_topocentric)
-from karaoke.scales import get_scale, scale_survey
-from karaoke.survey import Survey
-from karaoke.train import train_cached
-from karaoke.wobble import fit_wobble
+from karaoke.presets import get_preset, preset_survey
+from karaoke.spectra.survey import Survey
+from karaoke.nn.training import train_cached
+from karaoke.evaluation.joint_fit import fit_wobble
 
 plotting.use_style()
-preset = get_scale(scale)
+preset = get_preset(scale)
 if grid_start is None:
     grid_start, n_pixels = preset.survey.grid_start, preset.survey.n_pixels
 if not alpha_cen_b_path().exists():
@@ -50,7 +50,7 @@ mc = preset.model_config()
 real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
               frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
 alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone), progress=False)
-synth, _ = scale_survey(scale).normalised()
+synth, _ = preset_survey(scale).normalised()
 mixed_survey = mix_with_synthetic(real, synth)
 mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],

@@ -4,7 +4,7 @@
 # The same telluric features at HARPS (R = 115000) and SDSS (R ≈ 1800) resolution, then a network
 # trained and tested at SDSS scale on the synthetic low-resolution survey (2048 px of 1.66 Å over
 # 5798–9196 Å, the authors' SDSS grid, with the O2 A and B bands and H2O). No real SDSS file is
-# available offline; `karaoke.sdss.read_spframe` reads real spFrame files for users.
+# available offline; `karaoke.spectra.sdss.read_spframe` reads real spFrame files for users.
 
 # %% tags=["parameters"]
 scale = "ci"
@@ -16,12 +16,12 @@ seed = 0
 import numpy as np
 
 from karaoke import plotting
-from karaoke.metrics import MetricConfig, PCABaseline, evaluate_reconstruction
-from karaoke.scales import get_scale, heldout, scale_model, scale_survey, split_indices
-from karaoke.telluric import TelluricModel, convolve_to_resolution
+from karaoke.evaluation.metrics import MetricConfig, PCABaseline, evaluate_reconstruction
+from karaoke.presets import get_preset, heldout, preset_model, preset_survey, split_indices
+from karaoke.synth.telluric import TelluricModel, convolve_to_resolution
 
 plotting.use_style()
-sdss_scale = get_scale(scale).sdss  # the SDSS-like preset paired with this one
+sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
 # at R ~ 1800 a telluric band is tens of A wide: the continuum windows of the metrics scale up
 metric = MetricConfig(continuum_window_A=250.0, stellar_continuum_window_A=80.0, median_px=3, roi=(5820.0, 9175.0))
 
@@ -49,9 +49,9 @@ plotting.savefig(fig, "fig11_harps_vs_sdss_tellurics");
 # ## Fig. 12 — three random low-resolution spectra: input, reconstruction, truth
 
 # %% tags=["nbval-ignore-output"]
-survey = scale_survey(sdss_scale)
+survey = preset_survey(sdss_scale)
 test, norm = heldout(survey, sdss_scale)
-model = scale_model(sdss_scale, max_velocity=velocity)
+model = preset_model(sdss_scale, max_velocity=velocity)
 recon = model.reconstruct(test.flux)
 ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
                              pixmask=test.pixel_mask(), cfg=metric)

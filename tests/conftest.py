@@ -11,7 +11,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from karaoke.paths import shared_data_dir  # noqa: E402
-from karaoke.synth import SurveyConfig, make_survey  # noqa: E402
+from karaoke.synth.generator import SurveyConfig, make_survey  # noqa: E402
 
 
 def pytest_addoption(parser):

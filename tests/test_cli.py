@@ -6,7 +6,7 @@ import torch
 from astropy.io import fits
 
 from karaoke.cli import main
-from karaoke.model import Karaoke, ModelConfig
+from karaoke.nn.model import Karaoke, ModelConfig
 from tests.conftest import shared
 
 
@@ -87,7 +87,7 @@ def test_prepare_and_download_commands(tmp_path, capsys):
     assert "nothing to download" in capsys.readouterr().err
     src = tmp_path / "m.pth"
     torch.save({"state_dict": Karaoke(ModelConfig.scaled(1024, 8, width=0.25)).state_dict()}, src)
-    import karaoke.download as dl
+    import karaoke.archive.download as dl
 
     with FileServer() as srv:
         srv.files[f"/d/{dl.AUTHORS_MODEL_FILE}"] = (src.read_bytes(), "ok")
@@ -199,17 +199,17 @@ def test_device_cuda_without_cuda_is_a_clear_error(tiny_run, tmp_path, capsys):
 
 
 def test_ctrl_c_in_train_and_prepare_exits_130_with_a_resume_hint(tiny_run, tmp_path, capsys, monkeypatch):
-    import karaoke.prepare
-    import karaoke.train
+    import karaoke.archive.prepare
+    import karaoke.nn.training
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(karaoke.train, "train", interrupt)
+    monkeypatch.setattr(karaoke.nn.training, "train", interrupt)
     rc = main(["train", str(tiny_run / "s.npz"), "--out", str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 130 and "resume" in err and "Traceback" not in err
-    monkeypatch.setattr(karaoke.prepare, "prepare_collection", interrupt)
+    monkeypatch.setattr(karaoke.archive.prepare, "prepare_collection", interrupt)
     good = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
     rc = main(["prepare", str(good), "--out", str(tmp_path / "st"), "--grid-start", "6260", "--quiet"])
     err = capsys.readouterr().err
@@ -250,7 +250,7 @@ def test_a_partly_trained_run_is_refused_unless_allowed(tiny_run, tmp_path, caps
 @pytest.mark.parametrize("change,match", [("shift", "trained on"), ("barycentric", "barycentric frame"),
                                           ("vacuum", "vacuum")])
 def test_evaluate_refuses_a_survey_on_another_grid_frame_or_medium(tiny_run, tmp_path, capsys, change, match):
-    from karaoke.survey import load_survey, save_survey
+    from karaoke.spectra.survey import load_survey, save_survey
 
     s = load_survey(tiny_run / "s.npz")
     if change == "shift":
@@ -265,7 +265,7 @@ def test_evaluate_refuses_a_survey_on_another_grid_frame_or_medium(tiny_run, tmp
 
 
 def test_evaluate_prints_valid_json_when_a_metric_is_undefined(tiny_run, tmp_path, capsys):
-    from karaoke.survey import load_survey, save_survey
+    from karaoke.spectra.survey import load_survey, save_survey
 
     s = load_survey(tiny_run / "s.npz")
     s.transmission = np.ones_like(s.transmission)  # no telluric pixels: Qt is undefined

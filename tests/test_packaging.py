@@ -64,15 +64,15 @@ def test_every_preset_is_offered_by_the_cli_and_the_notebook_runner():
     import argparse
 
     from karaoke.cli import build_parser
-    from karaoke.scales import SCALES, harps_presets
+    from karaoke.presets import PRESETS, harps_presets
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for cmd in ("synth", "train"):
         opt = next(a for a in sub.choices[cmd]._actions if "--scale" in a.option_strings)
-        assert set(opt.choices) == set(SCALES)
+        assert set(opt.choices) == set(PRESETS)
     from karaoke.notebooks import build_parser as runner_parser
 
     opt = next(a for a in runner_parser()._actions if "--scale" in a.option_strings)
-    assert set(opt.choices) == set(harps_presets()) == {k for k in SCALES if not k.startswith("sdss")}
+    assert set(opt.choices) == set(harps_presets()) == {k for k in PRESETS if not k.startswith("sdss")}
     for name in harps_presets():
-        assert SCALES[name].sdss in SCALES and SCALES[name].description
+        assert PRESETS[name].sdss in PRESETS and PRESETS[name].description

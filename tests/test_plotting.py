@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from karaoke.grid import Grid
+from karaoke.spectra.grid import Grid
 from karaoke.plotting import deepest_telluric_window
 
 

@@ -1,7 +1,7 @@
 """Drive the velocity-whitening explorer of notebook 01 from Python."""
 import numpy as np
 
-from karaoke.grid import Grid
+from karaoke.spectra.grid import Grid
 from karaoke.plotting import WhiteningExplorer
 
 

@@ -2,7 +2,7 @@
 
 A variant of a preset (another window, training length, schedule, KL weight, ...) is built as a
 new preset object (nothing global is modified), trained through the same cache as the notebooks,
-and both networks are scored on the held-out stars with :func:`karaoke.sweeps.score_model`.
+and both networks are scored on the held-out stars with :func:`karaoke.evaluation.sweeps.score_model`.
 Prints one table, with the seconds each network took to train on this machine::
 
     python tools/trial.py --scale regime --epochs 30 --lr 3e-3 --lr-schedule onecycle
@@ -14,9 +14,9 @@ import dataclasses
 import sys
 import time
 
-from karaoke import scales
-from karaoke.sweeps import score_model, summarise
-from karaoke.train import load_history
+from karaoke import presets
+from karaoke.evaluation.sweeps import score_model, summarise
+from karaoke.nn.training import load_history
 
 
 def main(argv=None) -> int:
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=None, help="training seed")
     p.add_argument("--velocity", type=float, default=30.0, help="N of the whitened network (km/s)")
     a = p.parse_args(argv)
-    base = scales.get_scale(a.scale)
+    base = presets.get_preset(a.scale)
     survey_kw = {k: v for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra),
                                    ("n_stars", a.n_stars)) if v is not None}
     train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
@@ -47,14 +47,14 @@ def main(argv=None) -> int:
     preset = dataclasses.replace(base, name=f"{base.name}-trial", survey=base.survey.replace(**survey_kw),
                                  width=base.width if a.width is None else a.width,
                                  train=base.train.replace(**train_kw))
-    survey = scales.scale_survey(preset)
-    test, _ = scales.heldout(survey, preset)
+    survey = presets.preset_survey(preset)
+    test, _ = presets.heldout(survey, preset)
     print(f"{survey.wave[0]:.2f}-{survey.wave[-1]:.2f} A, {len(test)} held-out spectra; "
           f"train {preset.train.to_dict()}; width {preset.width}", flush=True)
     rows = []
     for n in (a.velocity, 0.0):
         t = time.time()
-        model = scales.scale_model(preset, max_velocity=n, survey=survey, progress=False)
+        model = presets.preset_model(preset, max_velocity=n, survey=survey, progress=False)
         secs = time.time() - t
         hist = load_history(model.run_dir)
         label = "topocentric" if n == 0 else f"N = {n:g}"

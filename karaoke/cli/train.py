@@ -1,0 +1,68 @@
+"""``karaoke train``: train a network on a survey file."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from karaoke.cli._common import _print_json
+
+
+def add_parser(cmd, presets, default_preset):
+    """Add the ``train`` subcommand (``cmd(name, help, description)`` makes a subparser)."""
+    t = cmd("train", "train a network on a survey file",
+            "Train (or resume) a network on a survey (.npz, topocentric). Writes RUN/checkpoint.pt after "
+            "every epoch, RUN/model.pt when done, RUN/history.csv and RUN/run.json. Run the same command "
+            "again to resume an interrupted training.")
+    t.add_argument("survey", type=Path, help="survey file (.npz)")
+    t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
+    t.add_argument("--velocity", type=float, default=30.0,
+                   help="whitening level N in km/s: virtual velocities v ~ U(-N, N); 0 trains the topocentric "
+                        "network (default 30)")
+    t.add_argument("--latent", type=int, default=128, help="latent dimensions of the bottleneck (default 128)")
+    t.add_argument("--ae", action="store_true", help="deterministic autoencoder instead of the VAE (KL weight 0)")
+    t.add_argument("--epochs", type=int, default=None, help="passes over the training spectra (default: the preset's)")
+    t.add_argument("--scale", "--preset", dest="scale", choices=presets, default=default_preset,
+                   help=f"preset giving network width and training recipe (default {default_preset}: the converged "
+                        "recipe; see karaoke.presets)")
+    t.add_argument("--kl-weight", type=float, default=None, help="weight of the KL term (default: the preset's)")
+    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
+    t.add_argument("--batch-size", type=int, default=None, help="spectra per step (default: the preset's)")
+    t.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's, 0)")
+    t.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
+                                                    "(default auto)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=run)
+    return t
+
+
+def run(a):
+    from karaoke.presets import get_preset
+    from karaoke.spectra.survey import load_survey
+    from karaoke.nn.training import train
+
+    from karaoke.nn.training import pick_device
+
+    sc = get_preset(a.scale)
+    pick_device(a.device)  # an unavailable device is an error before any work
+    survey = load_survey(a.survey)
+    if survey.attrs.get("n_nonfinite_masked"):
+        print(f"note: {a.survey}: {survey.attrs['n_nonfinite_masked']} NaN/inf pixels masked", file=sys.stderr)
+    mc = sc.model_config(a.latent, not a.ae)
+    if mc.n_pixels != survey.n_pixels:
+        from karaoke.nn.model import ModelConfig
+
+        mc = ModelConfig.scaled(survey.n_pixels, a.latent, not a.ae, width=sc.width) \
+            if survey.n_pixels != 327680 else ModelConfig.paper(a.latent, not a.ae)
+    overrides = {k: v for k, v in {"epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size,
+                                   "seed": a.seed}.items() if v is not None}
+    tc = sc.train_config(a.velocity, not a.ae, **overrides)
+    if a.kl_weight is not None and not a.ae:
+        tc = tc.replace(kl_weight=a.kl_weight)
+    try:
+        train(survey, mc, tc, a.out, device=a.device, progress=not a.quiet)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"training interrupted; {a.out / 'checkpoint.pt'} holds the last finished epoch "
+                                "(the partial epoch is lost): run the same command to resume") from None
+    _print_json({"run": str(a.out), "model": str(Path(a.out) / "model.pt"),
+                 "model_config": mc.to_dict(), "train_config": tc.to_dict()})
+    return 0

@@ -1,0 +1,69 @@
+"""A wobble-style baseline (Bedell et al. 2019), written in torch.
+
+Per object: a stellar template in the barycentric frame and a telluric template fixed in the
+observatory frame whose (log) depth scales per epoch, plus a smooth per-epoch continuum, fitted
+jointly to all epochs in log flux:
+
+    log y_i(lam) = s(lam) + a_i * V{t, +BERV_i}(lam) + P_i(lam),   t <= 0,
+
+with an L1 penalty that keeps the telluric template sparse (zero away from lines).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from karaoke.spectra.grid import Grid
+from karaoke.nn.whitening import velocity_shift
+
+
+@dataclass
+class WobbleFit:
+    stellar: np.ndarray     # (N, L) telluric-free spectra, barycentric (template x continuum)
+    telluric: np.ndarray    # (N, L) fitted transmission per epoch, barycentric
+    template_t: np.ndarray  # (L,) log telluric template, observatory frame
+    amplitude: np.ndarray   # (N,)
+    seconds: float
+    loss: float
+
+
+def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400, lr: float = 0.02,
+               l1: float = 1e-3, poly_degree: int = 2, seed: int = 0) -> WobbleFit:
+    """Fit the baseline to normalised barycentric spectra ``flux`` (N, L) of one object."""
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    x = torch.as_tensor(np.clip(np.asarray(flux, dtype=np.float64), 1e-3, None))
+    m = torch.as_tensor(np.asarray(np.broadcast_to(mask, x.shape), dtype=np.float64))
+    logx = torch.log(x)
+    N, L = x.shape
+    v = torch.as_tensor(np.asarray(berv, dtype=np.float64))
+    a0 = np.ones(N) if airmass is None else np.asarray(airmass, dtype=np.float64)
+    s = torch.nn.Parameter((logx * m).sum(0) / m.sum(0).clamp(min=1))
+    t_raw = torch.nn.Parameter(torch.full((L,), -6.0, dtype=torch.float64))
+    log_a = torch.nn.Parameter(torch.as_tensor(np.log(a0)))
+    xs = torch.linspace(-1, 1, L, dtype=torch.float64)
+    basis = torch.stack([xs ** d for d in range(poly_degree + 1)])  # (D, L)
+    c = torch.nn.Parameter(torch.zeros(N, poly_degree + 1, dtype=torch.float64))
+    opt = torch.optim.Adam([s, t_raw, log_a, c], lr=lr)
+
+    def model():
+        t = -torch.nn.functional.softplus(t_raw)  # (L,) <= 0, observatory frame
+        t_b, _ = velocity_shift(t.expand(N, L).contiguous(), v, grid, fill=0.0)  # (N, L) barycentric
+        return s[None] + torch.exp(log_a)[:, None] * t_b + c @ basis, t, t_b
+
+    for _ in range(iterations):
+        pred, t, _ = model()
+        loss = ((pred - logx) ** 2 * m).sum() / m.sum() + l1 * t.abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred, t, t_b = model()
+        a = torch.exp(log_a)
+        stellar = torch.exp(s[None] + c @ basis)
+        telluric = torch.exp(a[:, None] * t_b)
+    return WobbleFit(stellar.numpy(), telluric.numpy(), t.numpy(), a.numpy(), time.perf_counter() - t0,
+                     float(loss.detach()))

@@ -1,0 +1,20 @@
+"""The network and its training (PyTorch).
+
+Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mod:`karaoke.archive`):
+
+* :mod:`karaoke.nn.model` -- :class:`Karaoke`, the paper's 1D convolutional (V)AE, and
+  self-describing checkpoints;
+* :mod:`karaoke.nn.whitening` -- random virtual radial velocities applied on the device;
+* :mod:`karaoke.nn.batches` -- batch sources (per-star weighted sampling; host arrays, memmaps
+  or spectra held on the GPU);
+* :mod:`karaoke.nn.state` -- the training state (position, generators) and its checkpoint;
+* :mod:`karaoke.nn.training` -- :class:`TrainConfig`, the loss and the step loop, and the
+  content-addressed cache of trained runs.
+"""
+from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters, save_model  # noqa: F401
+from karaoke.nn.training import TrainConfig, TrainingDiverged, load_history, train, train_cached  # noqa: F401
+from karaoke.nn.whitening import random_velocities, velocity_shift, whiten  # noqa: F401
+
+__all__ = ["Karaoke", "ModelConfig", "load_model", "n_parameters", "save_model", "TrainConfig",
+           "TrainingDiverged", "load_history", "train", "train_cached", "random_velocities", "velocity_shift",
+           "whiten"]

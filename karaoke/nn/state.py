@@ -1,0 +1,103 @@
+"""Training state: everything a run needs to resume exactly where it stopped.
+
+A :class:`TrainingState` holds the position (optimiser step, epoch, step within the epoch and
+the loss sums of the unfinished epoch), the per-epoch history and the three random generators
+(batch sampling, whitening velocities, torch's global generator for the VAE's noise). It is
+saved with the model and optimiser states into one self-describing checkpoint file (written
+atomically) and read back onto the CPU whatever device wrote it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from karaoke import __version__
+from karaoke.nn.model import CHECKPOINT_FORMAT, _atomic_torch_save
+
+#: Keys of a training checkpoint that hold torch.Generator states (CPU ByteTensors).
+RNG_KEYS = ("rng_sample", "rng_whiten", "rng_torch")
+
+
+def read_checkpoint(path) -> dict:
+    """A training checkpoint, loaded onto the CPU whatever device trained it.
+
+    Generator states must stay CPU ``uint8`` tensors (``torch.Generator.set_state`` refuses
+    anything else, also for a CUDA generator): loading with ``map_location=cuda`` would move
+    them to the GPU. Model and optimiser states are moved to the device by
+    ``load_state_dict``.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read or an RNG state is not a byte tensor.
+    """
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from exc
+    for key in RNG_KEYS:
+        t = ck.get(key)
+        if t is None:
+            continue
+        if not (torch.is_tensor(t) and t.dtype == torch.uint8):
+            raise ValueError(f"{path}: {key} is not a generator state (ByteTensor)")
+        ck[key] = t.cpu()
+    return ck
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands, and its random generators.
+
+    Attributes
+    ----------
+    step : int
+        Optimiser steps taken since the start of the run.
+    epoch : int
+        Epochs completed.
+    epoch_step : int
+        Steps already taken in the unfinished epoch ``epoch`` (0 at an epoch boundary).
+    epoch_sums : ndarray, shape (3,)
+        Summed (loss, L1, KL) of those steps.
+    history : list of dict
+        One row per completed epoch.
+    g_sample, g_whiten : torch.Generator
+        Batch sampling (CPU) and whitening velocities (on the training device).
+    """
+
+    g_sample: torch.Generator
+    g_whiten: torch.Generator
+    step: int = 0
+    epoch: int = 0
+    epoch_step: int = 0
+    epoch_sums: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    history: list = field(default_factory=list)
+
+    @classmethod
+    def new(cls, seed: int, device) -> "TrainingState":
+        """A fresh state: generators seeded ``seed + 1`` (sampling) and ``seed + 2`` (whitening)."""
+        return cls(g_sample=torch.Generator().manual_seed(seed + 1),
+                   g_whiten=torch.Generator(device=device).manual_seed(seed + 2))
+
+    def save(self, path, model, optimizer, provenance: dict):
+        """Write model, optimiser, position and generators to ``path`` (atomically)."""
+        _atomic_torch_save({"epoch_step": self.epoch_step, "epoch_sums": np.asarray(self.epoch_sums).tolist(),
+                            "format": CHECKPOINT_FORMAT, "version": __version__, **provenance,
+                            "step": self.step, "epoch": self.epoch,
+                            "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                            "rng_sample": self.g_sample.get_state(), "rng_whiten": self.g_whiten.get_state().cpu(),
+                            "rng_torch": torch.get_rng_state(), "history": self.history}, path)
+
+    def restore(self, ck: dict, model, optimizer):
+        """Load a checkpoint read by :func:`read_checkpoint` into ``model``, ``optimizer``,
+        this state and torch's global generator."""
+        model.load_state_dict(ck["model_state"])
+        optimizer.load_state_dict(ck["optimizer_state"])
+        self.g_sample.set_state(ck["rng_sample"])
+        self.g_whiten.set_state(ck["rng_whiten"])  # CPU ByteTensor for CPU and CUDA generators alike
+        torch.set_rng_state(ck["rng_torch"])
+        self.history, self.step, self.epoch = ck["history"], ck["step"], ck["epoch"]
+        self.epoch_step = ck.get("epoch_step", 0)
+        self.epoch_sums = np.asarray(ck.get("epoch_sums", np.zeros(3)))

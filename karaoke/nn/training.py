@@ -1,0 +1,375 @@
+"""Training: masked L1 + weighted KL with warm-up, Adam, velocity whitening on the device.
+
+``train`` writes a run folder::
+
+    RUN/checkpoint.pt   latest state (model, optimiser, RNGs, step, history): resume point
+    RUN/model.pt        final self-describing model (config, version, seed, data hash, step)
+    RUN/history.csv     one row per epoch (losses, KL weight, time)
+    RUN/run.json        configs and provenance
+
+and resumes from ``checkpoint.pt`` after an interruption. ``train_cached`` keys run folders by
+a hash of (model config, training config, data hash), so every notebook, test and CLI call that
+asks for the same network reuses one run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from karaoke._atomic import check_output_dir, write_csv, write_text
+from karaoke.nn.batches import make_batches, sampling_weights
+from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
+from karaoke.nn.state import RNG_KEYS, TrainingState, read_checkpoint  # noqa: F401  (re-exported)
+from karaoke.paths import cache_dir
+from karaoke.spectra.survey import Survey
+from karaoke.nn.whitening import guard_mask, mask_ranges, whiten
+
+
+#: Learning-rate schedules (:meth:`TrainConfig.lr_at`).
+LR_SCHEDULES = ("constant", "onecycle")
+#: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
+#: at the default).
+_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean"}
+#: How the loss is reduced (:func:`vae_loss`).
+LOSS_REDUCTIONS = ("mean", "sum")
+
+#: Version of the training procedure (part of every run key): 2 = whitened inputs carry a
+#: static guard band (:func:`karaoke.nn.whitening.guard_mask`), so zero-filled blocks no longer
+#: reveal the virtual velocity.
+TRAIN_VERSION = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (defaults: the authors' script, with the paper's KL weight 0.1).
+
+    ``kl_warmup`` = (first, last) iteration of the linear ramp of the KL weight from 0 to
+    ``kl_weight`` (authors: 5000 -> 20000 with weight 0.3). ``max_velocity`` is N of the
+    whitening ``v ~ U(-N, N)`` km/s (0: the topocentric network).
+    """
+
+    max_velocity: float = 30.0
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-4
+    kl_weight: float = 0.1
+    kl_warmup: tuple = (5000, 20000)
+    seed: int = 0
+    holdout_fraction: float = 0.1
+    per_star_weights: bool = True
+    max_val_spectra: int = 512
+    min_median: float = 50.0
+    lr_schedule: str = "constant"
+    loss_reduction: str = "mean"
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"invalid training config {self}")
+        if self.max_velocity < 0 or self.kl_weight < 0:
+            raise ValueError("max_velocity and kl_weight must be >= 0")
+        if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
+            raise ValueError("kl_warmup must be (start, end) with start <= end")
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+
+    def beta(self, step: int) -> float:
+        """KL weight at iteration ``step``."""
+        a, b = self.kl_warmup
+        if step < a:
+            return 0.0
+        if step >= b or b == a:
+            return self.kl_weight
+        return self.kl_weight * (step - a) / (b - a)
+
+    def to_dict(self) -> dict:
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        for k, default in _LATER_FIELDS.items():  # fields added later are keyed only when set, so
+            if d.get(k) == default:               # the runs trained before they existed stay valid
+                d.pop(k)
+        return d
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate at optimiser step ``step`` of ``total_steps``.
+
+        ``constant``: ``lr``. ``onecycle``: a cosine rise from ``lr / 25`` to ``lr`` over the
+        first 30 % of the steps, then a cosine decay to ``lr / 1e4`` (Smith & Topin 2019, as
+        ``torch.optim.lr_scheduler.OneCycleLR``).
+        """
+        if self.lr_schedule == "constant":
+            return self.lr
+        warm = max(1, int(0.3 * total_steps))
+        lo, end = self.lr / 25.0, self.lr / 1e4
+        if step < warm:
+            return lo + (self.lr - lo) * (1 - math.cos(math.pi * step / warm)) / 2
+        frac = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return end + (self.lr - end) * (1 + math.cos(math.pi * frac)) / 2
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    def replace(self, **kw) -> "TrainConfig":
+        return replace(self, **kw)
+
+
+def static_mask(survey: Survey, sample: int = 512) -> np.ndarray:
+    """The artifact mask shared by a survey's spectra, shape (L,): its 1-D mask, or for
+    per-spectrum masks the pixels valid in at least half of up to ``sample`` evenly spaced
+    spectra (padding and instrument gaps, the same in every spectrum, come out 0)."""
+    if survey.mask.ndim == 1:
+        return (np.asarray(survey.mask) > 0).astype(np.float32)
+    rows = np.unique(np.linspace(0, len(survey) - 1, min(sample, len(survey))).astype(int))
+    return (np.asarray(survey.mask[rows], dtype=np.float32).mean(0) >= 0.5).astype(np.float32)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run folder keeps the last good checkpoint."""
+
+
+def pick_device(device: str | None = "auto") -> torch.device:
+    """``auto`` -> CUDA if available, else CPU.
+
+    Raises
+    ------
+    ValueError
+        For a device name torch does not know, or a CUDA/MPS device this machine lacks.
+    """
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (or this torch "
+                             "build has no CUDA support); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} is not available on this machine")
+    return dev
+
+
+def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mean"):
+    """Masked L1 + beta * KL; returns (total, l1, kl) tensors.
+
+    ``reduction="mean"``: L1 averaged over all pixels, KL over all latent dimensions (the
+    authors' script). ``"sum"``: per spectrum, L1 summed over pixels and KL summed over latent
+    dimensions, both averaged over the batch (the ELBO of one spectrum). With Adam the overall
+    scale does not matter, but the balance of KL and L1 does (sum: ``beta`` weighs the KL of D
+    dimensions against the L1 of L pixels), and so does Adam's ``eps`` against tiny per-pixel
+    mean gradients.
+
+    Shapes: recon/target/mask (B, L); mu/logvar (B, D) (logvar None for the AE: KL = 0).
+    """
+    err = (recon - target).abs() * mask  # (B, L)
+    if logvar is None:
+        kl_el = torch.zeros_like(mu)
+    else:
+        kl_el = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # (B, D)
+    if reduction == "sum":
+        l1, kl = err.sum(1).mean(), kl_el.sum(1).mean()
+    else:
+        l1, kl = err.mean(), kl_el.mean()
+    return l1 + beta * kl, l1, kl
+
+
+def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
+    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": data_hash,
+                       "train_version": TRAIN_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _write_history(path: Path, history: list):
+    if history:
+        write_csv(path, history)
+
+
+def prepare_training_data(survey: Survey, cfg: TrainConfig):
+    """Normalise (rejecting noise-like spectra) and split; returns (normalised survey, train, val).
+
+    A survey already normalised (``attrs['normalised']``, e.g. a prepared store) is used as is,
+    without loading it into memory.
+    """
+    if survey.attrs.get("normalised"):
+        norm, rejected = survey, {}
+    else:
+        norm, rejected = survey.normalised(min_median=cfg.min_median)
+    if len(norm) < 2:
+        raise ValueError(f"only {len(norm)} usable spectra after rejecting {len(rejected)} noise-like ones")
+    train_idx, val_idx = norm.split(cfg.holdout_fraction)
+    return norm, train_idx, val_idx, rejected
+
+
+def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, out_dir,
+          device: str | None = "auto", progress: bool = True, max_steps: int | None = None,
+          on_device: str = "auto") -> Karaoke:
+    """Train (or resume training) a network on ``survey``; returns the trained model.
+
+    Parameters
+    ----------
+    survey : Survey
+        Spectra on the model's grid in the topocentric frame (un-normalised or normalised).
+    model_config, train_config : ModelConfig, TrainConfig
+    out_dir : path
+        Run folder (created); an existing ``checkpoint.pt`` with the same configs and data
+        is resumed.
+    device : "auto", "cpu", "cuda", ...
+    max_steps : int, optional
+        Stop after this many optimiser steps in this call (a checkpoint is written), e.g. to
+        test interruption and resume.
+    on_device : "auto", "yes" or "no"
+        Keep the training spectra in the GPU's memory (:func:`karaoke.nn.batches.make_batches`;
+        "auto": when they fit). The batches drawn are the same either way.
+    """
+    cfg = train_config
+    if survey.n_pixels != model_config.n_pixels:
+        raise ValueError(f"survey has {survey.n_pixels} pixels, the model expects {model_config.n_pixels}")
+    if survey.frame != "topocentric":
+        raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
+    out = check_output_dir(out_dir, "run folder")
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+    data_hash = survey.data_hash()
+    norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
+    grid = norm.grid
+
+    guard_np = guard_mask(grid, cfg.max_velocity, static_mask(norm))  # (L,)
+    guard = torch.from_numpy(guard_np).to(dev)
+
+    torch.manual_seed(cfg.seed)
+    model = Karaoke(model_config).to(dev)
+    model.input_guard = guard_np
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    state = TrainingState.new(cfg.seed, dev)
+    ckpt_path = out / "checkpoint.pt"
+    provenance = {"model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
+                  "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
+                  "n_val": int(val_idx.size), "n_rejected": len(rejected),
+                  "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium,
+                  "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION}
+    if ckpt_path.exists():
+        ck = read_checkpoint(ckpt_path)
+        if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \
+                ck.get("model_config") != model_config.to_dict():
+            raise ValueError(f"{ckpt_path}: checkpoint belongs to another configuration or data set; "
+                             "use another run folder")
+        state.restore(ck, model, opt)
+    write_text(out / "run.json", json.dumps(provenance, indent=2))
+
+    star_id = norm.meta["star_id"] if "star_id" in norm.meta else None
+    batches = make_batches(norm.flux, norm.mask, train_idx, sampling_weights(star_id, train_idx, cfg.per_star_weights),
+                           dev, on_device)
+    val_sel = val_idx[: cfg.max_val_spectra]
+    steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
+    steps_this_call = 0
+
+    def host_sums(dsums, n_steps):
+        total = state.epoch_sums + dsums.cpu().numpy()
+        if not np.all(np.isfinite(total)):
+            raise TrainingDiverged(
+                f"{out}: the loss became non-finite in epoch {state.epoch + 1} (by step {state.step}; mean loss, L1, "
+                f"KL {total / max(1, n_steps)}): check the survey for NaN/inf or lower --lr. "
+                + (f"{ckpt_path} keeps the last good state." if ckpt_path.exists() else "No checkpoint was written."))
+        return total
+
+    while state.epoch < cfg.epochs:
+        model.train()
+        t0 = time.time()
+        first = state.epoch_step
+        dsums = torch.zeros(3, dtype=torch.float64, device=dev)  # summed on the device: no sync per step
+        bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
+        for inner in bar:
+            x, m = batches.next(cfg.batch_size, state.g_sample)  # (B, L) on the device
+            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=state.g_whiten, guard=guard)  # (B, L)
+            recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(state.step, total_steps)
+            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            steps_this_call += 1
+            dsums += torch.stack([loss.detach(), l1.detach(), kl.detach()]).double()
+            if progress and inner % 25 == 0:  # a host sync, only for the progress bar
+                bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
+            if max_steps is not None and steps_this_call >= max_steps:
+                state.epoch_sums, state.epoch_step = host_sums(dsums, inner + 1 - first), inner + 1
+                state.save(ckpt_path, model, opt, provenance)  # mid-epoch: resume continues from this step
+                return model
+        sums = host_sums(dsums, steps_per_epoch - first)  # read once per epoch: a non-finite loss stops here
+        val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
+        if val_sel.size and not math.isfinite(val_l1):
+            raise TrainingDiverged(f"{out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
+                                   f"{ckpt_path} keeps the last good state (epoch {state.epoch}).")
+        n_b = steps_per_epoch
+        state.history.append({"epoch": state.epoch + 1, "step": state.step, "loss": sums[0] / n_b,
+                              "l1": sums[1] / n_b, "kl": sums[2] / n_b, "val_l1": val_l1,
+                              "beta": cfg.beta(state.step), "seconds": round(time.time() - t0, 3)})
+        state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
+        state.save(ckpt_path, model, opt, provenance)
+        _write_history(out / "history.csv", state.history)
+    model.trained = True
+    model.eval()
+    save_model(model, out / "model.pt", **provenance, step=state.step, epoch=cfg.epochs, history=state.history)
+    return model
+
+
+@torch.no_grad()
+def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64,
+                  guard: torch.Tensor | None = None) -> float:
+    """Mean masked L1 on whitened held-out spectra (fixed seed, so epochs are comparable)."""
+    if len(flux) == 0:
+        return float("nan")
+    was = model.training
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(12345)
+    tot, n = 0.0, 0
+    for i in range(0, len(flux), batch_size):
+        x = torch.as_tensor(np.ascontiguousarray(flux[i:i + batch_size], dtype=np.float32), device=device)
+        m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size], dtype=np.float32), device=device)
+        xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g, guard=guard)
+        y, _, _ = model(xw)
+        tot += float(((y - xw).abs() * mw).mean()) * len(x)
+        n += len(x)
+    model.train(was)
+    return tot / n
+
+
+def run_dir_for(model_config: ModelConfig, train_config: TrainConfig, data_hash: str, root=None) -> Path:
+    return Path(root or cache_dir() / "runs") / run_key(model_config, train_config, data_hash)
+
+
+def train_cached(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root=None,
+                 device: str | None = "auto", progress: bool = True) -> Karaoke:
+    """Return the trained model for these configs and data, training (or resuming) only if needed."""
+    run = run_dir_for(model_config, train_config, survey.data_hash(), root)
+    if (run / "model.pt").exists():
+        model = load_model(run / "model.pt")
+    else:
+        train(survey, model_config, train_config, run, device=device, progress=progress)
+        model = load_model(run / "model.pt")
+    model.run_dir = run
+    return model
+
+
+def load_history(run_dir) -> list[dict]:
+    """The per-epoch history of a run folder as a list of dicts (floats)."""
+    with open(Path(run_dir) / "history.csv") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]

@@ -1,0 +1,176 @@
+"""Presets: every named configuration of data, network and training, in one registry.
+
+A preset (:class:`Preset`) fixes the synthetic survey (window, size), the network width and the
+training recipe. The CLI (``--scale``), the notebook runner and every notebook list their choices
+from :data:`PRESETS`; functions take a preset or its name, and a trial builds a new preset with
+``dataclasses.replace`` instead of changing this registry. Networks and surveys are trained and
+generated once, through a content-addressed cache (a notebook that needs a network and does not
+find it trains it through the same cache, never twice).
+
+The presets (times for one network on this project's 2-core CPU, see the README):
+
+* ``regime`` (the default of ``make figures`` and of the science tests): 4096 px at
+  6315-6356 A, the O2 gamma band's tail, where the tellurics carry the paper's share of the line
+  absorption (0.12 of the stellar one; the full HARPS range: 0.14); 3000 spectra of 240 stars;
+  width-0.5 network; the converged recipe :data:`CONVERGED` (per-spectrum ELBO, one-cycle
+  learning rate).
+* ``regime-h2o``: the same in an H2O window (6540-6581 A, share 0.18).
+* ``ci``: what the notebook tests (nbval) run: 10 epochs in the telluric-dominated window
+  6260-6301 A (the O2 gamma band head; share 0.94), a labelled hard case far from converged: its
+  networks' scores spread by up to 0.6 between seeds (``benchmarks/spread.py``), so nbval
+  compares none of them.
+* ``paper``: the paper's own recipe for a GPU -- the 327680-px HARPS grid with its artifact
+  mask, the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
+  authors' 5000->20000 warm-up, 100 epochs; a 4000-spectrum synthetic survey (~15 GB in memory
+  with its truth arrays).
+* ``sdss-ci``, ``sdss-cpu``: SDSS-like low resolution on the authors' 2048-px grid (notebook 08
+  pairs each HARPS-like preset with one of them, :attr:`Preset.sdss`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from karaoke.nn.model import ModelConfig
+from karaoke.paths import cache_dir
+from karaoke.spectra.survey import Survey, load_survey, save_survey
+from karaoke.synth.generator import SurveyConfig, make_survey
+from karaoke.nn.training import TrainConfig, run_dir_for, train_cached
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One preset: survey, network width, training recipe, held-out spectra scored.
+
+    ``sdss`` names the SDSS-like preset notebook 08 pairs with this one; ``description`` is the
+    one line the CLI and the notebook runner show.
+    """
+
+    name: str
+    survey: SurveyConfig
+    width: float
+    train: TrainConfig
+    eval_spectra: int
+    sdss: str = "sdss-ci"
+    description: str = ""
+
+    def model_config(self, latent_dim: int = 128, variational: bool = True) -> ModelConfig:
+        if self.survey.n_pixels == 327680 and self.width == 1.0:
+            return ModelConfig.paper(latent_dim, variational)
+        return ModelConfig.scaled(self.survey.n_pixels, latent_dim, variational, width=self.width)
+
+    def train_config(self, max_velocity: float = 30.0, variational: bool = True, **kw) -> TrainConfig:
+        cfg = self.train.replace(max_velocity=float(max_velocity), **kw)
+        return cfg if variational else cfg.replace(kl_weight=0.0)
+
+
+#: Paper-like windows (air A, 4096 px of 0.01 A): the O2 gamma band's tail and an H2O band.
+O2_WINDOW, H2O_WINDOW = 6315.0, 6540.0
+
+#: The recipe that converges on a CPU budget (measured with tools/trial.py; docs/history.md): the
+#: ELBO per spectrum (L1 summed over pixels, KL summed over latent dimensions, weight 0.03),
+#: Adam with a one-cycle learning rate peaking at 2e-3, batch 16, 60 epochs (~10k steps, ~5 min
+#: per network on 2 CPU cores).
+CONVERGED = TrainConfig(epochs=60, batch_size=16, lr=2e-3, lr_schedule="onecycle", loss_reduction="sum",
+                        kl_weight=0.03, kl_warmup=(100, 400), seed=0)
+
+_SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
+
+PRESETS = {
+    "regime": Preset("regime", _SURVEY_4096, width=0.5, train=CONVERGED, eval_spectra=200, sdss="sdss-cpu",
+                    description="converged recipe, O2 window 6315-6356 A (paper-like telluric share); "
+                                "make figures and the science tests"),
+    "regime-h2o": Preset("regime-h2o", _SURVEY_4096.replace(grid_start=H2O_WINDOW), width=0.5, train=CONVERGED,
+                        eval_spectra=200, sdss="sdss-cpu",
+                        description="converged recipe, H2O window 6540-6581 A"),
+    "ci": Preset("ci", _SURVEY_4096.replace(grid_start=6260.0), width=0.5,
+                train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
+                eval_spectra=200, sdss="sdss-ci",
+                description="nbval smoke runs: 10 epochs in the telluric-dominated O2 band head (hard case, "
+                            "not converged)"),
+    "paper": Preset("paper", SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11,
+                                         n_pixels=327680),
+                   width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
+                   eval_spectra=1000, sdss="sdss-cpu",
+                   description="the paper's network and recipe at 327680 px (GPU)"),
+    # SDSS-like low resolution (R ~ 1800) on the authors' 2048-px grid, 1.66 A pixels
+    "sdss-ci": Preset("sdss-ci", SurveyConfig(n_spectra=2000, n_stars=300, seed=0, grid_start=5798.42, grid_step=1.66,
+                                             n_pixels=2048, resolution=1800.0, oversample=40, snr_range=(15.0, 150.0),
+                                             data_range=(5820.0, 9175.0)),
+                     width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
+                     eval_spectra=200, sdss="sdss-ci", description="SDSS-like survey for nbval (notebook 08)"),
+    "sdss-cpu": Preset("sdss-cpu", SurveyConfig(n_spectra=6000, n_stars=800, seed=0, grid_start=5798.42,
+                                               grid_step=1.66, n_pixels=2048, resolution=1800.0, oversample=40,
+                                               snr_range=(15.0, 150.0), data_range=(5820.0, 9175.0)),
+                      width=0.5, train=TrainConfig(epochs=12, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
+                      eval_spectra=400, sdss="sdss-cpu", description="SDSS-like survey for make figures (notebook 08)"),
+}
+
+#: The preset of ``make figures`` and of the science tests.
+DEFAULT_PRESET = "regime"
+DEFAULT_TEST_PRESET = "regime"
+
+
+def harps_presets() -> list[str]:
+    """Names of the HARPS-like presets (those a notebook's ``scale`` parameter takes)."""
+    return [k for k in PRESETS if not k.startswith("sdss")]
+
+
+def get_preset(name) -> Preset:
+    """The preset named ``name`` (or ``name`` itself when it is already a :class:`Preset`, e.g. a
+    trial variant built with ``dataclasses.replace``: nothing global is modified)."""
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        raise ValueError(f"unknown scale {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
+    """The synthetic survey for ``config``, generated once and kept in ``data/cache/surveys``
+    (keyed by the config, the generator's version and the telluric model's fingerprint: a changed
+    generator or line table regenerates it)."""
+    from karaoke.synth.generator import SYNTH_VERSION
+    from karaoke.synth.telluric import model_fingerprint
+
+    path = cache_dir() / "surveys" / f"synth-{config.hash()}-v{SYNTH_VERSION}-{model_fingerprint()}.npz"
+    if path.exists():
+        return load_survey(path)
+    survey = make_survey(config, progress=progress)
+    save_survey(survey, path)
+    return survey
+
+
+def preset_survey(name) -> Survey:
+    return cached_survey(get_preset(name).survey)
+
+
+def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
+                survey: Survey | None = None, progress: bool = False, device="auto", **train_kw):
+    """The network of preset ``name`` at this whitening level / latent size / AE-or-VAE,
+    trained once on the preset's survey and cached."""
+    sc = get_preset(name)
+    survey = survey if survey is not None else preset_survey(name)
+    return train_cached(survey, sc.model_config(latent_dim, variational),
+                        sc.train_config(max_velocity, variational, **train_kw), progress=progress,
+                        device=device)
+
+
+def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
+    sc = get_preset(name)
+    survey = survey if survey is not None else preset_survey(name)
+    return run_dir_for(sc.model_config(latent_dim, variational),
+                       sc.train_config(max_velocity, variational, **train_kw), survey.data_hash())
+
+
+def split_indices(norm: Survey, name):
+    """(train, held-out) indices of a normalised survey with the preset's hold-out fraction, the
+    same split its networks were trained with (e.g. to fit the PCA baseline on the training part)."""
+    return norm.split(get_preset(name).train.holdout_fraction)
+
+
+def heldout(survey: Survey, name):
+    """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey."""
+    sc = get_preset(name)
+    norm, _ = survey.normalised(sc.train.min_median)
+    _, test = split_indices(norm, name)
+    return norm.subset(test[: sc.eval_spectra]), norm

@@ -1,0 +1,36 @@
+"""One reader module per 1D spectrum file format.
+
+Each module defines
+
+* ``KIND`` -- the format's name (recorded as ``Spectrum.meta['kind']``);
+* ``identify(hdul) -> bool`` -- from the headers and column names alone, whether an open
+  :class:`astropy.io.fits.HDUList` is this format;
+* ``read(hdul, path) -> (wave, flux, err, header)`` -- float64 arrays of shape (M,) (``err``
+  None where the file has none), air wavelengths in Angstrom in the barycentric frame as the
+  pipelines deliver them, and the header to take metadata and BERV from; raises
+  :class:`karaoke.spectra.io.SpectrumError` for a file of this format that cannot be used.
+
+:func:`karaoke.spectra.io.read_spectrum` tries them in the order of :data:`READERS`; adding an
+instrument means adding one module here and naming it there.
+"""
+from karaoke.spectra.formats import eso_adp, espresso_s1d, harps_s1d
+
+#: The readers, in the order they are tried.
+READERS = (eso_adp, espresso_s1d, harps_s1d)
+
+
+def identify(hdul):
+    """The reader module for an open FITS file, or None if no reader knows its layout."""
+    for reader in READERS:
+        if reader.identify(hdul):
+            return reader
+    return None
+
+
+def table_columns(hdul, ext: int = 1) -> dict:
+    """Upper-case name -> column name of binary table extension ``ext`` ({} if there is none)."""
+    from astropy.io import fits
+
+    if len(hdul) <= ext or not isinstance(hdul[ext], fits.BinTableHDU):
+        return {}
+    return {c.upper(): c for c in hdul[ext].columns.names}

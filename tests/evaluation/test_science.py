@@ -1,0 +1,121 @@
+"""The paper's claims on held-out stars of the synthetic survey (exact truth).
+
+At ``ci`` (the networks notebooks 02-06 use in nbval; 10 epochs in a telluric-dominated window)
+only what holds for every seed is asserted. The claims themselves -- whitening halves Qt, both
+networks follow the stellar lines, only the topocentric one outputs a fixed telluric pattern,
+the whitened one reconstructs the stars -- are asserted at ``regime``, the converged recipe in
+a window with the paper's telluric share. Networks are trained once and cached in data/cache.
+"""
+import numpy as np
+import pytest
+
+from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
+from karaoke.presets import heldout, preset_model, preset_survey, split_indices
+
+
+#: Training seeds on which the ci claims are checked here. ``benchmarks/spread.py`` (seeds 0-2
+#: and seed 0 on one thread, on a 2-core AMD EPYC) measured how far the ci networks' scores
+#: spread: Qt up to 0.6 between seeds (seed 1's whitened network keeps the tellurics, Qt 0.99
+#: against 0.78 topocentric), so at ci no claim on Qt, Qs or the AE/VAE order holds for every
+#: seed; those are checked at a preset trained to convergence below. What holds in 4 of 4 runs,
+#: by a factor >= 7, is that whitening removes the fixed telluric pattern.
+CI_SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module", params=CI_SEEDS, ids=lambda s: f"seed{s}")
+def results(request):
+    from karaoke.evaluation.sweeps import score_model, summarise
+
+    survey = preset_survey("ci")
+    test, norm = heldout(survey, "ci")
+    out = {}
+    for n in (30.0, 0.0):
+        model = preset_model("ci", max_velocity=n, survey=survey, seed=request.param)
+        (out[n],) = summarise(score_model(model, test, label=f"N={n:g}"))
+    train_idx, _ = split_indices(norm, "ci")
+    pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
+    out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
+                                         stellar=test.stellar).summary()
+    return out
+
+
+def test_whitening_removes_the_fixed_telluric_pattern(results):
+    """The topocentric network outputs the survey's telluric lines at their fixed wavelengths even
+    for a telluric-free input; whitening removes most of that pattern (4 of 4 seed/thread runs
+    at ci: 0.005-0.048 whitened against 0.35-0.66 topocentric)."""
+    assert results[30.0]["static_pattern"] <= 0.5 * results[0.0]["static_pattern"]
+    assert results[0.0]["static_pattern"] > 0.1
+
+
+def test_pca_keeps_the_tellurics(results):
+    """A linear model with 128 components reconstructs the tellurics with the stars (Qt ~ 1)."""
+    assert results["pca"]["Qt"] > 0.9
+
+
+def test_regime_presets_sit_in_windows_with_the_papers_telluric_share():
+    """The presets whose claims are tested below (and that make figures runs) differ from each
+    other only in their window, whose telluric line absorption is a paper-like fraction of the
+    stellar one (full HARPS range in this universe: 0.14; the ci window: 0.94)."""
+    from karaoke.evaluation.metrics import continuum_estimate, telluric_profile
+    from karaoke.presets import H2O_WINDOW, O2_WINDOW, get_preset
+    from karaoke.synth.generator import make_survey
+
+    o2, h2o = get_preset("regime"), get_preset("regime-h2o")
+    assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey and o2.train == h2o.train
+    for preset, lo, hi in ((o2, 0.08, 0.16), (h2o, 0.12, 0.25)):
+        s = make_survey(preset.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
+        tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
+        st = np.clip(1 - s.stellar / continuum_estimate(s.stellar, 0.01), 0, None).mean()
+        assert lo < tel / st < hi, (preset.name, tel / st)
+    assert o2.survey.grid_start == O2_WINDOW
+
+
+def _claims(preset):
+    from karaoke.evaluation.sweeps import run_sweep, summarise
+
+    rows = run_sweep(preset, [{"velocity": 30.0}, {"velocity": 0.0}])
+    return {s["velocity"]: s for s in summarise(rows, by="velocity")}
+
+
+@pytest.fixture(scope="module")
+def regime_results():
+    """Whitened and topocentric networks of the ``regime`` preset (the converged recipe in the O2
+    window), scored on its 200 held-out spectra of 24 stars with the exact truth.
+
+    Seeds tried (``benchmarks/science.py --seeds 0 1 2``, docs/results/science_regime.csv): all
+    four claims below hold for 3 of 3 -- Qt ratio 0.38/0.40/0.36, stellar responses 0.75-0.80,
+    static ratio 0.16/0.16/0.18, whitened Qs 0.31/0.27/0.31. The test trains seed 0."""
+    return _claims("regime")
+
+
+def test_whitening_halves_qt(regime_results):
+    """Fig. 7's result: whitened Qt <= 1/2 topocentric."""
+    w, t = regime_results[30.0], regime_results[0.0]
+    assert w["Qt"] <= 0.5 * t["Qt"]
+
+
+def test_both_networks_follow_the_stellar_lines(regime_results):
+    """The mechanism: both networks reconstruct the stellar lines of their input (stellar
+    response >= 0.6, metrics.line_responses)."""
+    w, t = regime_results[30.0], regime_results[0.0]
+    assert w["stellar_response"] >= 0.6 and t["stellar_response"] >= 0.6
+
+
+def test_only_the_topocentric_network_outputs_a_fixed_telluric_pattern(regime_results):
+    w, t = regime_results[30.0], regime_results[0.0]
+    assert w["static_pattern"] <= 0.5 * t["static_pattern"]
+
+
+def test_whitened_network_reconstructs_the_stars(regime_results):
+    """Qs <= 0.35 for the whitened network (median over held-out spectra, exact truth)."""
+    assert regime_results[30.0]["Qs"] <= 0.35
+
+
+@pytest.mark.slow
+def test_claims_hold_in_an_h2o_window_too():
+    """The same claims in the H2O window (6540-6581 A): opt-in (``pytest --slow``), two more
+    networks."""
+    r = _claims("regime-h2o")
+    w, t = r[30.0], r[0.0]
+    assert w["Qt"] <= 0.5 * t["Qt"]
+    assert w["stellar_response"] >= 0.6 and t["stellar_response"] >= 0.6

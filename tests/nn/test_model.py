@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from karaoke.nn.model import Karaoke, ModelConfig, config_from_state_dict, load_model, n_parameters, save_model
+
+PAPER_KEYS_SAMPLE = {"conv1.0.weight": (16, 1, 7), "conv2.0.weight": (16, 16, 5), "conv14.0.weight": (512, 256, 3),
+                     "conv15.0.weight": (512, 512, 3), "fc11.weight": (128, 10240), "fc12.weight": (128, 10240),
+                     "fc2.weight": (10240, 128), "deconv15.0.weight": (512, 512, 3),
+                     "deconv14.0.weight": (512, 256, 4), "deconv1.0.weight": (16, 1, 4), "predict0.weight": (1, 1, 3)}
+
+
+def test_paper_network_has_the_authors_parameter_count_and_names():
+    m = Karaoke(ModelConfig.paper())
+    assert n_parameters(m) == 7_046_997
+    assert n_parameters(Karaoke(ModelConfig.paper(variational=False))) == 5_736_149
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    for k, s in PAPER_KEYS_SAMPLE.items():
+        assert shapes[k] == s, k
+    assert ModelConfig.paper().bottleneck_length == 20 and ModelConfig.paper().flat_dim == 10240
+
+
+def test_forward_shapes_and_deterministic_inference():
+    cfg = ModelConfig.scaled(1024, latent_dim=8, width=0.25)
+    m = Karaoke(cfg)
+    x = torch.rand(3, 1, 1024)
+    y, mu, logvar = m(x)  # train mode: sampled
+    assert y.shape == (3, 1, 1024) and mu.shape == (3, 8) and logvar.shape == (3, 8)
+    m.eval()
+    y1, _, _ = m(x[:, 0])
+    y2, _, _ = m(x[:, 0])
+    assert y1.shape == (3, 1024) and torch.equal(y1, y2)
+    with pytest.raises(ValueError, match="pixels"):
+        m(torch.rand(1, 1, 512))
+
+
+def test_scaled_configs_and_validation():
+    c = ModelConfig.scaled(4096)
+    assert c.bottleneck_length >= 16 and 4096 % 2 ** c.n_down == 0 and c.enc_channels[-2:] == (256, 512)
+    with pytest.raises(ValueError):
+        ModelConfig(1000)
+    with pytest.raises(ValueError):
+        ModelConfig.scaled(24)
+
+
+def test_authors_checkpoint_format_loads_strictly_and_runs(tmp_path):
+    """A file in the authors' exact format (their key names and shapes, random weights)."""
+    torch.manual_seed(0)
+    ref = Karaoke(ModelConfig.paper())
+    path = tmp_path / "model_14v3_128d_e116_i954k.pth.tar"
+    torch.save({"state_dict": ref.state_dict(), "epoch": 116}, path)
+    m = load_model(path)
+    assert m.trained and not m.training and m.config == ModelConfig.paper()
+    x = torch.rand(1, 327680)
+    with torch.no_grad():
+        np.testing.assert_array_equal(m(x)[0].numpy(), ref.eval()(x)[0].numpy())
+    # a DataParallel-style prefix is accepted too
+    torch.save({"state_dict": {"module." + k: v for k, v in ref.state_dict().items()}}, tmp_path / "dp.pth")
+    assert load_model(tmp_path / "dp.pth").config.n_pixels == 327680
+
+
+def test_wrong_files_raise_clear_errors(tmp_path):
+    sd = Karaoke(ModelConfig.scaled(1024, 8, width=0.25)).state_dict()
+    sd.pop("predict0.bias")
+    torch.save({"state_dict": sd}, tmp_path / "broken.pth")
+    with pytest.raises(ValueError, match="broken.pth"):
+        load_model(tmp_path / "broken.pth")
+    (tmp_path / "junk.pt").write_text("not torch")
+    with pytest.raises(ValueError, match="junk.pt"):
+        load_model(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(tmp_path / "nope.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="neither"):
+        load_model(tmp_path / "other.pt")
+    with pytest.raises(ValueError):
+        config_from_state_dict({"x": torch.zeros(1)})
+
+
+def test_our_checkpoint_describes_itself_and_round_trips(tmp_path):
+    cfg = ModelConfig.scaled(1024, latent_dim=8, variational=False, width=0.25)
+    m = Karaoke(cfg)
+    save_model(m, tmp_path / "m.pt", seed=3, data_hash="abc", step=10)
+    obj = torch.load(tmp_path / "m.pt", weights_only=False)
+    assert obj["version"] and obj["seed"] == 3 and obj["data_hash"] == "abc" and obj["step"] == 10
+    m2 = load_model(tmp_path / "m.pt")
+    assert m2.config == cfg and not hasattr(m2, "fc12")
+    x = torch.rand(2, 1024)
+    with torch.no_grad():
+        np.testing.assert_array_equal(m.eval()(x)[0].numpy(), m2(x)[0].numpy())
+
+
+def test_untrained_model_is_guarded():
+    m = Karaoke(ModelConfig.scaled(1024, 8, width=0.25))
+    with pytest.raises(RuntimeError, match="trained model"):
+        m.reconstruct(np.ones((1, 1024)))

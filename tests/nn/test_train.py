@@ -1,0 +1,212 @@
+import numpy as np
+import pytest
+import torch
+
+from karaoke.nn.model import ModelConfig, load_model
+from karaoke.nn.training import TrainConfig, load_history, run_key, train, train_cached, vae_loss
+
+
+def test_loss_matches_a_hand_computation():
+    r = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    t = torch.tensor([[1.5, 2.0, 2.0, 0.0]])
+    m = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    mu = torch.tensor([[0.5, -1.0]])
+    lv = torch.tensor([[0.0, np.log(2.0)]], dtype=torch.float32)
+    tot, l1, kl = vae_loss(r, t, m, mu, lv, beta=0.3)
+    assert float(l1) == pytest.approx((0.5 + 0 + 1.0 + 0) / 4)
+    kl_ref = -0.5 * np.mean([1 + 0 - 0.25 - 1, 1 + np.log(2) - 1 - 2])
+    assert float(kl) == pytest.approx(kl_ref, rel=1e-6)
+    assert float(tot) == pytest.approx(float(l1) + 0.3 * kl_ref, rel=1e-6)
+    _, _, kl0 = vae_loss(r, t, m, mu, None, beta=0.3)
+    assert float(kl0) == 0.0
+
+
+def test_kl_warmup_schedule():
+    c = TrainConfig(kl_weight=0.3, kl_warmup=(5000, 20000))
+    assert c.beta(0) == 0 and c.beta(4999) == 0
+    assert c.beta(12500) == pytest.approx(0.15) and c.beta(20000) == 0.3 and c.beta(10 ** 6) == 0.3
+    with pytest.raises(ValueError):
+        TrainConfig(kl_warmup=(10, 5))
+    with pytest.raises(ValueError):
+        TrainConfig(max_velocity=-1)
+
+
+def _small(small_survey):
+    mc = ModelConfig.scaled(small_survey.n_pixels, latent_dim=8, width=0.25)
+    tc = TrainConfig(epochs=2, batch_size=16, lr=1e-3, kl_weight=0.01, kl_warmup=(0, 5), max_velocity=30.0, seed=5)
+    return mc, tc
+
+
+def test_training_learns_and_writes_a_self_describing_run(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=4, lr=3e-3, max_velocity=0.0)  # whitened nets need far more than 24 steps to learn
+    model = train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    hist = load_history(tmp_path / "run")
+    assert len(hist) == 4 and hist[-1]["l1"] < 0.9 * hist[0]["l1"] and hist[-1]["val_l1"] < 0.9 * hist[0]["val_l1"]
+    ck = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert ck["data_hash"] == small_survey.data_hash() and ck["seed"] == 5 and ck["step"] == hist[-1]["step"]
+    assert ck["grid"]["n"] == small_survey.n_pixels and ck["frame"] == "topocentric"
+    loaded = load_model(tmp_path / "run")
+    x = np.asarray(small_survey.normalised()[0].flux[:2])
+    np.testing.assert_allclose(loaded.reconstruct(x), model.reconstruct(x), atol=1e-6)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    full = train(small_survey, mc, tc, tmp_path / "full", progress=False)
+    train(small_survey, mc, tc, tmp_path / "cut", progress=False, max_steps=3)  # "killed" mid-epoch 1
+    assert (tmp_path / "cut" / "checkpoint.pt").exists() and not (tmp_path / "cut" / "model.pt").exists()
+    resumed = train(small_survey, mc, tc, tmp_path / "cut", progress=False)
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(small_survey, mc, tc.replace(lr=5e-4), tmp_path / "cut", progress=False)
+
+
+def test_cache_reuses_a_finished_run(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=1)
+    m1 = train_cached(small_survey, mc, tc, root=tmp_path, progress=False)
+    stamp = (m1.run_dir / "model.pt").stat().st_mtime_ns
+    m2 = train_cached(small_survey, mc, tc, root=tmp_path, progress=False)
+    assert m2.run_dir == m1.run_dir and (m2.run_dir / "model.pt").stat().st_mtime_ns == stamp
+    assert run_key(mc, tc, "a") != run_key(mc, tc.replace(max_velocity=0.0), "a") != run_key(mc, tc, "b")
+
+
+def test_training_rejects_mismatched_inputs(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    with pytest.raises(ValueError, match="pixels"):
+        train(small_survey, ModelConfig.scaled(2048, 8, width=0.25), tc, tmp_path)
+    bary = small_survey.subset(np.arange(10))
+    bary.frame = "barycentric"
+    with pytest.raises(ValueError, match="topocentric"):
+        train(bary, mc, tc, tmp_path)
+
+
+def test_whitened_network_carries_its_guard_and_passes_the_input_through_there(small_survey, tmp_path):
+    from karaoke.nn.whitening import guard_mask
+
+    mc, tc = _small(small_survey)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False, max_steps=2)
+    with pytest.raises(ValueError, match="training has not finished.*--allow-partial"):
+        load_model(tmp_path / "run")  # a partly trained network is refused unless asked for
+    model = load_model(tmp_path / "run", allow_partial=True)  # from the resumable checkpoint
+    assert model.checkpoint_meta["partial"]
+    expected = guard_mask(small_survey.grid, 30.0)
+    assert model.input_guard is not None and 0 < (expected == 0).sum() < small_survey.n_pixels // 4
+    np.testing.assert_array_equal(model.input_guard, expected)
+    x = np.asarray(small_survey.normalised()[0].flux[:3])
+    r = model.reconstruct(x)
+    edge = expected == 0
+    np.testing.assert_array_equal(r[:, edge], x[:, edge])  # no correction claimed on the guard band
+    x2 = x.copy()
+    x2[:, edge] = 5.0  # what lies under the guard cannot change the reconstruction elsewhere
+    np.testing.assert_allclose(model.reconstruct(x2)[:, ~edge], r[:, ~edge], atol=1e-6)
+
+
+# ---- silent failures of training (issue 10) ----
+
+def test_nan_pixels_in_a_survey_are_masked_and_the_model_stays_finite(small_survey, tmp_path):
+    from karaoke.spectra.survey import Survey
+
+    flux = np.array(small_survey.flux, copy=True)
+    flux[::7, 100:140] = np.nan
+    flux[3, 500] = np.inf
+    s = Survey(wave=small_survey.wave, flux=flux, meta=dict(small_survey.meta))
+    assert s.attrs["n_nonfinite_masked"] == 14 * 40 + 1 and np.isfinite(s.flux).all()
+    assert s.pixel_mask()[0, 100:140].sum() == 0 and s.pixel_mask()[1, 100:140].all()
+    mc, tc = _small(small_survey)
+    model = train(s, mc, tc.replace(epochs=1), tmp_path / "run", progress=False)
+    assert all(torch.isfinite(p).all() for p in model.state_dict().values())
+    hist = load_history(tmp_path / "run")
+    assert all(np.isfinite(h["loss"]) and np.isfinite(h["val_l1"]) for h in hist)
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(small_survey, tmp_path, monkeypatch):
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    real, calls = kt.vae_loss, []
+
+    def poisoned(*a, **k):
+        calls.append(1)
+        tot, l1, kl = real(*a, **k)
+        return (tot * float("nan"), l1, kl) if len(calls) > steps_per_epoch else (tot, l1, kl)
+
+    steps_per_epoch = int(np.ceil(small_survey.split(tc.holdout_fraction)[0].size / tc.batch_size))
+    monkeypatch.setattr(kt, "vae_loss", poisoned)
+    with pytest.raises(kt.TrainingDiverged, match="non-finite in epoch 2"):
+        train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "model.pt").exists()
+    ck = kt.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["model_state"].values())
+    with pytest.raises(ValueError, match="training has not finished"):
+        load_model(tmp_path / "run")
+
+
+def test_a_model_with_non_finite_weights_is_refused(tmp_path):
+    from karaoke.nn.model import Karaoke, save_model
+
+    net = Karaoke(ModelConfig.scaled(1024, 4, width=0.25))
+    with torch.no_grad():
+        net.fc2.weight[0, 0] = float("nan")
+    save_model(net, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="non-finite weights"):
+        load_model(tmp_path / "model.pt")
+
+
+def test_checkpoint_rng_states_load_as_cpu_byte_tensors_whatever_the_device(small_survey, tmp_path, monkeypatch):
+    """Resuming on CUDA failed: torch.load(map_location=cuda) moved the saved generator states to
+    the GPU and Generator.set_state refuses them. read_checkpoint always maps to the CPU."""
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False, max_steps=2)
+    seen = []
+    real_load = torch.load
+
+    def spy(*a, **k):
+        seen.append(k.get("map_location"))
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(kt.torch, "load", spy)
+    ck = kt.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert seen == ["cpu"]
+    for key in kt.RNG_KEYS:
+        state = ck[key]
+        assert state.device.type == "cpu" and state.dtype == torch.uint8
+    torch.Generator().set_state(ck["rng_sample"])
+    torch.Generator().set_state(ck["rng_whiten"])
+    if torch.cuda.is_available():  # on a GPU machine: a CUDA generator takes the same CPU state
+        g = torch.Generator(device="cuda")
+        g.set_state(g.get_state())
+    ck["rng_whiten"] = ck["rng_whiten"].float()
+    torch.save(ck, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="rng_whiten is not a generator state"):
+        kt.read_checkpoint(tmp_path / "bad.pt")
+
+
+def test_an_unavailable_device_is_a_clear_error():
+    from karaoke.nn.training import pick_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        pick_device("gpu0")
+    assert pick_device("cpu").type == "cpu"
+
+
+def test_training_benchmark_runs_the_projects_own_loop():
+    """benchmarks/training.py at a tiny size: a positive time per step of the project's train()."""
+    import importlib.util
+
+    from karaoke.paths import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "benchmarks" / "training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    survey = bench._survey(1024, 6315.0, n=64)
+    sec = bench.time_steps(survey, ModelConfig.scaled(1024, 4, width=0.25),
+                           TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu")
+    assert 0 < sec < 10
