@@ -117,18 +117,36 @@ def harps_presets() -> list[str]:
 
 def get_preset(name) -> Preset:
     """The preset named ``name`` (or ``name`` itself when it is already a :class:`Preset`, e.g. a
-    trial variant built with ``dataclasses.replace``: nothing global is modified)."""
+    trial variant built with ``dataclasses.replace``: nothing global is modified).
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a preset (the message lists them).
+    """
     if isinstance(name, Preset):
         return name
     if name not in PRESETS:
-        raise ValueError(f"unknown scale {name!r}; choose from {sorted(PRESETS)}")
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
     return PRESETS[name]
 
 
 def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
     """The synthetic survey for ``config``, generated once and kept in ``data/cache/surveys``
     (keyed by the config, the generator's version and the telluric model's fingerprint: a changed
-    generator or line table regenerates it)."""
+    generator or line table regenerates it).
+
+    Parameters
+    ----------
+    config : SurveyConfig
+    progress : bool
+        Show a progress bar while generating.
+    """
     from karaoke.synth.generator import SYNTH_VERSION
     from karaoke.synth.telluric import model_fingerprint
 
@@ -141,13 +159,38 @@ def cached_survey(config: SurveyConfig, progress: bool = False) -> Survey:
 
 
 def preset_survey(name) -> Survey:
+    """The synthetic survey of a preset (generated once, then read from the cache).
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+    """
     return cached_survey(get_preset(name).survey)
 
 
 def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
                 survey: Survey | None = None, progress: bool = False, device="auto", **train_kw):
     """The network of preset ``name`` at this whitening level / latent size / AE-or-VAE,
-    trained once on the preset's survey and cached."""
+    trained once on the preset's survey and cached.
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+    max_velocity : float
+        Whitening level N, km/s (0: the topocentric network).
+    latent_dim : int
+    variational : bool
+        VAE (True) or deterministic AE (False).
+    survey : Survey, optional
+        The preset's survey when the caller already has it.
+    progress : bool
+    device : str
+        ``auto``, ``cpu``, ``cuda``...
+    **train_kw
+        Overrides of the preset's :class:`karaoke.nn.training.TrainConfig` (e.g. ``seed``).
+    """
     sc = get_preset(name)
     survey = survey if survey is not None else preset_survey(name)
     return train_cached(survey, sc.model_config(latent_dim, variational),
@@ -156,6 +199,13 @@ def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variat
 
 
 def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
+    """The cached run folder of the network :func:`preset_model` returns (it may not exist yet).
+
+    Parameters
+    ----------
+    name, max_velocity, latent_dim, variational, survey, **train_kw
+        As in :func:`preset_model`.
+    """
     sc = get_preset(name)
     survey = survey if survey is not None else preset_survey(name)
     return run_dir_for(sc.model_config(latent_dim, variational),
@@ -164,12 +214,34 @@ def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, su
 
 def split_indices(norm: Survey, name):
     """(train, held-out) indices of a normalised survey with the preset's hold-out fraction, the
-    same split its networks were trained with (e.g. to fit the PCA baseline on the training part)."""
+    same split its networks were trained with (e.g. to fit the PCA baseline on the training part).
+
+    Parameters
+    ----------
+    norm : Survey
+        The preset's survey, normalised.
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+    """
     return norm.split(get_preset(name).train.holdout_fraction)
 
 
 def heldout(survey: Survey, name):
-    """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey."""
+    """Normalised held-out spectra of a preset (at most ``eval_spectra``), as a Survey.
+
+    Parameters
+    ----------
+    survey : Survey
+        The preset's survey (:func:`preset_survey`).
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+
+    Returns
+    -------
+    test : Survey
+    norm : Survey
+        The whole normalised survey.
+    """
     sc = get_preset(name)
     norm, _ = survey.normalised(sc.train.min_median)
     _, test = split_indices(norm, name)

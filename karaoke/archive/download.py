@@ -97,8 +97,27 @@ def download_harps(datasets, dest, workers: int = 4, progress: bool = True, eso_
                    manifest_name: str = "manifest.csv") -> list[ManifestRow]:
     """Download ADP files (resumable, verified, parallel) into ``dest``; returns the manifest.
 
-    ``eso_factory`` builds one astroquery ``Eso`` per worker (default ``astroquery.eso.Eso``);
-    tests point its ``DOWNLOAD_URL`` at a local server.
+    Parameters
+    ----------
+    datasets : sequence of str
+        ESO ADP dataset ids (``ADP.2014-09-16T11:04:45.123``), e.g. from :func:`query_harps`.
+    dest : path
+        Folder for the files and the manifest (created).
+    workers : int
+        Parallel downloads.
+    progress : bool
+        Show a progress bar.
+    eso_factory : callable, optional
+        Builds one astroquery ``Eso`` per worker (default ``astroquery.eso.Eso``); tests point
+        its ``DOWNLOAD_URL`` at a local server.
+    manifest_name : str
+        File name of the manifest CSV in ``dest``.
+
+    Returns
+    -------
+    list of ManifestRow
+        One row per dataset: status (``downloaded``, ``present`` when verified earlier,
+        ``failed``), file, size in bytes, sha256 and the reason of a failure.
     """
     if eso_factory is None:
         from astroquery.eso import Eso as eso_factory  # noqa: N813
@@ -222,6 +241,23 @@ def list_sdss_exposures(plate: int, camera: str = "r1", run2d: str = SDSS_RUN2D,
                         timeout: float = 60.0) -> list[int]:
     """Exposure numbers of a plate that have an spFrame of ``camera`` (from the SAS directory index).
 
+    Parameters
+    ----------
+    plate : int
+        SDSS plate number.
+    camera : str
+        Spectrograph camera (``b1``, ``b2``, ``r1``, ``r2``).
+    run2d : str
+        Reduction version (SEGUE plates: 26, 103, 104).
+    base_url : str
+        Root of the SAS ``spectro/redux`` tree.
+    timeout : float
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    list of int, sorted
+
     Raises
     ------
     ValueError
@@ -273,6 +309,14 @@ def download_sdss(exposures, dest, camera: str = "r1", run2d: str = SDSS_RUN2D, 
         Output folder; files land in ``dest/<plate:04d>/`` as named in the archive.
     camera, run2d, base_url : str
         Camera (the paper: ``r1``), reduction and archive root.
+    workers : int
+        Parallel downloads.
+    progress : bool
+        Show a progress bar.
+    manifest_name : str
+        File name of the manifest CSV in ``dest``.
+    timeout : float
+        Seconds to wait for the server.
 
     Returns
     -------

@@ -127,7 +127,30 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
                        progress: bool = True, max_chunks: int | None = None, **kw) -> dict:
     """Build (or resume) a store from FITS ``files``; returns the report (counts by reason).
 
-    ``max_chunks`` stops after that many chunks in this call (to test interruption).
+    Parameters
+    ----------
+    files : sequence of path
+        1-D spectra (barycentric, air; any format :func:`karaoke.spectra.io.read_spectrum` reads).
+    out_dir : path
+        Store folder: ``flux.f32`` and ``mask.u8`` memmaps (N, L), ``state.json``, ``report.json``.
+    grid : Grid, optional
+        Target grid, topocentric air Angstrom (default: the 327680-px HARPS grid).
+    workers : int
+        Worker processes reading and regridding files.
+    chunk : int
+        Files per chunk; a finished chunk is the resume point.
+    progress : bool
+        Show a progress bar.
+    max_chunks : int, optional
+        Stop after that many chunks in this call (to test interruption).
+    **kw
+        Passed to :func:`prepare_observation` (e.g. ``assume_berv``).
+
+    Returns
+    -------
+    dict
+        ``files``, ``processed``, ``accepted``, ``rejected`` (count by reason, :data:`REASONS`)
+        and ``complete`` (every file processed); also written to ``out_dir/report.json``.
     """
     grid = grid or harps_grid()
     out = check_output_dir(out_dir, "store folder")
@@ -219,7 +242,18 @@ def open_store(out_dir, accepted_only: bool = True) -> Survey:
     ``accepted_only=False`` keeps every row memory-mapped (rejected rows are all-zero with a zero
     mask, so they weigh nothing in the masked loss).
 
-    The spectra are already median-normalised and topocentric (``attrs['normalised'] = True``).
+    Parameters
+    ----------
+    out_dir : path
+        Folder written by :func:`prepare_collection`.
+    accepted_only : bool
+        Drop the rows of rejected files.
+
+    Returns
+    -------
+    Survey
+        Median-normalised, topocentric, air spectra on the store's grid (``attrs['normalised'] =
+        True``); ``flux`` and ``mask`` (N, L).
     """
     out = Path(out_dir)
     state = json.loads((out / "state.json").read_text())

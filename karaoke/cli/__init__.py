@@ -25,6 +25,7 @@ COMMANDS = (synth, train, evaluate, download, prepare, clean)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``karaoke`` argument parser: one subparser per module of :data:`COMMANDS`."""
     from karaoke import __version__
     from karaoke.presets import DEFAULT_PRESET, PRESETS
 
@@ -46,7 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one subcommand; returns the exit status (:data:`EXIT_STATUS`)."""
+    """Run one subcommand.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``karaoke`` (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status (:data:`EXIT_STATUS`).
+    """
     from karaoke._atomic import OutputError
 
     args = build_parser().parse_args(argv)

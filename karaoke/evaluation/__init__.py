@@ -7,15 +7,17 @@ Layer 5 (above :mod:`karaoke.presets`):
 * :mod:`karaoke.evaluation.joint_fit` -- a per-object joint fit of a star and a telluric
   spectrum (in the spirit of wobble);
 * :mod:`karaoke.evaluation.telluric_fit` -- a line-by-line telluric fit (in the spirit of molecfit);
+* :mod:`karaoke.evaluation.claims` -- the paper's claims as thresholds, read by the tests and benchmarks;
 * :mod:`karaoke.evaluation.sweeps` -- :func:`score_model`, the one scoring path used by the
   sweeps, notebooks, CLI, tools and tests, and the velocity/latent/AE sweeps of Figs. 7-9.
 """
 from karaoke.evaluation.joint_fit import fit_wobble  # noqa: F401
 from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
                                         line_responses, lowpass_baseline, static_telluric_pattern)
+from karaoke.evaluation.claims import CLAIMS, check_claims  # noqa: F401
 from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table  # noqa: F401
 from karaoke.evaluation.telluric_fit import fit_transmission  # noqa: F401
 
-__all__ = ["fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
+__all__ = ["CLAIMS", "check_claims", "fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
            "lowpass_baseline", "static_telluric_pattern", "read_table", "run_sweep", "score_model", "summarise",
            "write_table", "fit_transmission"]

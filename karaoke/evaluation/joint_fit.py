@@ -32,7 +32,33 @@ class WobbleFit:
 
 def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400, lr: float = 0.02,
                l1: float = 1e-3, poly_degree: int = 2, seed: int = 0) -> WobbleFit:
-    """Fit the baseline to normalised barycentric spectra ``flux`` (N, L) of one object."""
+    """Fit the baseline to normalised barycentric spectra ``flux`` (N, L) of one object.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (N, L)
+        Median-normalised spectra, barycentric frame, on ``grid``.
+    mask : ndarray, shape (N, L) or (L,)
+        1 for valid pixels.
+    grid : Grid
+        Air wavelength grid, Angstrom.
+    berv : ndarray, shape (N,)
+        Barycentric Earth radial velocity of each spectrum, km/s.
+    airmass : ndarray, shape (N,), optional
+        Start values of the per-epoch telluric depth scaling.
+    iterations, lr, l1 : int, float, float
+        Adam iterations, learning rate and the L1 weight on the telluric log-depth.
+    poly_degree : int
+        Degree of the per-epoch continuum polynomial.
+    seed : int
+
+    Returns
+    -------
+    WobbleFit
+        ``stellar`` (N, L) telluric-free spectra and ``telluric`` (N, L) transmission per epoch
+        (barycentric), ``template_t`` (L,) log telluric template in the observatory frame,
+        ``amplitude`` (N,), wall time and final loss.
+    """
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     x = torch.as_tensor(np.clip(np.asarray(flux, dtype=np.float64), 1e-3, None))

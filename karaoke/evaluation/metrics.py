@@ -221,6 +221,8 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
         Exact telluric transmission of each spectrum on ``wave``.
     stellar : array (N, L)
         Exact telluric-free stellar spectra (same normalisation).
+    cfg : MetricConfig
+        Thresholds and windows of the telluric mask and continua.
     roi : (float, float), optional
         As in :func:`evaluate_reconstruction`.
     recon : array (N, L), optional
@@ -253,7 +255,15 @@ def static_telluric_pattern(reconstruct, flux, wave, transmission, cfg: MetricCo
     inside the telluric mask of ``<T>``: the slope is 0 for no static pattern and 1 for the mean
     telluric lines at full depth.
 
-    Parameters are as in :func:`line_responses`. Returns a float.
+    Parameters
+    ----------
+    reconstruct, flux, wave, transmission, cfg, roi
+        As in :func:`line_responses`.
+
+    Returns
+    -------
+    float
+        The slope: 0 (no static pattern) to 1 (the mean telluric lines at full depth).
     """
     flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
     out = np.asarray(reconstruct((flux / np.clip(profile, 0.05, None)).astype(np.float32)), np.float64).mean(0)
@@ -303,5 +313,16 @@ class PCABaseline:
 
 
 def lowpass_baseline(flux, sigma_px: float = 4.0) -> np.ndarray:
-    """A plain low-pass filter (Gaussian, ``sigma_px`` pixels): rejects every narrow line."""
+    """A plain low-pass filter (Gaussian, ``sigma_px`` pixels): rejects every narrow line.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (N, L) or (L,)
+    sigma_px : float
+        Gaussian sigma, pixels.
+
+    Returns
+    -------
+    ndarray, same shape as ``flux``
+    """
     return gaussian_filter1d(_rows(flux), sigma_px, axis=-1, mode="nearest").astype(np.float32)

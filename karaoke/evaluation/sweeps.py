@@ -24,11 +24,13 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
 
     Parameters
     ----------
-    scale : str
-        Preset (``ci``, ``cpu``, ``paper``).
+    scale : str or Preset
+        Preset (a name of :data:`karaoke.presets.PRESETS` or a :class:`karaoke.presets.Preset`).
     points : iterable of dict
         Each with ``velocity`` (km/s), ``latent_dim`` and ``variational`` (defaults 30, 128, True)
         and optionally ``kl_weight`` and ``seed`` (training seed).
+    progress : bool
+        Show training progress bars.
 
     Returns
     -------
@@ -89,7 +91,20 @@ def score_model(model, test, **columns) -> list[dict]:
 
 def summarise(rows, by: str = "label") -> list[dict]:
     """Median Qt, Qs (and their interquartile ranges), telluric leakage, stellar response and
-    static telluric pattern per value of ``by``, in first-seen order."""
+    static telluric pattern per value of ``by``, in first-seen order.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One row per spectrum and network (:func:`run_sweep`, :func:`score_model`).
+    by : str
+        Column to group by.
+
+    Returns
+    -------
+    list of dict
+        One row per group.
+    """
     out = {}
     for r in rows:
         out.setdefault(r[by], []).append(r)
@@ -108,10 +123,32 @@ def summarise(rows, by: str = "label") -> list[dict]:
 
 
 def write_table(rows, path) -> Path:
-    """Write rows (list of dict) as CSV atomically."""
+    """Write rows as CSV atomically.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with the same keys (the header).
+    path : path
+
+    Returns
+    -------
+    Path
+    """
     return write_csv(path, rows)
 
 
 def read_table(path) -> list[dict]:
+    """Read a CSV written by :func:`write_table`.
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    list of dict
+        Values as strings (as :class:`csv.DictReader` gives them).
+    """
     with open(path) as fh:
         return list(csv.DictReader(fh))

@@ -55,7 +55,27 @@ def lbl_transmission(wave_air, airmass, pwv_mm, temperature, velocity, resolutio
 
 
 def fit_transmission(wave_air, flux, mask=None, resolution=115000.0, x0=(1.2, 3.0, 260.0, 0.0)) -> TelluricFit:
-    """Fit a normalised topocentric spectrum's telluric lines; returns the parameters and time."""
+    """Fit a normalised topocentric spectrum's telluric lines; returns the parameters and time.
+
+    Parameters
+    ----------
+    wave_air : ndarray, shape (L,)
+        Topocentric air wavelengths, Angstrom.
+    flux : ndarray, shape (L,)
+        Continuum-normalised flux.
+    mask : ndarray, shape (L,), optional
+        1 where a pixel may be used.
+    resolution : float
+        Resolving power of the instrument profile.
+    x0 : tuple of 4 floats
+        Start values: airmass, precipitable water vapour (mm), temperature (K), velocity shift (km/s).
+
+    Returns
+    -------
+    TelluricFit
+        Fitted airmass, PWV (mm), temperature (K) and velocity (km/s), the model transmission
+        (L,) on the input grid, the wall time and the number of model evaluations.
+    """
     wave_air = np.asarray(wave_air, dtype=np.float64)
     y = np.asarray(flux, dtype=np.float64)
     m = np.ones_like(y, bool) if mask is None else np.asarray(mask) > 0

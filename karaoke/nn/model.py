@@ -241,6 +241,16 @@ class Karaoke(nn.Module):
 
 
 def n_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int
+    """
     return sum(p.numel() for p in model.parameters())
 
 
@@ -253,7 +263,19 @@ def _atomic_torch_save(obj, path: Path):
 
 def save_model(model: Karaoke, path, **metadata) -> Path:
     """Save a self-describing checkpoint (config, version, weights and any ``metadata``:
-    seed, data hash, step, training config, history...). Written atomically."""
+    seed, data hash, step, training config, history...). Written atomically.
+
+    Parameters
+    ----------
+    model : Karaoke
+    path : path
+    **metadata
+        Stored beside the weights (JSON-like values).
+
+    Returns
+    -------
+    Path
+    """
     from karaoke import __version__
 
     obj = {"format": CHECKPOINT_FORMAT, "version": __version__, "model_config": model.config.to_dict(),
@@ -290,6 +312,10 @@ def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke
 
     Parameters
     ----------
+    path : path
+        Checkpoint file or run folder.
+    map_location : str or torch.device
+        Where the weights are loaded (default the CPU; move the model with ``.to``).
     allow_partial : bool
         Accept a training checkpoint that has not reached its last epoch (a run folder with
         only ``checkpoint.pt``, or that file itself); ``checkpoint_meta['partial']`` is then

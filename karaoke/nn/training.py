@@ -227,6 +227,8 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         Run folder (created); an existing ``checkpoint.pt`` with the same configs and data
         is resumed.
     device : "auto", "cpu", "cuda", ...
+    progress : bool
+        Show progress bars (one per epoch).
     max_steps : int, optional
         Stop after this many optimiser steps in this call (a checkpoint is written), e.g. to
         test interruption and resume.
@@ -358,7 +360,25 @@ def run_dir_for(model_config: ModelConfig, train_config: TrainConfig, data_hash:
 
 def train_cached(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root=None,
                  device: str | None = "auto", progress: bool = True) -> Karaoke:
-    """Return the trained model for these configs and data, training (or resuming) only if needed."""
+    """Return the trained model for these configs and data, training (or resuming) only if needed.
+
+    Parameters
+    ----------
+    survey : Survey
+        Topocentric spectra on the model's grid.
+    model_config, train_config : ModelConfig, TrainConfig
+    root : path, optional
+        Folder of the run cache (default ``data/cache/runs``); a run's folder is keyed by
+        :func:`run_key`.
+    device : str
+        ``auto``, ``cpu``, ``cuda``...
+    progress : bool
+
+    Returns
+    -------
+    Karaoke
+        In eval mode, with ``run_dir`` set.
+    """
     run = run_dir_for(model_config, train_config, survey.data_hash(), root)
     if (run / "model.pt").exists():
         model = load_model(run / "model.pt")
@@ -370,6 +390,18 @@ def train_cached(survey: Survey, model_config: ModelConfig, train_config: TrainC
 
 
 def load_history(run_dir) -> list[dict]:
-    """The per-epoch history of a run folder as a list of dicts (floats)."""
+    """The per-epoch history of a run folder.
+
+    Parameters
+    ----------
+    run_dir : path
+        Folder written by :func:`train`.
+
+    Returns
+    -------
+    list of dict
+        One per epoch: ``epoch``, ``step``, ``loss``, ``l1``, ``kl``, ``val_l1``, ``beta``,
+        ``seconds`` (floats).
+    """
     with open(Path(run_dir) / "history.csv") as fh:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]

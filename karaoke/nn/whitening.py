@@ -134,7 +134,21 @@ def mask_from_ranges(ranges, n: int) -> np.ndarray:
 
 def random_velocities(n: int, max_velocity: float, generator: torch.Generator | None = None,
                       device=None, dtype=torch.float32) -> torch.Tensor:
-    """Draw ``n`` virtual radial velocities ``v ~ U(-N, N)`` (km/s), shape (n,)."""
+    """Draw ``n`` virtual radial velocities ``v ~ U(-N, N)`` (km/s).
+
+    Parameters
+    ----------
+    n : int
+    max_velocity : float
+        N, km/s (0: all velocities 0).
+    generator : torch.Generator, optional
+    device, dtype : torch device and dtype of the result
+
+    Returns
+    -------
+    Tensor, shape (n,)
+        km/s.
+    """
     if max_velocity < 0:
         raise ValueError(f"max_velocity must be >= 0, got {max_velocity}")
     gen_device = generator.device if generator is not None else device

@@ -169,6 +169,16 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
 
     Parameters
     ----------
+    model : Karaoke
+        A trained network; its grid, frame (topocentric) and medium (air) fix the products'.
+    files : sequence of path
+        1-D FITS spectra (barycentric, air), any format :func:`karaoke.spectra.io.read_spectrum` reads.
+    out_dir : path
+        Folder for the products and ``clean_report.csv`` (created).
+    batch_size : int
+        Spectra reconstructed at once.
+    progress : bool
+        Show a progress bar.
     assume_berv : float, optional
         BERV (km/s) for inputs whose header states none (recorded as ``BERVSRC = 'user'``).
 

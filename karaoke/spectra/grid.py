@@ -281,7 +281,18 @@ def barycentric_to_topocentric(wave, flux, berv_kms: float) -> np.ndarray:
 
 
 def vacuum_to_air(wave_vac) -> np.ndarray:
-    """Vacuum -> air wavelength (Angstrom), IAU standard (Morton 2000, Ciddor 1996 dispersion)."""
+    """Vacuum -> air wavelength (Angstrom), IAU standard (Morton 2000, Ciddor 1996 dispersion).
+
+    Parameters
+    ----------
+    wave_vac : float or ndarray, any shape
+        Vacuum wavelengths, Angstrom (any frame).
+
+    Returns
+    -------
+    ndarray, same shape
+        Air wavelengths, Angstrom (standard air, 15 C, 101325 Pa).
+    """
     w = np.asarray(wave_vac, dtype=np.float64)
     s2 = (1e4 / w) ** 2
     n = 1.0 + 0.0000834254 + 0.02406147 / (130.0 - s2) + 0.00015998 / (38.9 - s2)
@@ -290,7 +301,18 @@ def vacuum_to_air(wave_vac) -> np.ndarray:
 
 def air_to_vacuum(wave_air) -> np.ndarray:
     """Air -> vacuum wavelength (Angstrom), inverse of :func:`vacuum_to_air` (Piskunov's fit,
-    refined by two fixed-point iterations so the round trip is exact to < 1e-8 A)."""
+    refined by two fixed-point iterations so the round trip is exact to < 1e-8 A).
+
+    Parameters
+    ----------
+    wave_air : float or ndarray, any shape
+        Air wavelengths, Angstrom (any frame: the conversion does not change it).
+
+    Returns
+    -------
+    ndarray, same shape
+        Vacuum wavelengths, Angstrom.
+    """
     w = np.asarray(wave_air, dtype=np.float64)
     s2 = (1e4 / w) ** 2
     n = (1.0 + 0.00008336624212083 + 0.02408926869968 / (130.1065924522 - s2)

@@ -180,7 +180,19 @@ class Survey:
 
 
 def save_survey(survey: Survey, path) -> Path:
-    """Write ``survey`` to ``path`` (``.npz``) atomically (temporary name, then rename)."""
+    """Write ``survey`` to ``path`` (``.npz``) atomically (temporary name, then rename).
+
+    Parameters
+    ----------
+    survey : Survey
+    path : path
+        ``.npz`` is appended if missing.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
@@ -202,7 +214,17 @@ def save_survey(survey: Survey, path) -> Path:
 
 
 def load_survey(path) -> Survey:
-    """Read a survey file, validating it; errors name the file and the problem."""
+    """Read a survey file, validating it; errors name the file and the problem.
+
+    Parameters
+    ----------
+    path : path
+        ``.npz`` file written by :func:`save_survey`.
+
+    Returns
+    -------
+    Survey
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: survey file does not exist")
@@ -237,6 +259,15 @@ def concat_surveys(*surveys: Survey) -> Survey:
     """Stack surveys on the same grid and frame (metadata keys present in all are kept).
 
     Truth arrays are kept only if every survey has them.
+
+    Parameters
+    ----------
+    *surveys : Survey
+        On one grid, frame and medium.
+
+    Returns
+    -------
+    Survey
     """
     if not surveys:
         raise ValueError("nothing to concatenate")

@@ -101,10 +101,18 @@ def stellar_line_list(lo: float, hi: float, density: float = 2.5):
     fixed seed over 7100-9400 A (the SDSS red camera), so every survey and grid sees the same
     lines at the same rest wavelengths.
 
+    Parameters
+    ----------
+    lo, hi : float
+        Rest air wavelengths, Angstrom.
+    density : float
+        Lines per Angstrom.
+
     Returns
     -------
-    dict of arrays: ``wave`` (rest air A), ``tau0`` (central optical depth in a solar-like
-    star), ``chi`` (excitation, eV), ``k`` (temperature exponent; large for cool-star lines).
+    dict of arrays
+        ``wave`` (rest air A), ``tau0`` (central optical depth in a solar-like star), ``chi``
+        (excitation, eV), ``k`` (temperature exponent; large for cool-star lines).
     """
     parts = [_draw_lines(LINELIST_SEED, 3600.0, 7100.0, density)]
     if hi > 7100.0:
@@ -210,6 +218,15 @@ def _star_rest_spectrum(lnw: np.ndarray, dv: float, lines, teff, feh, vsini, mic
 
 def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk: int | None = None) -> Survey:
     """Generate the synthetic survey described by ``config`` (deterministic given its seed).
+
+    Parameters
+    ----------
+    config : SurveyConfig, optional
+        Grid, numbers of spectra and stars, seed (default ``SurveyConfig()``).
+    progress : bool
+        Show a progress bar.
+    chunk : int, optional
+        Spectra generated at a time (memory bound; the result does not depend on it).
 
     Returns
     -------

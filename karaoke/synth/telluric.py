@@ -244,7 +244,20 @@ def _in_range(lines, lo_air, hi_air, margin=5.0):
 
 
 def convolve_to_resolution(wave, flux, resolution: float) -> np.ndarray:
-    """Gaussian instrument profile of resolving power R on a uniform grid (A); (L,) or (N, L)."""
+    """Gaussian instrument profile of resolving power R on a uniform grid.
+
+    Parameters
+    ----------
+    wave : ndarray, shape (L,)
+        Uniform wavelength grid, Angstrom.
+    flux : ndarray, shape (L,) or (N, L)
+    resolution : float
+        Resolving power R = lambda / FWHM (at the grid's centre).
+
+    Returns
+    -------
+    ndarray, same shape as ``flux``
+    """
     from scipy.ndimage import gaussian_filter1d
 
     wave = np.asarray(wave, dtype=np.float64)

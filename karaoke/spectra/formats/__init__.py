@@ -20,7 +20,12 @@ READERS = (eso_adp, espresso_s1d, harps_s1d)
 
 
 def identify(hdul):
-    """The reader module for an open FITS file, or None if no reader knows its layout."""
+    """The reader module for an open FITS file, or None if no reader knows its layout.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+    """
     for reader in READERS:
         if reader.identify(hdul):
             return reader
@@ -28,7 +33,14 @@ def identify(hdul):
 
 
 def table_columns(hdul, ext: int = 1) -> dict:
-    """Upper-case name -> column name of binary table extension ``ext`` ({} if there is none)."""
+    """Upper-case name -> column name of binary table extension ``ext`` ({} if there is none).
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+    ext : int
+        Extension number.
+    """
     from astropy.io import fits
 
     if len(hdul) <= ext or not isinstance(hdul[ext], fits.BinTableHDU):
