@@ -96,6 +96,24 @@ def test_prepare_and_download_commands(tmp_path, capsys):
     assert _json(capsys)["model"].endswith(dl.AUTHORS_MODEL_FILE)
 
 
+def test_train_reads_a_prepared_store(tmp_path, capsys):
+    """``karaoke train STORE``: the memory-mapped store from ``karaoke prepare`` trains directly."""
+    import shutil
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(4):
+        shutil.copy(shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"), d / f"gl581_{i}.fits")
+    assert main(["prepare", str(d), "--out", str(tmp_path / "store"), "--grid-start", "6260", "--n-pixels",
+                 "512", "--workers", "1", "--quiet"]) == 0
+    assert _json(capsys)["accepted"] == 4
+    assert main(["train", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--batch-size", "2", "--latent", "4", "--quiet"]) == 0
+    out = _json(capsys)
+    assert out["processes"] == 1 and out["model_config"]["n_pixels"] == 512
+    assert (tmp_path / "run" / "model.pt").exists()
+
+
 def test_download_sdss_command(tmp_path, capsys):
     from tests.httpserver import FileServer
     from tests.sdss_files import write_spframe

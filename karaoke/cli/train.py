@@ -1,6 +1,7 @@
 """``karaoke train``: train a network on a survey file."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,8 +13,11 @@ def add_parser(cmd, presets, default_preset):
     t = cmd("train", "train a network on a survey file",
             "Train (or resume) a network on a survey (.npz, topocentric). Writes RUN/checkpoint.pt after "
             "every epoch, RUN/model.pt when done, RUN/history.csv and RUN/run.json. Run the same command "
-            "again to resume an interrupted training.")
-    t.add_argument("survey", type=Path, help="survey file (.npz)")
+            "again to resume an interrupted training. Several processes train one network together under "
+            "torchrun: `torchrun --nproc_per_node K -m karaoke train ...` (NCCL on GPUs, gloo on CPUs; "
+            "--batch-size is the global batch, split over the K processes).")
+    t.add_argument("survey", type=Path, help="survey file (.npz), or a store folder written by `karaoke prepare` "
+                                             "(memory-mapped, never loaded whole)")
     t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
     t.add_argument("--velocity", type=float, default=30.0,
                    help="whitening level N in km/s: virtual velocities v ~ U(-N, N); 0 trains the topocentric "
@@ -44,7 +48,12 @@ def run(a):
 
     sc = get_preset(a.scale)
     pick_device(a.device)  # an unavailable device is an error before any work
-    survey = load_survey(a.survey)
+    if a.survey.is_dir():  # a store from `karaoke prepare`: memory-mapped, read batch by batch
+        from karaoke.archive.prepare import open_store
+
+        survey = open_store(a.survey)
+    else:
+        survey = load_survey(a.survey)
     if survey.attrs.get("n_nonfinite_masked"):
         print(f"note: {a.survey}: {survey.attrs['n_nonfinite_masked']} NaN/inf pixels masked", file=sys.stderr)
     mc = sc.model_config(a.latent, not a.ae)
@@ -63,6 +72,7 @@ def run(a):
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"training interrupted; {a.out / 'checkpoint.pt'} holds the last finished epoch "
                                 "(the partial epoch is lost): run the same command to resume") from None
-    _print_json({"run": str(a.out), "model": str(Path(a.out) / "model.pt"),
-                 "model_config": mc.to_dict(), "train_config": tc.to_dict()})
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+        _print_json({"run": str(a.out), "model": str(Path(a.out) / "model.pt"), "processes": int(os.environ.get(
+            "WORLD_SIZE", 1)), "model_config": mc.to_dict(), "train_config": tc.to_dict()})
     return 0

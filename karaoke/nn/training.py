@@ -26,12 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 from karaoke._atomic import check_output_dir, write_csv, write_text
+from karaoke.nn import distributed
 from karaoke.nn.batches import make_batches, sampling_weights
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
 from karaoke.nn.state import RNG_KEYS, TrainingState, read_checkpoint  # noqa: F401  (re-exported)
 from karaoke.paths import cache_dir
 from karaoke.spectra.survey import Survey
-from karaoke.nn.whitening import guard_mask, mask_ranges, whiten
+from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whiten
 
 
 #: Learning-rate schedules (:meth:`TrainConfig.lr_at`).
@@ -235,6 +236,10 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     on_device : "auto", "yes" or "no"
         Keep the training spectra in the GPU's memory (:func:`karaoke.nn.batches.make_batches`;
         "auto": when they fit). The batches drawn are the same either way.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes train one network together
+    (:mod:`karaoke.nn.distributed`): ``batch_size`` is the global batch, split evenly over them;
+    rank 0 writes the run folder.
     """
     cfg = train_config
     if survey.n_pixels != model_config.n_pixels:
@@ -242,7 +247,19 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     if survey.frame != "topocentric":
         raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
     out = check_output_dir(out_dir, "run folder")
-    dev = pick_device(device)
+    ctx, dev = distributed.setup(pick_device(device))
+    try:
+        return _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_device)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_device):
+    """The step loop of :func:`train` in one process (rank ``ctx.rank`` of ``ctx.world``)."""
+    if cfg.batch_size % ctx.world:
+        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {ctx.world} processes")
+    shard = ctx.shard(cfg.batch_size)
+    progress = progress and ctx.is_main
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     data_hash = survey.data_hash()
@@ -255,6 +272,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     torch.manual_seed(cfg.seed)
     model = Karaoke(model_config).to(dev)
     model.input_guard = guard_np
+    net = distributed.wrap(model, ctx, dev)  # DDP over several processes, else the model itself
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     state = TrainingState.new(cfg.seed, dev)
     ckpt_path = out / "checkpoint.pt"
@@ -270,7 +288,10 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
             raise ValueError(f"{ckpt_path}: checkpoint belongs to another configuration or data set; "
                              "use another run folder")
         state.restore(ck, model, opt)
-    write_text(out / "run.json", json.dumps(provenance, indent=2))
+    if ctx.rank:  # the VAE's sampling noise: a stream of its own per rank (rank 0 keeps the 1-process one)
+        torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + state.step)
+    if ctx.is_main:
+        write_text(out / "run.json", json.dumps(provenance, indent=2))
 
     star_id = norm.meta["star_id"] if "star_id" in norm.meta else None
     batches = make_batches(norm.flux, norm.mask, train_idx, sampling_weights(star_id, train_idx, cfg.per_star_weights),
@@ -281,7 +302,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     steps_this_call = 0
 
     def host_sums(dsums, n_steps):
-        total = state.epoch_sums + dsums.cpu().numpy()
+        total = state.epoch_sums + distributed.all_mean(dsums, ctx).cpu().numpy()
         if not np.all(np.isfinite(total)):
             raise TrainingDiverged(
                 f"{out}: the loss became non-finite in epoch {state.epoch + 1} (by step {state.step}; mean loss, L1, "
@@ -297,9 +318,11 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
         bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for inner in bar:
-            x, m = batches.next(cfg.batch_size, state.g_sample)  # (B, L) on the device
-            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=state.g_whiten, guard=guard)  # (B, L)
-            recon, mu, logvar = model(xw)  # (B, L), (B, D), (B, D)
+            pick = batches.draw(cfg.batch_size, state.g_sample)[shard]  # (B / K,) this rank's share
+            v = random_velocities(cfg.batch_size, cfg.max_velocity, state.g_whiten, device=dev)[shard]  # km/s
+            x, m = batches.gather(pick)  # (B / K, L) on the device
+            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, guard=guard, velocities=v)  # (B / K, L)
+            recon, mu, logvar = net(xw)  # (B / K, L), (B / K, D), (B / K, D)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(state.step, total_steps)
             loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction)
@@ -313,7 +336,9 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                 bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
             if max_steps is not None and steps_this_call >= max_steps:
                 state.epoch_sums, state.epoch_step = host_sums(dsums, inner + 1 - first), inner + 1
-                state.save(ckpt_path, model, opt, provenance)  # mid-epoch: resume continues from this step
+                if ctx.is_main:
+                    state.save(ckpt_path, model, opt, provenance)  # mid-epoch: resume continues from this step
+                distributed.barrier(ctx)
                 return model
         sums = host_sums(dsums, steps_per_epoch - first)  # read once per epoch: a non-finite loss stops here
         val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
@@ -325,11 +350,14 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
                               "l1": sums[1] / n_b, "kl": sums[2] / n_b, "val_l1": val_l1,
                               "beta": cfg.beta(state.step), "seconds": round(time.time() - t0, 3)})
         state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
-        state.save(ckpt_path, model, opt, provenance)
-        _write_history(out / "history.csv", state.history)
+        if ctx.is_main:
+            state.save(ckpt_path, model, opt, provenance)
+            _write_history(out / "history.csv", state.history)
     model.trained = True
     model.eval()
-    save_model(model, out / "model.pt", **provenance, step=state.step, epoch=cfg.epochs, history=state.history)
+    if ctx.is_main:
+        save_model(model, out / "model.pt", **provenance, step=state.step, epoch=cfg.epochs, history=state.history)
+    distributed.barrier(ctx)
     return model
 
 

@@ -157,7 +157,8 @@ def random_velocities(n: int, max_velocity: float, generator: torch.Generator | 
 
 
 def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tensor | None = None,
-           generator: torch.Generator | None = None, guard: torch.Tensor | None = None):
+           generator: torch.Generator | None = None, guard: torch.Tensor | None = None,
+           velocities: torch.Tensor | None = None):
     """Velocity-whiten a batch: each spectrum is shifted by its own ``v ~ U(-N, N)``.
 
     Parameters
@@ -172,6 +173,9 @@ def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tens
     guard : Tensor, shape (L,), optional
         Static input mask (:func:`guard_mask`) multiplied into the shifted flux and mask, so
         that zero-filled blocks do not reveal v'.
+    velocities : Tensor, shape (B,), optional
+        The virtual velocities (km/s) to apply, drawn by the caller (e.g. a rank's share of a
+        global batch's draws); default: drawn here with ``generator``.
 
     Returns
     -------
@@ -180,7 +184,12 @@ def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tens
     v : Tensor, shape (B,), km/s
     """
     B = flux.shape[0]
-    v = random_velocities(B, max_velocity, generator, device=flux.device)
+    if velocities is None:
+        v = random_velocities(B, max_velocity, generator, device=flux.device)
+    else:
+        if velocities.shape != (B,):
+            raise ValueError(f"velocities must have shape ({B},), got {tuple(velocities.shape)}")
+        v = velocities.to(device=flux.device, dtype=flux.dtype)
     if max_velocity == 0:
         out, m = flux, mask
     else:
