@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from karaoke.cli._common import _batch_status, _print_json, _warn_partial
+from karaoke.cli._common import UsageError, _batch_status, _print_json, _warn_partial
 
 
 def add_parser(cmd, presets, default_preset):
@@ -12,10 +12,13 @@ def add_parser(cmd, presets, default_preset):
     c = cmd("clean", "remove tellurics from FITS spectra",
             "Apply a trained network to 1-D FITS spectra (HARPS/ESPRESSO, barycentric, air). Writes one "
             "OUT/<name>_karaoke.fits per input (inputs sharing a file name get their folder prefixed) with "
-            "extensions TOPOCENTRIC (tellurics at rest) and BARYCENTRIC (stellar lines at rest), each with "
-            "WAVE (air Angstrom), FLUX (median-normalised input), RECON (telluric-free reconstruction), "
-            "TELLURIC (FLUX / RECON) and QUAL (bit flags: 1 no data, 2 guard band, 4 TELLURIC out of range), "
-            "and OUT/clean_report.csv.")
+            "binary tables SPECTRUM (barycentric, as the input; specutils reads it as it is) and TOPOCENTRIC "
+            "(tellurics at rest), one row per pixel, columns with units: WAVE (air Angstrom), FLUX and ERR "
+            "(the input, in its flux unit), RECON (telluric-free reconstruction, mean of --samples posterior "
+            "draws), TELLURIC (FLUX / RECON), TELLURIC_ERR, FLUX_CORR (FLUX / TELLURIC), ERR_CORR and QUAL "
+            "(bit flags: 1 no data, 2 guard band, 4 TELLURIC out of range, 8 poor reconstruction); "
+            "provenance (network and input paths with sha256, training config, BERV and its source) in the "
+            "primary header; and OUT/clean_report.csv.")
     c.add_argument("model", type=Path, help="run folder, karaoke checkpoint or the authors' .pth.tar")
     c.add_argument("files", type=Path, nargs="+", help="FITS spectra")
     c.add_argument("--out", type=Path, required=True, help="folder for the products and clean_report.csv")
@@ -24,6 +27,13 @@ def add_parser(cmd, presets, default_preset):
                         "default: such files are rejected)")
     c.add_argument("--allow-partial", action="store_true",
                    help="accept a run whose training has not finished (refused by default)")
+    c.add_argument("--samples", type=int, default=16, metavar="K",
+                   help="posterior draws per spectrum behind TELLURIC_ERR and ERR_CORR (default 16; 1: no posterior "
+                        "spread, TELLURIC_ERR holds the flux error alone)")
+    c.add_argument("--err-scale", type=float, default=None,
+                   help="calibration factor of TELLURIC_ERR and ERR_CORR (default: the one stored beside the network "
+                        "in uncertainty.json by benchmarks/uncertainty.py, else 1)")
+    c.add_argument("--ecsv", action="store_true", help="also write each SPECTRUM table as <name>_karaoke.ecsv")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=run)
     return c
@@ -35,7 +45,10 @@ def run(a):
 
     model = load_model(a.model, allow_partial=a.allow_partial)
     _warn_partial(model)
-    results = clean_files(model, a.files, a.out, progress=not a.quiet, assume_berv=a.assume_berv)
+    if a.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {a.samples}")
+    results = clean_files(model, a.files, a.out, progress=not a.quiet, assume_berv=a.assume_berv,
+                          samples=a.samples, err_scale=a.err_scale, ecsv=a.ecsv)
     n_bad = sum(r.status != "ok" for r in results)
     for r in results:
         if r.status != "ok":

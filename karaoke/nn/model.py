@@ -239,6 +239,54 @@ class Karaoke(nn.Module):
         self.train(was)
         return torch.cat(out).numpy()
 
+    @requires_trained
+    @torch.no_grad()
+    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed: int = 0):
+        """Reconstructions from the posterior: ``z ~ q(z | x) = N(mu, exp(logvar))``, decoded.
+
+        Their spread is the network's uncertainty about the telluric-free spectrum (for the AE,
+        which has no posterior, every sample is the deterministic reconstruction).
+
+        Parameters
+        ----------
+        flux : array or Tensor, shape (N, L)
+            Median-normalised spectra on the model's grid (topocentric).
+        n_samples : int
+            K, draws per spectrum.
+        batch_size : int
+            Spectra encoded at once.
+        seed : int
+            Seed of the draws (the same seed gives the same samples).
+
+        Returns
+        -------
+        ndarray, shape (K, N, L), float32
+            As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
+        """
+        import numpy as np
+
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        was = self.training
+        self.eval()
+        dev = next(self.parameters()).device
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
+        g = None if self.input_guard is None else torch.as_tensor(np.asarray(self.input_guard, np.float32))
+        out = np.empty((n_samples,) + tuple(x.shape), np.float32)
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size]  # (b, L)
+            mu, logvar = self.encode(((xb if g is None else xb * g))[:, None, :].to(dev))  # (b, D) each
+            for k in range(n_samples):
+                z = mu
+                if logvar is not None:
+                    eps = torch.randn(mu.shape, generator=gen).to(dev)  # drawn on the CPU: the same on any device
+                    z = mu + eps * torch.exp(0.5 * logvar)
+                y = self.decode(z)[:, 0].cpu()  # (b, L)
+                out[k, i:i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
+        self.train(was)
+        return out
+
 
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``.

@@ -2,8 +2,9 @@
 
 For each file: read (ADP / s1d / ESPRESSO S1D) -> regrid onto the model's grid (air) with its
 artifact mask -> median-normalise -> barycentric to topocentric (``V{x, -BERV}``) ->
-reconstruct (z = mu) -> telluric estimate ``T^ = input / reconstruction``. The product holds
-both frames. A bad file is reported and skipped; the rest go on.
+K reconstructions from the posterior -> telluric estimate ``T = input / reconstruction`` with
+its uncertainty (:mod:`karaoke.products.uncertainty`). The product holds both frames, in the
+input's flux unit, with provenance. A bad file is reported and skipped; the rest go on.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 
 from karaoke import __version__
 from karaoke._atomic import atomic_path, check_output_dir, write_csv
-from karaoke.spectra.grid import Grid, NoiseLikeSpectrum, doppler_shift, harps_grid
+from karaoke.spectra.grid import Grid, NoiseLikeSpectrum, doppler_shift, harps_grid, regrid
 from karaoke.spectra.io import SpectrumError, read_spectrum
 from karaoke.archive.prepare import prepare_observation
 
@@ -58,6 +59,9 @@ def check_survey_matches_model(survey, model, where="survey"):
 QUAL_NO_DATA = 1      #: no usable input: outside the spectrum, padding, gap, dead pixels (TELLURIC set to 1)
 QUAL_GUARD = 2        #: guard band of a whitened network: the input is passed through, no correction
 QUAL_T_RANGE = 4      #: TELLURIC outside its physical range [0, T_MAX]
+QUAL_POOR = 8         #: poor reconstruction: posterior spread above POOR_RECON of the reconstruction
+#: Posterior spread (fraction of the reconstruction) above which a pixel is flagged QUAL_POOR.
+POOR_RECON = 0.05
 #: Largest TELLURIC value taken as physical (noise on a continuum pixel); above it QUAL_T_RANGE.
 T_MAX = 1.1
 
@@ -104,41 +108,196 @@ def product_names(files) -> dict:
     return names
 
 
-def _write_product(path: Path, spec, grid, flux, mask, recon, guard, model_label, model_meta, source):
-    from astropy.io import fits
+def flux_unit(spec) -> tuple[str, str]:
+    """The FITS unit string for a spectrum's flux, and where it came from.
 
-    berv = float(spec.berv)
-    valid = (mask > 0) & (np.abs(recon) > 1e-3)
-    tell = np.where(valid, flux / np.where(valid, recon, 1.0), 1.0)
-    qual = np.where(mask > 0, 0, QUAL_NO_DATA).astype(np.int16)
+    The file's own unit where astropy reads it as a unit (ESO ADP: ``adu``); the DRS 1D files
+    state none (ESPRESSO S1D) or ``Relative Flux`` (HARPS s1d): their flux is detector counts
+    corrected for the blaze, written as ``adu``.
+
+    Parameters
+    ----------
+    spec : Spectrum
+    """
+    import astropy.units as u
+
+    raw = str(spec.meta.get("flux_unit", "")).strip()
+    try:
+        unit = u.Unit(raw) if raw else None
+    except ValueError:
+        unit = None
+    if unit is not None and unit != u.dimensionless_unscaled:
+        return unit.to_string("fits"), "input"
+    return "adu", f"assumed (the input states {raw!r})" if raw else "assumed (the input states none)"
+
+
+def scatter_error(flux, valid) -> np.ndarray:
+    """Per-pixel 1-sigma noise of a normalised spectrum that comes without errors, from its
+    pixel-to-pixel scatter: ``sigma0 * sqrt(flux)`` (photon noise), with ``sigma0`` from the
+    median absolute second difference of the valid pixels.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (L,)
+        Median-normalised flux.
+    valid : ndarray of bool, shape (L,)
+    """
+    x = np.asarray(flux, np.float64)
+    ok = valid[:-2] & valid[1:-1] & valid[2:]
+    d2 = (x[:-2] - 2 * x[1:-1] + x[2:])[ok]
+    sigma0 = 1.4826 * float(np.median(np.abs(d2))) / np.sqrt(6.0) if d2.size else 0.0
+    return np.where(valid, sigma0 * np.sqrt(np.clip(x, 0.0, None)), 0.0)
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_file(model) -> Path | None:
+    """The file a loaded model was read from (a run folder's ``model.pt``), or None."""
+    path = Path(str(getattr(model, "checkpoint_path", "")))
+    if path.is_dir():
+        path = path / "model.pt"
+    return path.resolve() if path.is_file() else None
+
+
+def uncertainty_scale(model) -> tuple[float, str]:
+    """The calibration factor of TELLURIC_ERR stored beside the network (``uncertainty.json``,
+    written by ``benchmarks/uncertainty.py``), or 1 with the reason it is uncalibrated.
+
+    Parameters
+    ----------
+    model : Karaoke
+    """
+    import json
+
+    path = model_file(model)
+    cal = path.parent / "uncertainty.json" if path is not None else None
+    if cal is not None and cal.exists():
+        try:
+            d = json.loads(cal.read_text())
+            return float(d["scale"]), f"{cal.name}: {d.get('calibrated_on', 'calibrated')}"
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{cal}: not a readable calibration ({exc})") from exc
+    return 1.0, "none (posterior spread and flux error as they are)"
+
+
+#: Columns of a product extension: name, FITS format, and whether it carries the flux unit.
+PRODUCT_COLUMNS = (("WAVE", "D", None), ("FLUX", "E", True), ("ERR", "E", True), ("RECON", "E", True),
+                   ("TELLURIC", "E", False), ("TELLURIC_ERR", "E", False), ("FLUX_CORR", "E", True),
+                   ("ERR_CORR", "E", True), ("QUAL", "I", False))
+
+
+#: What each product column holds (the TTYPE comments). TELLURIC, TELLURIC_ERR and QUAL are
+#: dimensionless (no TUNIT); the others carry the flux unit or Angstrom.
+COLUMN_DOC = {"WAVE": "air wavelength", "FLUX": "input flux", "ERR": "1-sigma error of FLUX",
+              "RECON": "telluric-free reconstruction", "TELLURIC": "transmission FLUX/RECON (dimensionless)",
+              "TELLURIC_ERR": "1-sigma error of TELLURIC (dimensionless)", "FLUX_CORR": "FLUX/TELLURIC",
+              "ERR_CORR": "1-sigma error of FLUX_CORR", "QUAL": "bit flags, 0 good (see primary header)"}
+
+
+def product_arrays(flux, err, mask, samples, guard=None, err_scale: float = 1.0) -> dict:
+    """The product's columns in the network's (topocentric) frame, normalised flux units.
+
+    Parameters
+    ----------
+    flux, err : ndarray, shape (L,)
+        Median-normalised flux and its 1-sigma error.
+    mask : ndarray, shape (L,)
+        1 where the input has data.
+    samples : ndarray, shape (K, L)
+        Posterior reconstructions (:meth:`karaoke.nn.model.Karaoke.reconstruct_samples`).
+    guard : ndarray, shape (L,), optional
+        The network's input guard (0: the input is passed through).
+    err_scale : float
+        Calibration factor of the telluric uncertainty (:func:`uncertainty_scale`).
+
+    Returns
+    -------
+    dict of ndarray, shape (L,)
+        FLUX, ERR, RECON, TELLURIC (1 where there is no data), TELLURIC_ERR, FLUX_CORR
+        (``FLUX / TELLURIC``, the reconstruction where there is data), ERR_CORR and QUAL.
+    """
+    from karaoke.products.uncertainty import telluric_estimate
+
+    have = np.asarray(mask) > 0
+    est = telluric_estimate(flux[None], err[None], samples[:, None, :], have[None])  # one spectrum: (1, L)
+    recon, tell = est["recon"][0], est["telluric"][0]
+    valid = have & (np.abs(recon) > 1e-3)
+    tell_err = err_scale * est["telluric_err"][0]
+    qual = np.where(have, 0, QUAL_NO_DATA).astype(np.int16)
     if guard is not None:
         qual |= np.where(np.asarray(guard) > 0, 0, QUAL_GUARD).astype(np.int16)
     qual |= np.where(valid & ((tell < 0) | (tell > T_MAX)), QUAL_T_RANGE, 0).astype(np.int16)
-    cols = [fits.Column("WAVE", "D", unit="Angstrom", array=grid.wave),
-            fits.Column("FLUX", "E", unit="", array=flux), fits.Column("RECON", "E", unit="", array=recon),
-            fits.Column("TELLURIC", "E", unit="", array=tell.astype(np.float32)),
-            fits.Column("MASK", "B", array=mask.astype(np.uint8)),
-            fits.Column("QUAL", "I", array=qual)]
-    topo = fits.BinTableHDU.from_columns(cols, name="TOPOCENTRIC")
-    topo.header["SPECSYS"] = ("TOPOCENT", "frame of WAVE: tellurics at rest")
-    bary_recon = doppler_shift(grid.wave, recon, berv)
-    bary_tell = doppler_shift(grid.wave, tell, berv, fill=1.0)
-    bary_flux = doppler_shift(grid.wave, flux, berv)
-    bary_qual = np.rint(doppler_shift(grid.wave, qual.astype(np.float64), berv, fill=QUAL_NO_DATA)).astype(np.int16)
-    bcols = [fits.Column("WAVE", "D", unit="Angstrom", array=grid.wave),
-             fits.Column("FLUX", "E", unit="", array=bary_flux.astype(np.float32)),
-             fits.Column("RECON", "E", unit="", array=bary_recon.astype(np.float32)),
-             fits.Column("TELLURIC", "E", unit="", array=bary_tell.astype(np.float32)),
-             fits.Column("QUAL", "I", array=bary_qual)]
-    bary = fits.BinTableHDU.from_columns(bcols, name="BARYCENTRIC")
-    bary.header["SPECSYS"] = ("BARYCENT", "frame of WAVE: stellar lines at rest")
+    spread = est["recon_err"][0]
+    qual |= np.where(valid & (spread > POOR_RECON * np.abs(recon)), QUAL_POOR, 0).astype(np.int16)
+    corr = np.where(valid, flux / np.where(valid, tell, 1.0), flux)
+    corr_err = np.where(valid, err_scale * spread, err)
+    return {"FLUX": flux, "ERR": err, "RECON": recon, "TELLURIC": np.where(valid, tell, 1.0),
+            "TELLURIC_ERR": np.where(valid, tell_err, 0.0), "FLUX_CORR": corr, "ERR_CORR": corr_err, "QUAL": qual}
+
+
+def _table(grid, cols: dict, unit: str, name: str, specsys: str, comment: str):
+    from astropy.io import fits
+
+    fcols = [fits.Column("WAVE", "D", unit="Angstrom", array=grid.wave)]
+    for key, fmt, has_unit in PRODUCT_COLUMNS[1:]:
+        a = cols[key]
+        fcols.append(fits.Column(key, fmt, unit=unit if has_unit else "", array=a.astype(
+            np.int16 if fmt == "I" else np.float32)))
+    hdu = fits.BinTableHDU.from_columns(fcols, name=name)
+    for i, (key, _, _) in enumerate(PRODUCT_COLUMNS, start=1):
+        hdu.header.comments[f"TTYPE{i}"] = COLUMN_DOC[key]
+    hdu.header["SPECSYS"] = (specsys, comment)
+    hdu.header["AIRORVAC"] = ("air", "wavelength medium of WAVE")
+    return hdu
+
+
+def _shift(cols: dict, grid, berv: float) -> dict:
+    """The columns moved from the topocentric to the barycentric frame (by +BERV); each QUAL bit
+    is moved on its own (a pixel touched by a flagged one keeps the flag)."""
+    out = {}
+    for key, a in cols.items():
+        if key == "QUAL":
+            q = np.zeros(grid.n, np.int16)
+            for bit in (QUAL_NO_DATA, QUAL_GUARD, QUAL_T_RANGE, QUAL_POOR):
+                moved = doppler_shift(grid.wave, ((a & bit) > 0).astype(np.float64), berv,
+                                      fill=1.0 if bit == QUAL_NO_DATA else 0.0)
+                q |= np.where(moved > 1e-6, bit, 0).astype(np.int16)
+            out[key] = q
+        else:
+            out[key] = doppler_shift(grid.wave, np.asarray(a, np.float64), berv, fill=1.0 if key == "TELLURIC" else 0.0)
+    return out
+
+
+def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta: dict, provenance: dict,
+                   ecsv: bool = False):
+    from astropy.io import fits
+
+    berv = float(spec.berv)
+    unit, unit_src = flux_unit(spec)
+    scaled = {k: cols[k] * median if has_unit else cols[k] for k, _, has_unit in PRODUCT_COLUMNS[1:]}
+    bary = _shift(scaled, grid, berv)
+    spectrum = _table(grid, bary, unit, "SPECTRUM", "BARYCENT", "frame of WAVE: stellar lines at rest (as the input)")
+    topo = _table(grid, scaled, unit, "TOPOCENTRIC", "TOPOCENT", "frame of WAVE: tellurics at rest")
     hdr = fits.Header()
     hdr["ORIGIN"] = ("karaoke", "Stellar Karaoke telluric removal")
     hdr["KARAOKEV"] = (__version__, "karaoke version")
-    hdr["MODEL"] = str(model_label)  # network used (long values continue on CONTINUE cards)
+    for key, value, comment in (
+            ("MODEL", provenance["model"], "network file"),
+            ("MODELSHA", provenance["model_sha256"], "sha256 of the network file"),
+            ("TRAINCFG", provenance["train_config"], "training configuration (JSON)"),
+            ("SOURCE", provenance["source"], "input file"),
+            ("SRCSHA", provenance["source_sha256"], "sha256 of the input file")):
+        hdr[key] = (str(value), comment)  # long values continue on CONTINUE cards
     if model_meta.get("partial"):
         hdr["PARTIAL"] = (True, f"network only partly trained (epoch {model_meta.get('epoch')})")
-    hdr["SOURCE"] = str(source)  # input file
     hdr["OBJECT"] = spec.object
     hdr["INSTRUME"] = spec.meta.get("instrument", "")
     hdr["DATE-OBS"] = spec.meta.get("date_obs", "")
@@ -148,24 +307,46 @@ def _write_product(path: Path, spec, grid, flux, mask, recon, guard, model_label
     hdr["BERV"] = (berv, "km/s, barycentric Earth radial velocity")
     hdr["BERVSRC"] = (str(spec.meta.get("berv_source", ""))[-40:], "source of BERV")
     hdr["AIRMASS"] = (spec.airmass if np.isfinite(spec.airmass) else -1.0, "mean airmass (-1: unknown)")
+    hdr["AIRORVAC"] = ("air", "wavelength medium")
     hdr["MEDIUM"] = ("air", "wavelength medium")
-    hdr["COMMENT"] = "FLUX: median-normalised input; RECON: network reconstruction (telluric-free)"
-    hdr["COMMENT"] = "TELLURIC: FLUX / RECON; TOPOCENTRIC ext: tellurics at rest; BARYCENTRIC: shifted by +BERV"
+    hdr["FLUXUNIT"] = (unit, "unit of FLUX, ERR, RECON, FLUX_CORR, ERR_CORR")
+    hdr["FUNITSRC"] = (unit_src[:60], "where the flux unit comes from")
+    hdr["ERRSRC"] = (provenance["err_source"], "ERR: input errors or pixel scatter")
+    hdr["NSAMPLES"] = (int(provenance["samples"]), "posterior draws behind TELLURIC_ERR, ERR_CORR")
+    hdr["ERRSCALE"] = (float(provenance["err_scale"]), "calibration factor of TELLURIC_ERR, ERR_CORR")
+    hdr["ERRCAL"] = (str(provenance["err_calibration"])[:60], "calibration of the uncertainties")
+    hdr["COMMENT"] = "SPECTRUM: barycentric frame (as the input); TOPOCENTRIC: the same, tellurics at rest"
+    hdr["COMMENT"] = "RECON: network reconstruction (telluric-free); TELLURIC = FLUX / RECON"
+    hdr["COMMENT"] = "FLUX_CORR = FLUX / TELLURIC; ERR_CORR: posterior spread of the reconstruction"
+    hdr["COMMENT"] = "TELLURIC_ERR: posterior spread of FLUX / RECON_k with ERR, times ERRSCALE"
     hdr["COMMENT"] = (f"QUAL bits: {QUAL_NO_DATA} no data (TELLURIC=1), {QUAL_GUARD} guard band (no correction), "
-                      f"{QUAL_T_RANGE} TELLURIC outside [0, {T_MAX}]")
-    hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), topo, bary])
+                      f"{QUAL_T_RANGE} TELLURIC outside [0, {T_MAX}], {QUAL_POOR} poor reconstruction "
+                      f"(posterior spread > {POOR_RECON:g} of RECON)")
+    hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), spectrum, topo])
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True)
+    if ecsv:
+        from astropy.table import QTable
+
+        tab = QTable.read(path, hdu="SPECTRUM")
+        tab.meta = {k: hdr[k] for k in hdr if k not in ("COMMENT", "") and not k.startswith("NAXIS")}
+        with atomic_path(path.with_suffix(".ecsv")) as tmp:
+            tab.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
 def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = True,
-                assume_berv: float | None = None) -> list[CleanResult]:
+                assume_berv: float | None = None, samples: int = 16, err_scale: float | None = None,
+                ecsv: bool = False) -> list[CleanResult]:
     """Clean FITS spectra with ``model`` (from :func:`karaoke.load_model`).
 
     Writes one product per input (names from :func:`product_names`: inputs that share a file
     name do not overwrite each other) and ``OUT/clean_report.csv``. Never stops on a bad file:
     an unreadable input, a spectrum without a usable BERV or coverage, or a product that
     cannot be written is reported with its reason.
+
+    A product has two binary-table extensions with one row per pixel and the same columns
+    (:data:`PRODUCT_COLUMNS`, each with its TUNIT): ``SPECTRUM`` in the input's barycentric
+    frame, which ``specutils`` reads as it is, and ``TOPOCENTRIC`` with the tellurics at rest.
 
     Parameters
     ----------
@@ -181,26 +362,46 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         Show a progress bar.
     assume_berv : float, optional
         BERV (km/s) for inputs whose header states none (recorded as ``BERVSRC = 'user'``).
+    samples : int
+        Posterior draws per spectrum behind TELLURIC_ERR and ERR_CORR (1: the reconstruction
+        only, TELLURIC_ERR then holds the flux error alone).
+    err_scale : float, optional
+        Calibration factor of the uncertainties (default: :func:`uncertainty_scale`).
+    ecsv : bool
+        Also write the SPECTRUM table as ``<name>_karaoke.ecsv`` (units and header in its meta).
 
     Raises
     ------
     OutputError
         If ``out_dir`` cannot be created or written (before any file is read).
     """
+    import json
+
     out = check_output_dir(out_dir)
     grid = model_grid(model)
-    label = getattr(model, "checkpoint_path", "model")
     meta = getattr(model, "checkpoint_meta", {}) or {}
+    if err_scale is None:
+        err_scale, err_cal = uncertainty_scale(model)
+    else:
+        err_cal = "given by the user"
+    mfile = model_file(model)
+    prov_model = {"model": str(mfile or getattr(model, "checkpoint_path", "model")),
+                  "model_sha256": _sha256(mfile) if mfile else "",
+                  "train_config": json.dumps(meta.get("train_config", {}), sort_keys=True),
+                  "samples": samples, "err_scale": err_scale, "err_calibration": err_cal}
     files = [Path(f) for f in files]
     names = product_names(files)
     results = []
     for f in tqdm(files, desc="clean", disable=not progress):
         try:
             spec = read_spectrum(f, berv=assume_berv)
-            flux, mask, _ = prepare_observation(spec, grid, min_coverage=0.05)
-            recon = model.reconstruct(flux[None], batch_size=batch_size)[0]
+            flux, mask, med = prepare_observation(spec, grid, min_coverage=0.05)
+            err, err_src = observation_error(spec, grid, flux, mask, med)
+            draws = model.reconstruct_samples(flux[None], n_samples=samples, batch_size=batch_size)[:, 0]  # (K, L)
+            cols = product_arrays(flux, err, mask, draws, model.input_guard, err_scale)
             product = out / names[f]
-            _write_product(product, spec, grid, flux, mask, recon, model.input_guard, label, meta, str(f.resolve()))
+            prov = {**prov_model, "source": str(f.resolve()), "source_sha256": _sha256(f), "err_source": err_src}
+            _write_product(product, spec, grid, cols, med, meta, prov, ecsv=ecsv)
             results.append(CleanResult(str(f), "ok", "", str(product)))
         except SpectrumError as exc:
             results.append(CleanResult(str(f), "failed", str(exc)))
@@ -211,3 +412,36 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
     write_csv(out / "clean_report.csv", [r.__dict__ for r in results],
               fieldnames=["source", "status", "reason", "product"])
     return results
+
+
+def observation_error(spec, grid, flux, mask, median) -> tuple[np.ndarray, str]:
+    """The 1-sigma error of a prepared spectrum, normalised and topocentric like ``flux``.
+
+    The input's own errors where it has them (regridded, divided by the normalisation and
+    shifted like the flux), else :func:`scatter_error`.
+
+    Parameters
+    ----------
+    spec : Spectrum
+        The input (barycentric).
+    grid : Grid
+    flux, mask : ndarray, shape (L,)
+        From :func:`karaoke.archive.prepare.prepare_observation`.
+    median : float
+        Its normalisation.
+
+    Returns
+    -------
+    err : ndarray, shape (L,)
+    source : str
+        ``input`` or ``scatter``.
+    """
+    valid = np.asarray(mask) > 0
+    if spec.err is not None and median > 0:
+        e, cover = regrid(spec.wave, np.where(np.isfinite(spec.err), spec.err, np.nan), grid)
+        e = np.where(cover > 0, e, 0.0) / median
+        if spec.frame == "barycentric":
+            e = doppler_shift(grid.wave, e, -float(spec.berv))
+        if np.all(np.isfinite(e[valid])) and np.any(e[valid] > 0):
+            return np.where(valid, e, 0.0), "input"
+    return scatter_error(flux, valid), "scatter"

@@ -50,7 +50,8 @@ class Spectrum:
         ``"air"`` or ``"vacuum"``.
     meta : dict
         ``object``, ``instrument``, ``date_obs``, ``mjd_obs``, ``airmass``, ``exptime``,
-        ``source`` (file name), ``path`` (absolute), ``kind``, ``berv_source`` (keyword).
+        ``source`` (file name), ``path`` (absolute), ``kind``, ``berv_source`` (keyword),
+        ``flux_unit`` (as the file states it; empty if it states none).
     """
 
     wave: np.ndarray
@@ -164,6 +165,7 @@ def _header_meta(header, path, kind) -> dict:
         "source": Path(path).name,
         "path": str(Path(path).resolve()),
         "kind": kind,
+        "flux_unit": str(header.get("KFLUXUNI", "")).strip(),
     }
 
 

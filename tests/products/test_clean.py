@@ -68,7 +68,7 @@ def test_espresso_product_carries_its_berv_airmass_and_frames(model, tmp_path):
         assert h[0].header["BERVSRC"] == "HIERARCH ESO QC BERV"
         assert h[0].header["AIRMASS"] == pytest.approx(1.1895, abs=1e-4)
         assert h["TOPOCENTRIC"].header["SPECSYS"] == "TOPOCENT"
-        assert h["BARYCENTRIC"].header["SPECSYS"] == "BARYCENT"
+        assert h["SPECTRUM"].header["SPECSYS"] == "BARYCENT"
 
 
 def test_zero_flux_block_is_masked_and_flagged_not_negative_tellurics(model, tmp_path):

@@ -7,7 +7,8 @@ Each module defines
   :class:`astropy.io.fits.HDUList` is this format;
 * ``read(hdul, path) -> (wave, flux, err, header)`` -- float64 arrays of shape (M,) (``err``
   None where the file has none), air wavelengths in Angstrom in the barycentric frame as the
-  pipelines deliver them, and the header to take metadata and BERV from; raises
+  pipelines deliver them, and the header to take metadata and BERV from (with the flux unit
+  as the file states it in ``KFLUXUNI``, empty if it states none); raises
   :class:`karaoke.spectra.io.SpectrumError` for a file of this format that cannot be used.
 
 :func:`karaoke.spectra.io.read_spectrum` tries them in the order of :data:`READERS`; adding an

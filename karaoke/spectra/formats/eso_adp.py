@@ -26,4 +26,5 @@ def read(hdul, path):
     err = np.array(row[names["ERR"]], dtype=np.float64).ravel() if "ERR" in names else None
     header = hdul[0].header.copy()  # the primary header wins; the table adds what it lacks
     header.update({k: v for k, v in ext.header.items() if k not in header})
+    header["KFLUXUNI"] = str(ext.columns[names["FLUX"]].unit or "")  # for Spectrum.meta['flux_unit']
     return wave, flux, err, header

@@ -26,4 +26,6 @@ def read(hdul, path):
         return np.array(data, dtype=np.float64).ravel()
 
     err = get("ERROR") if "ERROR" in names else None
-    return get("WAVELENGTH_AIR"), get("FLUX"), err, hdul[0].header
+    header = hdul[0].header.copy()
+    header["KFLUXUNI"] = str(ext.columns[names["FLUX"]].unit or "")  # for Spectrum.meta['flux_unit']
+    return get("WAVELENGTH_AIR"), get("FLUX"), err, header

@@ -23,4 +23,6 @@ def read(hdul, path):
         raise SpectrumError(path, f"primary image has shape {flux.shape}, an s1d is 1-D")
     crpix = float(header.get("CRPIX1", 1.0))
     wave = float(header["CRVAL1"]) + float(header["CDELT1"]) * (np.arange(flux.size, dtype=np.float64) + 1.0 - crpix)
+    header = header.copy()
+    header["KFLUXUNI"] = str(header.get("BUNIT", ""))  # for Spectrum.meta['flux_unit']
     return wave, flux, None, header
