@@ -60,6 +60,8 @@ def main(argv=None):
     print(f"{'pixels':>22} {'n':>8} {'cov raw':>8} {'cov s':>7} {'median sigma':>12} {'median |dT|':>11}")
     for lo, hi in ((0.01, 1.0),) + DEPTH_BINS:
         w = valid & (depth > lo) & (depth <= hi) & ~fit_half
+        if not w.any():
+            continue  # no line that deep in this window
         raw = coverage(est["telluric"], est["telluric_err"], t_true, w)
         cal = coverage(est["telluric"], est["telluric_err"], t_true, w, scale=scale)
         sig = float(np.median(scale * est["telluric_err"][w])) if w.any() else float("nan")
