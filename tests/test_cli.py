@@ -76,13 +76,16 @@ def test_prepare_and_download_commands(tmp_path, capsys):
     d = tmp_path / "in"
     d.mkdir()
     shutil.copy(shared("harps", "ADP.2014-09-16T11:04:45.123.fits"), d)
-    shutil.copy(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"), d)  # not a 1-D spectrum
+    shutil.copy(shared("harps", "HARPS.2003-12-12T21:47:59.366_wave_A.fits"), d)  # a calibration, not a spectrum
+    shutil.copy(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"), d)  # a spectrum, but its blaze is missing
     assert main(["prepare", str(d), "--out", str(tmp_path / "store"), "--grid-start", "6260", "--n-pixels",
-                 "1024", "--quiet"]) == 0
+                 "1024", "--quiet"]) == 3
     out = capsys.readouterr()
     report = json.loads(out.out.strip().splitlines()[-1])
-    assert report["accepted"] == 1 and report["files"] == 1 and report["set_aside"] == 1
-    assert "e2ds_A.fits" in out.err and "image" in out.err
+    assert report["accepted"] == 1 and report["files"] == 2 and report["set_aside"] == 1
+    assert "wave_A.fits" in out.err and "image" in out.err
+    reasons = json.loads((tmp_path / "store" / "state.json").read_text())["meta"]
+    assert any("blaze file" in m["reason"] for m in reasons)
     assert main(["download", "harps", "--out", str(tmp_path / "dl")]) == 2  # nothing asked for
     assert "nothing to download" in capsys.readouterr().err
     src = tmp_path / "m.pth"

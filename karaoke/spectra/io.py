@@ -192,7 +192,8 @@ def _validate(path, wave, flux, require_range=None):
 
 
 def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectrum:
-    """Read an ESO ADP 1D product, a HARPS DRS s1d file or an ESPRESSO S1D table.
+    """Read a 1D spectrum: ESO ADP 1D, HARPS/HARPS-N DRS s1d, ESPRESSO S1D, or a HARPS/HARPS-N
+    e2ds merged from its orders (with its blaze and wave files beside it).
 
     Parameters
     ----------
@@ -206,7 +207,8 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
     Returns
     -------
     Spectrum
-        Barycentric, air wavelengths (as HARPS and ESPRESSO pipelines deliver them).
+        Air wavelengths, barycentric as the 1D products deliver them (an e2ds, merged from its
+        orders, is in the observatory frame: ``frame = 'topocentric'``).
 
     Raises
     ------
@@ -232,7 +234,8 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
                 reader = formats.identify(hdul)
                 if reader is None:
                     raise SpectrumError(path, "neither an ESO ADP 1D product (ext 1 with WAVE/FLUX), an ESPRESSO "
-                                              "S1D table nor a HARPS s1d (1-D primary image with CRVAL1/CDELT1)")
+                                              "S1D table, a HARPS s1d (1-D primary image with CRVAL1/CDELT1) nor "
+                                              "an e2ds naming its blaze file")
                 wave, flux, err, header = reader.read(hdul, path)
                 kind = reader.KIND
     except SpectrumError:
@@ -259,7 +262,8 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
                                   "frame cannot be moved to the topocentric one; give the BERV explicitly "
                                   "(karaoke clean/prepare --assume-berv KMS)")
     meta["berv_source"] = source
-    return Spectrum(wave=wave, flux=flux, err=err, berv=berv_value, frame="barycentric", medium="air", meta=meta)
+    frame = str(header.get("KFRAME", "barycentric"))  # e2ds: the observatory frame
+    return Spectrum(wave=wave, flux=flux, err=err, berv=berv_value, frame=frame, medium="air", meta=meta)
 
 
 def _spectrum_layout(path: Path) -> str | None:
@@ -275,6 +279,8 @@ def _spectrum_layout(path: Path) -> str | None:
                 naxis = int(h0.get("NAXIS", 0))
                 if naxis == 1 and "CRVAL1" in h0 and "CDELT1" in h0:
                     return None  # HARPS DRS s1d
+                if naxis == 2 and formats.e2ds.identify(hdul):
+                    return None  # an e2ds that names its blaze and wave files
                 if naxis >= 2:
                     dims = "x".join(str(h0.get(f"NAXIS{i}", "?")) for i in range(1, naxis + 1))
                     return f"{dims} image (e.g. an e2ds, wave or blaze product), not a 1-D spectrum"

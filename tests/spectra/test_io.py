@@ -80,9 +80,11 @@ def test_bad_files_raise_one_clear_error_naming_the_file(tmp_path, case, match):
     assert isinstance(info.value, ValueError)
 
 
-def test_e2ds_is_rejected_with_reason():
-    with pytest.raises(SpectrumError, match="neither|1-D"):
-        read_spectrum(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"))
+def test_an_image_that_names_no_calibration_is_not_an_e2ds(tmp_path):
+    """A 2-D image is an e2ds only when it names its blaze file (tests/spectra/test_e2ds.py)."""
+    fits.PrimaryHDU(np.ones((72, 400))).writeto(tmp_path / "img.fits")
+    with pytest.raises(SpectrumError, match="neither"):
+        read_spectrum(tmp_path / "img.fits")
 
 
 def test_find_spectra_sets_aside_other_products_by_header_and_keeps_corrupt_files(tmp_path):
@@ -111,9 +113,9 @@ def test_find_spectra_sets_aside_other_products_by_header_and_keeps_corrupt_file
 def test_find_spectra_on_the_shared_harps_folder():
     spectra, others = find_spectra(shared("harps"), recursive=True)
     names = {p.name for p in spectra}
-    assert "ADP.2014-09-16T11:04:45.123.fits" in names and len(names) == 6
-    assert all(("e2ds" in p.name or "wave" in p.name or "blaze" in p.name or p.name.startswith("cenB"))
-               for p, _ in others)
+    assert "ADP.2014-09-16T11:04:45.123.fits" in names and len(names) == 7
+    assert "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits" in names  # an e2ds with its calibrations beside it
+    assert all(("wave" in p.name or "blaze" in p.name or p.name.startswith("cenB")) for p, _ in others)
 
 
 # ---- the frame of a spectrum: each instrument's BERV keyword, never a silent 0 (issue 10) ----
