@@ -18,7 +18,8 @@ def add_parser(cmd, presets, default_preset):
             "draws), TELLURIC (FLUX / RECON), TELLURIC_ERR, FLUX_CORR (FLUX / TELLURIC), ERR_CORR and QUAL "
             "(bit flags: 1 no data, 2 guard band, 4 TELLURIC out of range, 8 poor reconstruction); "
             "provenance (network and input paths with sha256, training config, BERV and its source) in the "
-            "primary header; and OUT/clean_report.csv.")
+            "primary header; and OUT/clean_report.csv. Run the same command again to finish an interrupted "
+            "batch: products already made from the same input by the same network and settings are kept.")
     c.add_argument("model", type=Path, help="run folder, karaoke checkpoint or the authors' .pth.tar")
     c.add_argument("files", type=Path, nargs="+", help="FITS spectra")
     c.add_argument("--out", type=Path, required=True, help="folder for the products and clean_report.csv")
@@ -34,6 +35,9 @@ def add_parser(cmd, presets, default_preset):
                    help="calibration factor of TELLURIC_ERR and ERR_CORR (default: the one stored beside the network "
                         "in uncertainty.json by benchmarks/uncertainty.py, else 1)")
     c.add_argument("--ecsv", action="store_true", help="also write each SPECTRUM table as <name>_karaoke.ecsv")
+    c.add_argument("--workers", type=int, default=2, help="processes reading the inputs in parallel (default 2)")
+    c.add_argument("--batch-size", type=int, default=8, help="spectra reconstructed at once (default 8)")
+    c.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:N or auto (default cpu)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=run)
     return c
@@ -43,12 +47,15 @@ def run(a):
     from karaoke.products.clean import clean_files
     from karaoke.nn.model import load_model
 
-    model = load_model(a.model, allow_partial=a.allow_partial)
+    from karaoke.nn.training import pick_device
+
+    model = load_model(a.model, allow_partial=a.allow_partial).to(pick_device(a.device))
     _warn_partial(model)
     if a.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {a.samples}")
     results = clean_files(model, a.files, a.out, progress=not a.quiet, assume_berv=a.assume_berv,
-                          samples=a.samples, err_scale=a.err_scale, ecsv=a.ecsv)
+                          samples=a.samples, err_scale=a.err_scale, ecsv=a.ecsv, workers=a.workers,
+                          batch_size=a.batch_size)
     n_bad = sum(r.status != "ok" for r in results)
     for r in results:
         if r.status != "ok":

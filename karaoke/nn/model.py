@@ -241,7 +241,7 @@ class Karaoke(nn.Module):
 
     @requires_trained
     @torch.no_grad()
-    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed: int = 0):
+    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
         """Reconstructions from the posterior: ``z ~ q(z | x) = N(mu, exp(logvar))``, decoded.
 
         Their spread is the network's uncertainty about the telluric-free spectrum (for the AE,
@@ -255,8 +255,9 @@ class Karaoke(nn.Module):
             K, draws per spectrum.
         batch_size : int
             Spectra encoded at once.
-        seed : int
-            Seed of the draws (the same seed gives the same samples).
+        seed : int or sequence of int
+            Seed of the draws (the same seed gives the same samples); one per spectrum makes
+            each spectrum's draws independent of the others in the call and of ``batch_size``.
 
         Returns
         -------
@@ -270,8 +271,13 @@ class Karaoke(nn.Module):
         was = self.training
         self.eval()
         dev = next(self.parameters()).device
-        gen = torch.Generator().manual_seed(seed)
         x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
+        if np.ndim(seed) == 0:
+            gens = [torch.Generator().manual_seed(int(seed))]
+        else:
+            if len(seed) != x.shape[0]:
+                raise ValueError(f"{len(seed)} seeds for {x.shape[0]} spectra")
+            gens = [torch.Generator().manual_seed(int(s)) for s in seed]
         g = None if self.input_guard is None else torch.as_tensor(np.asarray(self.input_guard, np.float32))
         out = np.empty((n_samples,) + tuple(x.shape), np.float32)
         for i in range(0, x.shape[0], batch_size):
@@ -279,8 +285,12 @@ class Karaoke(nn.Module):
             mu, logvar = self.encode(((xb if g is None else xb * g))[:, None, :].to(dev))  # (b, D) each
             for k in range(n_samples):
                 z = mu
-                if logvar is not None:
-                    eps = torch.randn(mu.shape, generator=gen).to(dev)  # drawn on the CPU: the same on any device
+                if logvar is not None:  # drawn on the CPU: the same on any device
+                    if len(gens) == 1:
+                        eps = torch.randn(mu.shape, generator=gens[0])
+                    else:
+                        eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i:i + batch_size]])
+                    eps = eps.to(dev)
                     z = mu + eps * torch.exp(0.5 * logvar)
                 y = self.decode(z)[:, 0].cpu()  # (b, L)
                 out[k, i:i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()

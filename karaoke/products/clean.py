@@ -310,11 +310,11 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     hdr["AIRORVAC"] = ("air", "wavelength medium")
     hdr["MEDIUM"] = ("air", "wavelength medium")
     hdr["FLUXUNIT"] = (unit, "unit of FLUX, ERR, RECON, FLUX_CORR, ERR_CORR")
-    hdr["FUNITSRC"] = (unit_src[:60], "where the flux unit comes from")
+    hdr["FUNITSRC"] = unit_src[:68]  # where the flux unit comes from
     hdr["ERRSRC"] = (provenance["err_source"], "ERR: input errors or pixel scatter")
     hdr["NSAMPLES"] = (int(provenance["samples"]), "posterior draws behind TELLURIC_ERR, ERR_CORR")
     hdr["ERRSCALE"] = (float(provenance["err_scale"]), "calibration factor of TELLURIC_ERR, ERR_CORR")
-    hdr["ERRCAL"] = (str(provenance["err_calibration"])[:60], "calibration of the uncertainties")
+    hdr["ERRCAL"] = str(provenance["err_calibration"])  # calibration of the uncertainties (long: CONTINUE cards)
     hdr["COMMENT"] = "SPECTRUM: barycentric frame (as the input); TOPOCENTRIC: the same, tellurics at rest"
     hdr["COMMENT"] = "RECON: network reconstruction (telluric-free); TELLURIC = FLUX / RECON"
     hdr["COMMENT"] = "FLUX_CORR = FLUX / TELLURIC; ERR_CORR: posterior spread of the reconstruction"
@@ -336,11 +336,13 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
 
 def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = True,
                 assume_berv: float | None = None, samples: int = 16, err_scale: float | None = None,
-                ecsv: bool = False) -> list[CleanResult]:
+                ecsv: bool = False, workers: int = 2, resume: bool = True) -> list[CleanResult]:
     """Clean FITS spectra with ``model`` (from :func:`karaoke.load_model`).
 
     Writes one product per input (names from :func:`product_names`: inputs that share a file
-    name do not overwrite each other) and ``OUT/clean_report.csv``. Never stops on a bad file:
+    name do not overwrite each other) and ``OUT/clean_report.csv``; inputs are read in
+    parallel and reconstructed ``batch_size`` at a time (on the model's device: a GPU when the
+    model is on one). Never stops on a bad file:
     an unreadable input, a spectrum without a usable BERV or coverage, or a product that
     cannot be written is reported with its reason.
 
@@ -369,6 +371,14 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         Calibration factor of the uncertainties (default: :func:`uncertainty_scale`).
     ecsv : bool
         Also write the SPECTRUM table as ``<name>_karaoke.ecsv`` (units and header in its meta).
+    workers : int
+        Processes that read and prepare the inputs of a batch in parallel (1: in this process).
+    resume : bool
+        Keep a product already made from the same input (sha256) by the same network and
+        settings (reported as ``up to date (kept)``), so a re-run does only what is missing.
+
+    Each input's posterior draws are seeded by its checksum: a product does not depend on the
+    batch it was cleaned in.
 
     Raises
     ------
@@ -376,6 +386,8 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         If ``out_dir`` cannot be created or written (before any file is read).
     """
     import json
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     out = check_output_dir(out_dir)
     grid = model_grid(model)
@@ -391,27 +403,89 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
                   "samples": samples, "err_scale": err_scale, "err_calibration": err_cal}
     files = [Path(f) for f in files]
     names = product_names(files)
-    results = []
-    for f in tqdm(files, desc="clean", disable=not progress):
+    results = {}
+    grid_d = grid.to_dict()
+
+    def write(f, item, draws):
+        spec, flux, mask, med, err, err_src, sha = item
+        product = out / names[f]
         try:
-            spec = read_spectrum(f, berv=assume_berv)
-            flux, mask, med = prepare_observation(spec, grid, min_coverage=0.05)
-            err, err_src = observation_error(spec, grid, flux, mask, med)
-            draws = model.reconstruct_samples(flux[None], n_samples=samples, batch_size=batch_size)[:, 0]  # (K, L)
             cols = product_arrays(flux, err, mask, draws, model.input_guard, err_scale)
-            product = out / names[f]
-            prov = {**prov_model, "source": str(f.resolve()), "source_sha256": _sha256(f), "err_source": err_src}
+            prov = {**prov_model, "source": str(f.resolve()), "source_sha256": sha, "err_source": err_src}
             _write_product(product, spec, grid, cols, med, meta, prov, ecsv=ecsv)
-            results.append(CleanResult(str(f), "ok", "", str(product)))
-        except SpectrumError as exc:
-            results.append(CleanResult(str(f), "failed", str(exc)))
-        except (NoiseLikeSpectrum, ValueError) as exc:
-            results.append(CleanResult(str(f), "failed", f"{f}: {exc}"))
+            return CleanResult(str(f), "ok", "", str(product))
         except OSError as exc:  # the product could not be written (disk full, permissions)
-            results.append(CleanResult(str(f), "failed", f"{f}: cannot write the product ({exc})"))
-    write_csv(out / "clean_report.csv", [r.__dict__ for r in results],
+            return CleanResult(str(f), "failed", f"{f}: cannot write the product ({exc})")
+
+    bar = tqdm(total=len(files), desc="clean", disable=not progress)
+    pool = None
+    if workers > 1 and len(files) > 1:  # processes: readers are independent (warnings filters, GIL)
+        import multiprocessing
+
+        from karaoke.archive.prepare import _worker_init
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+    run = pool.map if pool is not None else map
+    try:
+        for c0 in range(0, len(files), batch_size):
+            args = [(f, out / names[f], grid_d, assume_berv, resume, prov_model) for f in files[c0:c0 + batch_size]]
+            chunk = list(run(_load_one, args))  # order kept
+            todo = []
+            for f, status, item in chunk:
+                if status == "done":
+                    results[f] = CleanResult(str(f), "ok", "up to date (kept)", item)
+                elif status == "failed":
+                    results[f] = CleanResult(str(f), "failed", item)
+                else:
+                    todo.append((f, item))
+            if todo:  # one batched inference; each input's draws seeded by its checksum
+                flux = np.stack([item[1] for _, item in todo])  # (b, L)
+                seeds = [int(item[6][:15] or "0", 16) for _, item in todo]
+                draws = model.reconstruct_samples(flux, n_samples=samples, batch_size=batch_size, seed=seeds)
+                for j, (f, item) in enumerate(todo):
+                    results[f] = write(f, item, draws[:, j])
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    ordered = [results[f] for f in files]
+    write_csv(out / "clean_report.csv", [r.__dict__ for r in ordered],
               fieldnames=["source", "status", "reason", "product"])
-    return results
+    return ordered
+
+
+def _load_one(args):
+    """Read, check and prepare one input (in a worker process): (path, status, item)."""
+    f, product, grid_d, assume_berv, resume, prov = args
+    grid = Grid(**grid_d)
+    try:
+        sha = _sha256(f) if f.is_file() else ""
+        if resume and _up_to_date(product, sha, prov):
+            return f, "done", str(product)
+        spec = read_spectrum(f, berv=assume_berv)
+        flux, mask, med = prepare_observation(spec, grid, min_coverage=0.05)
+        err, err_src = observation_error(spec, grid, flux, mask, med)
+        return f, "todo", (spec, flux, mask, med, err, err_src, sha)
+    except SpectrumError as exc:
+        return f, "failed", str(exc)
+    except (NoiseLikeSpectrum, ValueError, OSError) as exc:
+        return f, "failed", f"{f}: {exc}"
+
+
+def _up_to_date(product: Path, source_sha: str, prov: dict) -> bool:
+    """True when ``product`` exists and was made from this input by this network and settings."""
+    if not product.exists() or not source_sha:
+        return False
+    from astropy.io import fits
+
+    try:
+        h = fits.getheader(product)
+    except Exception:
+        return False
+    return (h.get("SRCSHA") == source_sha and h.get("MODELSHA") == prov["model_sha256"]
+            and h.get("NSAMPLES") == prov["samples"] and h.get("ERRSCALE") == prov["err_scale"])
 
 
 def observation_error(spec, grid, flux, mask, median) -> tuple[np.ndarray, str]:
