@@ -137,3 +137,19 @@ def write_csv(path, rows: list[dict], fieldnames=None) -> Path:
     w.writeheader()
     w.writerows(rows)
     return write_text(path, buf.getvalue())
+
+
+def sha256sum(path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : path
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

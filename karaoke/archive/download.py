@@ -7,7 +7,6 @@ anything failed. Downloads run in parallel threads with a progress bar.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from karaoke._atomic import write_csv, write_text
+from karaoke._atomic import sha256sum, write_csv, write_text  # noqa: F401  (sha256sum re-exported)
 from karaoke.spectra.io import SpectrumError, read_spectrum
 
 #: Where the authors publish their released HARPS network (method-facts.md).
@@ -32,14 +31,6 @@ class ManifestRow:
     reason: str = ""
     bytes: int = 0
     sha256: str = ""
-
-
-def sha256sum(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_adp(path) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from karaoke import __version__
-from karaoke._atomic import atomic_path, check_output_dir, write_csv
+from karaoke._atomic import atomic_path, check_output_dir, sha256sum, write_csv
 from karaoke.spectra.grid import Grid, NoiseLikeSpectrum, doppler_shift, harps_grid, regrid
 from karaoke.spectra.io import SpectrumError, read_spectrum
 from karaoke.archive.prepare import prepare_observation
@@ -147,16 +147,6 @@ def scatter_error(flux, valid) -> np.ndarray:
     d2 = (x[:-2] - 2 * x[1:-1] + x[2:])[ok]
     sigma0 = 1.4826 * float(np.median(np.abs(d2))) / np.sqrt(6.0) if d2.size else 0.0
     return np.where(valid, sigma0 * np.sqrt(np.clip(x, 0.0, None)), 0.0)
-
-
-def _sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_file(model) -> Path | None:
@@ -398,7 +388,7 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         err_cal = "given by the user"
     mfile = model_file(model)
     prov_model = {"model": str(mfile or getattr(model, "checkpoint_path", "model")),
-                  "model_sha256": _sha256(mfile) if mfile else "",
+                  "model_sha256": sha256sum(mfile) if mfile else "",
                   "train_config": json.dumps(meta.get("train_config", {}), sort_keys=True),
                   "samples": samples, "err_scale": err_scale, "err_calibration": err_cal}
     files = [Path(f) for f in files]
@@ -461,7 +451,7 @@ def _load_one(args):
     f, product, grid_d, assume_berv, resume, prov = args
     grid = Grid(**grid_d)
     try:
-        sha = _sha256(f) if f.is_file() else ""
+        sha = sha256sum(f) if f.is_file() else ""
         if resume and _up_to_date(product, sha, prov):
             return f, "done", str(product)
         spec = read_spectrum(f, berv=assume_berv)
