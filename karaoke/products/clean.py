@@ -279,13 +279,9 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     hdr = fits.Header()
     hdr["ORIGIN"] = ("karaoke", "Stellar Karaoke telluric removal")
     hdr["KARAOKEV"] = (__version__, "karaoke version")
-    for key, value, comment in (
-            ("MODEL", provenance["model"], "network file"),
-            ("MODELSHA", provenance["model_sha256"], "sha256 of the network file"),
-            ("TRAINCFG", provenance["train_config"], "training configuration (JSON)"),
-            ("SOURCE", provenance["source"], "input file"),
-            ("SRCSHA", provenance["source_sha256"], "sha256 of the input file")):
-        hdr[key] = (str(value), comment)  # long values continue on CONTINUE cards
+    for key in ("MODEL", "MODELSHA", "TRAINCFG", "SOURCE", "SRCSHA"):  # network and input, sha256, config JSON
+        hdr[key] = str(provenance[{"MODEL": "model", "MODELSHA": "model_sha256", "TRAINCFG": "train_config",
+                                   "SOURCE": "source", "SRCSHA": "source_sha256"}[key]])  # long: CONTINUE cards
     if model_meta.get("partial"):
         hdr["PARTIAL"] = (True, f"network only partly trained (epoch {model_meta.get('epoch')})")
     hdr["OBJECT"] = spec.object

@@ -7,6 +7,7 @@ the reason (missing, not FITS, truncated, empty, NaN-only, unexpected layout, wr
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from karaoke.spectra import formats
+
+#: ``warnings.catch_warnings`` changes process-wide filters; readers running in threads (the
+#: download pool verifies files that way) take turns, so that one's filters never leak into
+#: another's or outlive it.
+_WARNINGS_LOCK = threading.RLock()
 
 #: Plausible wavelength range (Angstrom) for an optical 1D spectrum; outside it a file is
 #: taken to be in the wrong unit or corrupt.
@@ -225,7 +231,7 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
     if path.stat().st_size == 0:
         raise SpectrumError(path, "file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():  # the filters are global: one reader at a time
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
             warnings.simplefilter("ignore", UserWarning)  # astropy: non-standard or non-ASCII cards
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy: casts of garbage values
@@ -247,7 +253,7 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
     if err is not None and not np.isfinite(err).any():
         err = None
     try:
-        with warnings.catch_warnings():  # astropy warns on each non-standard card it parses
+        with _WARNINGS_LOCK, warnings.catch_warnings():  # astropy warns on each non-standard card it parses
             warnings.simplefilter("ignore")
             meta = _header_meta(header, path, kind)
             berv_value, source = header_berv(header, path)
@@ -272,7 +278,7 @@ def _spectrum_layout(path: Path) -> str | None:
     from astropy.io import fits
 
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
                 h0 = hdul[0].header

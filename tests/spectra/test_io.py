@@ -200,3 +200,18 @@ def test_fuzzed_real_files_end_in_a_spectrum_error_or_a_valid_spectrum(tmp_path)
             outcomes["valid"] += 1
         path.unlink()
     assert outcomes["error"] > 50 and outcomes["valid"] > 20  # both outcomes are exercised
+
+
+def test_readers_in_threads_leave_the_warning_filters_as_they_were():
+    """read_spectrum sets warning filters for its own checks; readers in threads (the download
+    pool verifies files so) once interleaved and left an 'error on *truncated*' filter behind,
+    which then failed an unrelated FITS write ("comment will be truncated")."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = list(warnings.filters)
+    files = [shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
+             shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")] * 8
+    with ThreadPoolExecutor(4) as pool:
+        assert len(list(pool.map(read_spectrum, files))) == 16
+    assert warnings.filters == before
