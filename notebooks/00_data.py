@@ -55,7 +55,8 @@ for name in (scale, sdss_scale):
 
 # %%
 real, others = find_spectra(shared_data_dir() / "harps", recursive=True)  # 1-D spectra, by their headers
-print(f"{len(real)} 1-D spectra; set aside: {len(others)} other products (e2ds/wave/blaze images, tables)")
+print(f"{len(real)} spectra (1-D products and e2ds with their calibrations); set aside: {len(others)} other "
+      "products (wave/blaze images, tables)")
 store_dir = data_dir() / "stores" / f"shared-harps-{scale}"
 report = prepare_collection(real, store_dir, grid=grid, workers=workers, progress=False)
 print(f"{report['files']} files: {report['accepted']} accepted, rejected by reason:",
