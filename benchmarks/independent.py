@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("KARAOKE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("KARAOKE_SHARED", ROOT.parent / "shared" / "data"))  # as karaoke.paths
 C = 299792.458  # km/s
 C2 = 1.4387769  # cm K
 WINDOWS = {"O2": 6315.0, "H2O": 6540.0}
@@ -195,7 +195,7 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=None, help="CSV (default docs/results/independent.csv; none in --smoke)")
     a = p.parse_args(argv)
     if not (SHARED / "telluric" / "Static_hitran_qt_O2.fits").exists():
-        raise SystemExit(f"needs the HITRAN lists in {SHARED / 'telluric'} (set KARAOKE_SHARED_DATA)")
+        raise SystemExit(f"needs the HITRAN lists in {SHARED / 'telluric'} (set KARAOKE_SHARED)")
     from karaoke.evaluation.claims import QT_RATIO_MAX, STELLAR_RESPONSE_MIN
 
     size = dict(n_spectra=40, n_stars=8, n_pixels=512) if a.smoke else dict(n_spectra=3000, n_stars=240, n_pixels=4096)

@@ -237,25 +237,12 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
         metadata (star id, Teff, RV, BERV, airmass, PWV, S/N, vsini).
     """
     cfg = config or SurveyConfig()
-    rng = np.random.default_rng(cfg.seed)
-    grid = cfg.grid
-    wave = grid.wave
-    # fine uniform ln(lambda) grid with margins for the velocity shifts and kernels
-    vmax = 4 * cfg.rv_sigma + cfg.berv_max + 120.0
-    dv = C_KMS * grid.step / (wave.mean() * cfg.oversample)
-    lo, hi = wave[0] * (1 - vmax / C_KMS), wave[-1] * (1 + vmax / C_KMS)
-    lnw = np.arange(np.log(lo), np.log(hi), dv / C_KMS)
-    lam_fine = np.exp(lnw)
-    lines = stellar_line_list(lo * (1 - 300 / C_KMS), hi * (1 + 300 / C_KMS), cfg.line_density)
-    star, star_of_obs = _draw_population(cfg, rng)
-    N = cfg.n_spectra
-    phase = rng.uniform(0, 2 * np.pi, N)
-    berv = cfg.berv_max * np.cos(phase) * rng.uniform(0.6, 1.0, N)
-    airmass = 1.0 / np.cos(np.arccos(1.0 / rng.uniform(*cfg.airmass_range, N)))
-    pwv = np.exp(rng.uniform(np.log(cfg.pwv_range[0]), np.log(cfg.pwv_range[1]), N))
-    snr = np.exp(rng.uniform(np.log(cfg.snr_range[0]), np.log(cfg.snr_range[1]), N))
-    tilt = rng.normal(0, 0.03, (N, 2))  # smooth throughput variations
-    noise_seeds = rng.integers(0, 2 ** 63, N)
+    plan = survey_plan(cfg)
+    grid, wave, lnw, dv, lam_fine, lines = plan["grid"], plan["wave"], plan["lnw"], plan["dv"], plan["lam_fine"], \
+        plan["lines"]
+    star, star_of_obs, N = plan["star"], plan["star_of_obs"], cfg.n_spectra
+    berv, airmass, pwv, snr, tilt, noise_seeds = (plan[k] for k in ("berv", "airmass", "pwv", "snr", "tilt",
+                                                                    "noise_seeds"))
 
     chunk = chunk or max(1, min(256, int(1.5e7 // lnw.size)))
     tell = TelluricModel(lam_fine)
@@ -290,11 +277,59 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
             flux[i] = counts + nrng.normal(size=grid.n) * np.sqrt(np.clip(counts, 1.0, None))
             stellar[i] = sc * scale
             trans[i] = np.interp(wave, lam_fine, t_conv[j])
+    return _survey(plan, flux, stellar, trans, "karaoke.synth.generator")
+
+
+def survey_plan(cfg: SurveyConfig) -> dict:
+    """Everything random about a survey, drawn from its seed, and the grids it is computed on.
+
+    The numpy generator (:func:`make_survey`) and the torch one (:mod:`karaoke.synth.device`)
+    both start from this plan, so that they make the same stars, observations and conditions.
+
+    Parameters
+    ----------
+    cfg : SurveyConfig
+
+    Returns
+    -------
+    dict
+        ``grid``, ``wave`` (L,) output air wavelengths; ``lnw`` (F,) the fine uniform
+        ln(lambda) grid, ``dv`` its step (km/s), ``lam_fine`` (F,); ``lines`` the stellar line
+        list; ``star`` (per-star parameters), ``star_of_obs`` (N,); per observation ``berv``
+        (km/s), ``airmass``, ``pwv`` (mm), ``snr``, ``tilt`` (N, 2), ``noise_seeds`` (N,).
+    """
+    rng = np.random.default_rng(cfg.seed)
+    grid = cfg.grid
+    wave = grid.wave
+    # fine uniform ln(lambda) grid with margins for the velocity shifts and kernels
+    vmax = 4 * cfg.rv_sigma + cfg.berv_max + 120.0
+    dv = C_KMS * grid.step / (wave.mean() * cfg.oversample)
+    lo, hi = wave[0] * (1 - vmax / C_KMS), wave[-1] * (1 + vmax / C_KMS)
+    lnw = np.arange(np.log(lo), np.log(hi), dv / C_KMS)
+    lines = stellar_line_list(lo * (1 - 300 / C_KMS), hi * (1 + 300 / C_KMS), cfg.line_density)
+    star, star_of_obs = _draw_population(cfg, rng)
+    N = cfg.n_spectra
+    phase = rng.uniform(0, 2 * np.pi, N)
+    berv = cfg.berv_max * np.cos(phase) * rng.uniform(0.6, 1.0, N)
+    airmass = 1.0 / np.cos(np.arccos(1.0 / rng.uniform(*cfg.airmass_range, N)))
+    pwv = np.exp(rng.uniform(np.log(cfg.pwv_range[0]), np.log(cfg.pwv_range[1]), N))
+    snr = np.exp(rng.uniform(np.log(cfg.snr_range[0]), np.log(cfg.snr_range[1]), N))
+    tilt = rng.normal(0, 0.03, (N, 2))  # smooth throughput variations
+    noise_seeds = rng.integers(0, 2 ** 63, N)
+    return {"cfg": cfg, "grid": grid, "wave": wave, "lnw": lnw, "dv": dv, "lam_fine": np.exp(lnw), "lines": lines,
+            "star": star, "star_of_obs": star_of_obs, "berv": berv, "airmass": airmass, "pwv": pwv, "snr": snr,
+            "tilt": tilt, "noise_seeds": noise_seeds}
+
+
+def _survey(plan: dict, flux, stellar, trans, generator: str) -> Survey:
+    """The Survey of a plan's observations, with their metadata and artifact mask."""
+    cfg, grid, wave = plan["cfg"], plan["grid"], plan["wave"]
+    star, star_of_obs = plan["star"], plan["star_of_obs"]
     meta = {
         "star_id": star_of_obs.astype(np.int64),
         "teff": star["teff"][star_of_obs], "feh": star["feh"][star_of_obs],
         "vsini": star["vsini"][star_of_obs], "rv": star["rv"][star_of_obs],
-        "berv": berv, "airmass": airmass, "pwv": pwv, "snr": snr,
+        "berv": plan["berv"], "airmass": plan["airmass"], "pwv": plan["pwv"], "snr": plan["snr"],
     }
     if cfg.data_range is not None:
         mask = artifact_mask(grid, cfg.data_range, gaps=())
@@ -303,5 +338,4 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
     else:
         mask = None
     return Survey(wave=wave, flux=flux, stellar=stellar, transmission=trans, meta=meta, mask=mask,
-                  frame="topocentric", medium="air",
-                  attrs={"generator": "karaoke.synth.generator", "config": cfg.to_dict()})
+                  frame="topocentric", medium="air", attrs={"generator": generator, "config": cfg.to_dict()})
