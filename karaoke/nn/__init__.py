@@ -9,7 +9,8 @@ Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mo
   or spectra held on the GPU);
 * :mod:`karaoke.nn.state` -- the training state (position, generators) and its checkpoint;
 * :mod:`karaoke.nn.training` -- :class:`TrainConfig`, the loss and the step loop, and the
-  content-addressed cache of trained runs.
+  content-addressed cache of trained runs;
+* :mod:`karaoke.nn.distributed` -- data-parallel training over processes (``torchrun``).
 """
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters, save_model  # noqa: F401
 from karaoke.nn.training import TrainConfig, TrainingDiverged, load_history, train, train_cached  # noqa: F401

@@ -10,6 +10,10 @@
 and resumes from ``checkpoint.pt`` after an interruption. ``train_cached`` keys run folders by
 a hash of (model config, training config, data hash), so every notebook, test and CLI call that
 asks for the same network reuses one run.
+
+The loop is flat: batches come from a source (:mod:`karaoke.nn.batches`), the position and the
+generators live in a :class:`~karaoke.nn.state.TrainingState`, and several processes share the
+work under ``torchrun`` (:mod:`karaoke.nn.distributed`).
 """
 from __future__ import annotations
 
