@@ -274,14 +274,14 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     unit, unit_src = flux_unit(spec)
     scaled = {k: cols[k] * median if has_unit else cols[k] for k, _, has_unit in PRODUCT_COLUMNS[1:]}
     bary = _shift(scaled, grid, berv)
-    spectrum = _table(grid, bary, unit, "SPECTRUM", "BARYCENT", "frame of WAVE: stellar lines at rest (as the input)")
+    spectrum = _table(grid, bary, unit, "SPECTRUM", "BARYCENT", "frame of WAVE: stellar lines at rest")
     topo = _table(grid, scaled, unit, "TOPOCENTRIC", "TOPOCENT", "frame of WAVE: tellurics at rest")
     hdr = fits.Header()
     hdr["ORIGIN"] = ("karaoke", "Stellar Karaoke telluric removal")
     hdr["KARAOKEV"] = (__version__, "karaoke version")
-    for key in ("MODEL", "MODELSHA", "TRAINCFG", "SOURCE", "SRCSHA"):  # network and input, sha256, config JSON
-        hdr[key] = str(provenance[{"MODEL": "model", "MODELSHA": "model_sha256", "TRAINCFG": "train_config",
-                                   "SOURCE": "source", "SRCSHA": "source_sha256"}[key]])  # long: CONTINUE cards
+    for key, name in (("MODEL", "model"), ("MODELSHA", "model_sha256"), ("TRAINCFG", "train_config"),
+                      ("SOURCE", "source"), ("SRCSHA", "source_sha256")):
+        hdr[key] = str(provenance[name])  # long values continue on CONTINUE cards
     if model_meta.get("partial"):
         hdr["PARTIAL"] = (True, f"network only partly trained (epoch {model_meta.get('epoch')})")
     hdr["OBJECT"] = spec.object
@@ -314,7 +314,11 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     if ecsv:
         from astropy.table import QTable
 
-        tab = QTable.read(path, hdu="SPECTRUM")
+        import astropy.units as u
+
+        tab = QTable({"WAVE": grid.wave * u.AA})
+        for key, _, has_unit in PRODUCT_COLUMNS[1:]:  # the SPECTRUM columns, from the arrays just written
+            tab[key] = bary[key] * u.Unit(unit) if has_unit else bary[key]
         tab.meta = {k: hdr[k] for k in hdr if k not in ("COMMENT", "") and not k.startswith("NAXIS")}
         with atomic_path(path.with_suffix(".ecsv")) as tmp:
             tab.write(tmp, format="ascii.ecsv", overwrite=True)
