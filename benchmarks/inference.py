@@ -1,63 +1,166 @@
 """Inference benchmark of the paper's network (327680 px, 128 latent, 7,046,997 parameters).
 
-Prints a table: CPU threads x batch size -> milliseconds per spectrum, next to the paper's
-50 ms per spectrum on one CPU (4 ms on a GPU), and the network's FLOPs per spectrum.
-A CUDA device, when present, is measured too.
+Prints, measured in one run on the machine at hand:
 
-    python benchmarks/inference.py [--repeats 3]
+* the CPU's float32 GEMM rate on one thread and the floor it sets for one forward pass
+  (the network's FLOPs / that rate);
+* milliseconds per spectrum of the deterministic reconstruction (encoder mean -> decoder) on
+  one CPU thread and on all of them: PyTorch as it is (the reference), PyTorch with the
+  polyphase decoder (:mod:`karaoke.nn.export`), and ONNX Runtime with and without it; the
+  largest difference from the reference; the ratio to the GEMM floor;
+* on a CUDA device, when present: spectra/s in float32 and bfloat16 autocast at batch
+  1 / 16 / 256 (``cudnn.benchmark`` on);
+
+next to the paper's 50 ms per spectrum on one CPU and 4 ms on a GPU.
+
+    python benchmarks/inference.py [--repeats 5] [--pixels 327680] [--csv docs/results/inference.csv]
 """
 from __future__ import annotations
 
 import argparse
-import platform
+import datetime
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from science import device_name  # noqa: E402
+
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters  # noqa: E402
+
+PAPER_CPU_MS, PAPER_GPU_MS = 50.0, 4.0
 
 
-def time_forward(model, batch, device, repeats):
-    x = torch.rand(batch, 1, model.config.n_pixels, device=device)
-    with torch.inference_mode():
-        model(x)  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
+def best_of(fn, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls after one warm-up call (s)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def gemm_rate(threads: int, repeats: int, n: int = 2048) -> float:
+    """float32 matrix-product rate (FLOP/s) on ``threads`` threads."""
+    torch.set_num_threads(threads)
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    return 2 * n ** 3 / best_of(lambda: a @ b, repeats)
+
+
+def trained_like(config: ModelConfig) -> Karaoke:
+    """A network of ``config`` with random weights, marked trained (speed does not depend on them)."""
+    torch.manual_seed(0)
+    model = Karaoke(config).eval()
+    model.trained = True
+    return model
+
+
+def cpu_rows(model, repeats: int, threads_list, batches):
+    from karaoke.nn.export import OnnxKaraoke, polyphase
+
+    L = model.config.n_pixels
+    x = (1 + 0.05 * np.random.default_rng(0).standard_normal((max(batches), L))).astype(np.float32)
+    poly = polyphase(model)
+    poly.trained = True
+    rows, ref = [], None
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly,
+                   "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False),
+                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True)}
+        for batch in batches:
+            xb = x[:batch]
+            if ref is None or ref.shape[0] != batch:
+                ref = model.reconstruct(xb, batch_size=batch)
+            for name, eng in engines.items():
+                with torch.inference_mode():
+                    ms = 1e3 * best_of(lambda: eng.reconstruct(xb, batch_size=batch), repeats) / batch
+                    diff = float(np.abs(eng.reconstruct(xb, batch_size=batch) - ref).max())
+                rows.append({"engine": name, "device": "CPU", "threads": threads, "batch": batch,
+                             "ms_per_spectrum": ms, "max_abs_diff": diff})
+                print(f"| {name} | CPU | {threads} | {batch} | {ms:.1f} | {diff:.1e} |", flush=True)
+    return rows
+
+
+def cuda_rows(model, repeats: int, batches=(1, 16, 256)):
+    torch.backends.cudnn.benchmark = True
+    gm = model.cuda()
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for batch in batches:
+            x = torch.rand(batch, 1, model.config.n_pixels, device="cuda")
+
+            def step():
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                    gm.decode(gm.encode(x)[0])
                 torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t)
-    return 1e3 * best / batch
+
+            with torch.inference_mode():
+                s = best_of(step, repeats)
+            name = f"PyTorch {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}"
+            rows.append({"engine": name, "device": torch.cuda.get_device_name(), "threads": "", "batch": batch,
+                         "ms_per_spectrum": 1e3 * s / batch, "max_abs_diff": ""})
+            print(f"| {name} | {torch.cuda.get_device_name()} | - | {batch} | {1e3 * s / batch:.3f} "
+                  f"({batch / s:.0f} spectra/s) | - |", flush=True)
+    return rows
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser()
-    p.add_argument("--repeats", type=int, default=3)
+    from karaoke._atomic import write_csv
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--pixels", type=int, default=327680,
+                   help="input length (327680: the paper's network; smaller: the scaled family, for a quick try)")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--csv", type=Path, default=None, help="also write the table here")
     a = p.parse_args(argv)
-    model = Karaoke(ModelConfig.paper()).eval()
+    all_threads = torch.get_num_threads()
+    machine = device_name()  # before the thread count changes
+    config = ModelConfig.paper() if a.pixels == 327680 else ModelConfig.scaled(a.pixels)
+    model = trained_like(config)
     with FlopCounterMode(display=False) as fc, torch.inference_mode():
-        model(torch.rand(1, 1, 327680))
+        model.decode(model.encode(torch.rand(1, 1, config.n_pixels))[0])
     flops = fc.get_total_flops()
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads available")
-    print(f"paper network: {n_parameters(model):,} parameters, {flops / 1e9:.2f} GFLOP per spectrum (forward)")
+    rate = gemm_rate(1, a.repeats)
+    floor_ms = 1e3 * flops / rate
+    print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
+    print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum")
+    print(f"float32 GEMM on 1 thread: {rate / 1e9:.1f} GFLOP/s -> floor {floor_ms:.1f} ms per spectrum")
     print()
-    print("| device | threads | batch | ms / spectrum | paper |")
-    print("|---|---|---|---|---|")
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for batch in (1, 16):
-            ms = time_forward(model, batch, torch.device("cpu"), a.repeats)
-            print(f"| CPU | {threads} | {batch} | {ms:.1f} | 50 (one CPU) |", flush=True)
+    print("| engine | device | threads | batch | ms / spectrum | max abs diff from the reference |")
+    print("|---|---|---|---|---|---|")
+    threads_list = sorted({1, all_threads})
+    rows = cpu_rows(model, a.repeats, threads_list, a.batches)
     if torch.cuda.is_available():
-        gm = model.cuda()
-        for batch in (1, 16, 128):
-            ms = time_forward(gm, batch, torch.device("cuda"), a.repeats)
-            print(f"| {torch.cuda.get_device_name()} | - | {batch} | {ms:.2f} | 4 (GPU) |", flush=True)
+        rows += cuda_rows(model, a.repeats)
+    one = [r for r in rows if r["device"] == "CPU" and r["threads"] == 1]
+    best = min(one, key=lambda r: r["ms_per_spectrum"])
+    ref = min((r for r in one if r["engine"].endswith("(reference)")), key=lambda r: r["ms_per_spectrum"])
+    print()
+    print(f"one CPU thread: best {best['engine']} at batch {best['batch']}, {best['ms_per_spectrum']:.1f} ms "
+          f"= {best['ms_per_spectrum'] / floor_ms:.2f}x the GEMM floor; the PyTorch reference "
+          f"{ref['ms_per_spectrum']:.1f} ms = {ref['ms_per_spectrum'] / floor_ms:.2f}x; paper {PAPER_CPU_MS:g} ms "
+          f"(one CPU), {PAPER_GPU_MS:g} ms (GPU)")
+    if a.csv:
+        meta = {"pixels": config.n_pixels, "gflop": round(flops / 1e9, 3), "gemm_gflops_1thread": round(rate / 1e9, 1),
+                "floor_ms": round(floor_ms, 2), "machine": machine, "date": datetime.date.today().isoformat()}
+        for r in rows:
+            r["ms_per_spectrum"] = round(r["ms_per_spectrum"], 3)
+            if r["max_abs_diff"] != "":
+                r["max_abs_diff"] = f"{r['max_abs_diff']:.1e}"
+            r["x_floor"] = round(r["ms_per_spectrum"] / floor_ms, 2) if r["device"] == "CPU" else ""
+            r.update(meta)
+        write_csv(a.csv, rows, fieldnames=list(rows[0]))
+    torch.set_num_threads(all_threads)
 
 
 if __name__ == "__main__":

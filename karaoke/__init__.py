@@ -10,7 +10,8 @@ The package is layered; a layer imports only from the layers above it in this li
 2. :mod:`karaoke.synth` -- the synthetic survey and its physical telluric model (line tables as
    package data); :mod:`karaoke.archive` -- downloads from ESO and SDSS, preparing stores,
    the shared real data;
-3. :mod:`karaoke.nn` -- the network, velocity whitening, batches, training state and loop;
+3. :mod:`karaoke.nn` -- the network, velocity whitening, batches, training state and loop, the
+   network on ONNX Runtime;
 4. :mod:`karaoke.presets` -- every named configuration of data, network and training;
 5. :mod:`karaoke.evaluation` -- Qt, Qs and the other scores, baselines, sweeps;
    :mod:`karaoke.products` -- FITS products of cleaned spectra;
@@ -32,6 +33,7 @@ _API = {
     **dict.fromkeys(["Survey", "load_survey", "save_survey"], "karaoke.spectra.survey"),
     **dict.fromkeys(["SurveyConfig", "make_survey"], "karaoke.synth.generator"),
     **dict.fromkeys(["Karaoke", "ModelConfig", "load_model", "save_model"], "karaoke.nn.model"),
+    **dict.fromkeys(["OnnxKaraoke"], "karaoke.nn.export"),
     **dict.fromkeys(["random_velocities", "velocity_shift", "whiten"], "karaoke.nn.whitening"),
 }
 __all__ = sorted(_API)

@@ -48,6 +48,16 @@ def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
         ok = (topo["QUAL"] & 1) == 0  # QUAL bit 1: no data
         assert ok.sum() > 900 and np.all(np.isfinite(topo["RECON"][ok]))
         np.testing.assert_allclose(topo["TELLURIC"][ok] * topo["RECON"][ok], topo["FLUX"][ok], rtol=1e-4, atol=1e-4)
+    # the default backend on a CPU is ONNX Runtime; PyTorch gives the same product within float32 rounding
+    assert main(["clean", str(tmp_path / "run"), str(good), "--out", str(tmp_path / "c3"), "--quiet",
+                 "--backend", "torch"]) == 0
+    name = "HARPS.2010-09-18T23:42:36.178_s1d_A_karaoke.fits"
+    with fits.open(tmp_path / "clean" / name) as a, fits.open(tmp_path / "c3" / name) as b:
+        for col in ("RECON", "TELLURIC_ERR", "FLUX_CORR"):
+            x, y = a["SPECTRUM"].data[col], b["SPECTRUM"].data[col]
+            fin = np.isfinite(x)
+            assert fin.sum() > 900 and np.array_equal(fin, np.isfinite(y))
+            np.testing.assert_allclose(x[fin], y[fin], rtol=1e-4, atol=1e-5 * np.abs(y[fin]).max())
 
 
 def test_clean_with_the_authors_format_on_a_real_adp(tmp_path, capsys):

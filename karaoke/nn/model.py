@@ -212,6 +212,8 @@ class Karaoke(nn.Module):
         ----------
         flux : array or Tensor, shape (N, L)
             Median-normalised spectra on the model's grid (topocentric for the paper's use).
+        batch_size : int
+            Spectra reconstructed at once.
 
         Returns
         -------
@@ -221,23 +223,13 @@ class Karaoke(nn.Module):
             network saw only zeros in training) the input is passed through unchanged, i.e.
             no telluric correction is claimed there.
         """
-        import numpy as np
-
         was = self.training
         self.eval()
-        dev = next(self.parameters()).device
-        x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
-        g = None if self.input_guard is None else torch.as_tensor(np.asarray(self.input_guard, np.float32))
-        out = []
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size]  # (b, L)
-            if g is None:
-                out.append(self(xb.to(dev))[0].cpu())
-            else:
-                y = self((xb * g).to(dev))[0].cpu()  # (b, L)
-                out.append(torch.where(g > 0, y, xb))
-        self.train(was)
-        return torch.cat(out).numpy()
+        try:
+            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
+                                   self.input_guard, None, batch_size, 0)[0]
+        finally:
+            self.train(was)
 
     @requires_trained
     @torch.no_grad()
@@ -264,38 +256,89 @@ class Karaoke(nn.Module):
         ndarray, shape (K, N, L), float32
             As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
         """
-        import numpy as np
-
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         was = self.training
         self.eval()
-        dev = next(self.parameters()).device
-        x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
-        if np.ndim(seed) == 0:
-            gens = [torch.Generator().manual_seed(int(seed))]
-        else:
-            if len(seed) != x.shape[0]:
-                raise ValueError(f"{len(seed)} seeds for {x.shape[0]} spectra")
-            gens = [torch.Generator().manual_seed(int(s)) for s in seed]
-        g = None if self.input_guard is None else torch.as_tensor(np.asarray(self.input_guard, np.float32))
-        out = np.empty((n_samples,) + tuple(x.shape), np.float32)
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size]  # (b, L)
-            mu, logvar = self.encode(((xb if g is None else xb * g))[:, None, :].to(dev))  # (b, D) each
-            for k in range(n_samples):
-                z = mu
-                if logvar is not None:  # drawn on the CPU: the same on any device
-                    if len(gens) == 1:
-                        eps = torch.randn(mu.shape, generator=gens[0])
-                    else:
-                        eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i:i + batch_size]])
-                    eps = eps.to(dev)
-                    z = mu + eps * torch.exp(0.5 * logvar)
-                y = self.decode(z)[:, 0].cpu()  # (b, L)
-                out[k, i:i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
-        self.train(was)
-        return out
+        try:
+            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
+                                   self.input_guard, n_samples, batch_size, seed)
+        finally:
+            self.train(was)
+
+    def _encode_batch(self, x: torch.Tensor):
+        """x (b, 1, L) on the CPU -> mu, logvar (b, D) on the model's device (logvar None for the AE)."""
+        return self.encode(x.to(next(self.parameters()).device))
+
+    def _decode_batch(self, z: torch.Tensor) -> torch.Tensor:
+        """z (b, D) on the model's device -> (b, L) on the CPU."""
+        return self.decode(z)[:, 0].cpu()
+
+
+def posterior_draws(encode, decode, flux, n_pixels: int, guard, n_samples, batch_size: int, seed):
+    """Reconstructions of normalised spectra through any implementation of the network.
+
+    Shared by :class:`Karaoke` and the ONNX Runtime engine (:mod:`karaoke.nn.export`), so that
+    both batch, guard and draw identically: the noise ``eps`` of ``z = mu + eps * sigma`` is
+    drawn on the CPU from torch generators, the same for every device and engine.
+
+    Parameters
+    ----------
+    encode : callable
+        ``x`` (b, 1, L) float32 CPU tensor -> ``(mu, logvar)``, each (b, D) (``logvar`` None
+        for the AE), on any device.
+    decode : callable
+        ``z`` (b, D) -> reconstruction (b, L) float32 CPU tensor.
+    flux : array or Tensor, shape (N, L)
+        Median-normalised spectra on the model's grid (topocentric).
+    n_pixels : int
+        L, the network's input length (a spectrum of another length is refused).
+    guard : array, shape (L,), or None
+        The network's ``input_guard`` (0 where the input is passed through unchanged).
+    n_samples : int or None
+        K posterior draws per spectrum; None for the deterministic reconstruction (z = mu).
+    batch_size : int
+        Spectra encoded at once.
+    seed : int or sequence of int
+        Seed of the draws; one per spectrum makes each spectrum's draws independent of the
+        others and of ``batch_size``.
+
+    Returns
+    -------
+    ndarray, shape (K, N, L) float32 (K = 1 when ``n_samples`` is None)
+    """
+    import numpy as np
+
+    if n_samples is not None and n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
+    if x.dim() != 2:
+        raise ValueError(f"flux must be 2-D (spectra, pixels), got shape {tuple(x.shape)}")
+    if x.shape[1] != n_pixels:
+        raise ValueError(f"input has {x.shape[1]} pixels, the model expects {n_pixels}")
+    if np.ndim(seed) == 0:
+        gens = [torch.Generator().manual_seed(int(seed))]
+    else:
+        if len(seed) != x.shape[0]:
+            raise ValueError(f"{len(seed)} seeds for {x.shape[0]} spectra")
+        gens = [torch.Generator().manual_seed(int(s)) for s in seed]
+    g = None if guard is None else torch.as_tensor(np.asarray(guard, np.float32))
+    K = 1 if n_samples is None else n_samples
+    out = np.empty((K,) + tuple(x.shape), np.float32)
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size]  # (b, L)
+        mu, logvar = encode((xb if g is None else xb * g)[:, None, :].contiguous())  # (b, D) each
+        for k in range(K):
+            z = mu
+            if logvar is not None and n_samples is not None:  # drawn on the CPU: the same on any device
+                if len(gens) == 1:
+                    eps = torch.randn(mu.shape, generator=gens[0])
+                else:
+                    eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i:i + batch_size]])
+                z = mu + eps.to(mu.device) * torch.exp(0.5 * logvar)
+            y = decode(z)  # (b, L)
+            out[k, i:i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
+    return out
 
 
 def n_parameters(model: nn.Module) -> int:

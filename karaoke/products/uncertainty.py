@@ -13,6 +13,8 @@ as its uncertainty. :func:`coverage` checks the calibration where the truth is k
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -48,7 +50,12 @@ def telluric_estimate(flux, err, samples, valid=None) -> dict:
     safe_r = np.where(ok, recon, 1.0)
     t = np.where(ok, flux / safe_r, 1.0)
     ratios = flux[None] / np.where(np.abs(samples) > 1e-3, samples, np.nan)  # (K, ..., L)
-    var_model = np.nanvar(ratios, axis=0) if samples.shape[0] > 1 else np.zeros_like(flux)
+    if samples.shape[0] > 1:
+        with warnings.catch_warnings():  # pixels where every draw is ~0 (no data): NaN, then 0 below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var_model = np.nanvar(ratios, axis=0)
+    else:
+        var_model = np.zeros_like(flux)
     var_noise = 0.0 if err is None else (np.asarray(err, np.float64) / safe_r) ** 2
     t_err = np.where(ok, np.sqrt(np.nan_to_num(var_model) + var_noise), 0.0)
     return {"recon": recon, "recon_err": samples.std(0), "telluric": t, "telluric_err": t_err,

@@ -1,0 +1,90 @@
+"""The ONNX Runtime engine and the polyphase decoder compute the PyTorch network's function
+(issue 13: outputs equal to PyTorch within 1e-5), with the same guard band and posterior draws."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from karaoke.nn.export import OnnxKaraoke, PolyphaseDeconv, polyphase
+from karaoke.nn.model import Karaoke, ModelConfig
+
+pytest.importorskip("onnxruntime")
+
+
+def _direct_transposed_conv(x, W, b):
+    """Transposed convolution, stride 2, padding 1, from its definition in float64:
+    y[o, n] = b[o] + sum_{c,i,k: 2 i + k - 1 = n} x[c, i] W[c, o, k]."""
+    c_in, L = x.shape
+    c_out, K = W.shape[1], W.shape[2]
+    y = np.tile(b[:, None], (1, 2 * L)).astype(np.float64)
+    for i in range(L):
+        for k in range(K):
+            n = 2 * i + k - 1
+            if 0 <= n < 2 * L:
+                y[:, n] += W[:, :, k].T @ x[:, i]
+    return y
+
+
+@pytest.mark.parametrize("c_in,c_out", [(3, 1), (4, 5)])
+def test_polyphase_deconv_is_the_transposed_convolution(c_in, c_out):
+    torch.manual_seed(1)
+    ct = nn.ConvTranspose1d(c_in, c_out, 4, stride=2, padding=1).double()
+    x = torch.randn(2, c_in, 37, dtype=torch.float64)
+    poly = PolyphaseDeconv(ct)
+    got = poly(x).detach().numpy()
+    W, b = ct.weight.detach().numpy(), ct.bias.detach().numpy()
+    for j in range(2):
+        want = _direct_transposed_conv(x[j].numpy(), W, b)
+        np.testing.assert_allclose(got[j], want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, ct(x).detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_polyphase_refuses_other_transposed_convolutions():
+    with pytest.raises(ValueError, match="kernel-4 stride-2"):
+        PolyphaseDeconv(nn.ConvTranspose1d(2, 2, 3, stride=1, padding=1))
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    m = Karaoke(ModelConfig.scaled(2048, 16, width=0.25)).eval()
+    with torch.no_grad():  # a posterior wide enough that draws differ visibly
+        m.fc12.bias.fill_(2.0)
+    m.trained = True
+    m.input_guard = np.ones(2048, np.float32)
+    m.input_guard[:40] = 0
+    return m
+
+
+@pytest.fixture(scope="module")
+def flux():
+    rng = np.random.default_rng(3)
+    return (1 + 0.05 * rng.standard_normal((5, 2048))).astype(np.float32)
+
+
+def test_polyphase_network_equals_the_original(net, flux):
+    p = polyphase(net)
+    p.trained = True
+    assert any(isinstance(mod[0], PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv"))
+    assert np.abs(p.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
+
+
+@pytest.mark.parametrize("rewrite", [False, True])
+def test_onnx_engine_equals_pytorch(net, flux, rewrite):
+    eng = OnnxKaraoke(net, threads=1, rewrite=rewrite)
+    ref = net.reconstruct(flux, batch_size=2)
+    got = eng.reconstruct(flux, batch_size=3)
+    assert np.abs(got - ref).max() < 1e-5
+    np.testing.assert_array_equal(got[:, :40], flux[:, :40])  # guard band passed through
+    a = net.reconstruct_samples(flux, n_samples=3, batch_size=2, seed=[5, 6, 7, 8, 9])
+    b = eng.reconstruct_samples(flux, n_samples=3, batch_size=5, seed=[5, 6, 7, 8, 9])
+    assert np.abs(a - b).max() < 1e-5
+    assert a.std(axis=0)[:, 40:].mean() > 1e-3  # the draws differ from each other
+
+
+def test_onnx_engine_needs_a_trained_model_and_the_right_length(net, flux):
+    with pytest.raises(RuntimeError, match="trained"):
+        OnnxKaraoke(Karaoke(ModelConfig.scaled(2048, 16, width=0.25)))
+    eng = OnnxKaraoke(net, threads=1)
+    with pytest.raises(ValueError, match="2048"):
+        eng.reconstruct(flux[:, :1024])
