@@ -154,7 +154,7 @@ def main(argv=None):
         meta = {"pixels": config.n_pixels, "gflop": round(flops / 1e9, 3), "gemm_gflops_1thread": round(rate / 1e9, 1),
                 "floor_ms": round(floor_ms, 2), "machine": machine, "date": datetime.date.today().isoformat()}
         for r in rows:
-            r["ms_per_spectrum"] = round(r["ms_per_spectrum"], 3)
+            r["ms_per_spectrum"] = round(r["ms_per_spectrum"], 1 if r["device"] == "CPU" else 3)
             if r["max_abs_diff"] != "":
                 r["max_abs_diff"] = f"{r['max_abs_diff']:.1e}"
             r["x_floor"] = round(r["ms_per_spectrum"] / floor_ms, 2) if r["device"] == "CPU" else ""

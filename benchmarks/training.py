@@ -7,6 +7,12 @@ data are random spectra on the network's grid (the speed does not depend on thei
 
     python benchmarks/training.py                 # regime network on CPU (and CUDA if present)
     python benchmarks/training.py --paper         # also the paper's 327680-px network (~3 s a step on 2 CPU cores)
+    python benchmarks/training.py --kernels       # bare steps of the regime network: eager, torch.compile, bf16
+
+``--kernels`` times a bare optimiser step (forward, ELBO, backward, Adam) of the regime network
+on the same batch in three forms -- eager float32, ``torch.compile`` (inductor; compile time
+excluded, reported apart) and bfloat16 autocast -- on each device, as ratios to eager measured in
+one run. (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
 """
 from __future__ import annotations
 
@@ -43,6 +49,52 @@ def time_steps(survey, mc, tc, device: str) -> float:
         return load_history(tmp)[-1]["seconds"] / math.ceil(n_train / tc.batch_size)
 
 
+def bare_steps(mc, batch: int, device: str, steps: int = 30) -> list[tuple[str, float, float]]:
+    """(form, seconds per step, seconds of set-up) for eager, compiled and bf16 steps."""
+    import time
+
+    import torch
+
+    from karaoke.nn.model import Karaoke
+
+    torch.manual_seed(0)
+    x = (1 + 0.05 * torch.randn(batch, 1, mc.n_pixels)).to(device)
+    out = []
+    for form in ("eager fp32", "torch.compile fp32", "eager bf16 autocast"):
+        model = Karaoke(mc).to(device).train()
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+        def loss_fn(x):
+            y, mu, logvar = model(x)
+            kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
+            return ((y - x).abs().sum((1, 2)) + 0.03 * kl).mean()
+
+        fn = torch.compile(loss_fn) if form.startswith("torch.compile") else loss_fn
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled="bf16" in form):
+                loss = fn(x)
+            loss.backward()
+            opt.step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+
+        t0 = time.perf_counter()
+        try:
+            step()
+            step()
+        except Exception as exc:  # e.g. no C++ compiler for inductor
+            out.append((f"{form} (failed: {type(exc).__name__})", float("nan"), float("nan")))
+            continue
+        setup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        out.append((form, (time.perf_counter() - t0) / steps, setup))
+    return out
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -53,9 +105,21 @@ def main(argv=None) -> int:
     p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
     p.add_argument("--spectra", type=int, default=512, help="spectra in the timed survey (default 512; "
                    "the paper network on CPU: 72, i.e. 2 steps an epoch)")
+    p.add_argument("--kernels", action="store_true",
+                   help="bare steps of the regime network: eager, torch.compile and bf16 autocast")
     a = p.parse_args(argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     reg = get_preset("regime")
+    if a.kernels:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; regime network, batch "
+              f"{reg.train.batch_size}, bare steps")
+        print(f"{'device':>6} {'form':>34} {'ms/step':>8} {'vs eager':>8} {'set-up s':>8}")
+        for dev in devices:
+            rows = bare_steps(reg.model_config(), reg.train.batch_size, dev)
+            eager = rows[0][1]
+            for form, sec, setup in rows:
+                print(f"{dev:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)
+        return 0
     rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
     if a.paper:
         rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_preset("paper").train))

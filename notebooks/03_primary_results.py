@@ -49,9 +49,9 @@ methods = {"VAE whitened": whitened.reconstruct, "VAE topocentric": topo.reconst
 
 # %% [markdown]
 # ## Fig. 1 / Fig. 5 — input, reconstruction and truth
-# Whole range, then two zooms: the 4 A of deepest telluric absorption (at `ci` the O2 band head,
-# dense telluric lines colliding with stellar ones) and a region where stellar lines appear in
-# some stars but not in others.
+# Whole range, then two zooms: the 4 A of deepest telluric absorption (at `ci` and `regime` the
+# O2 lines of the gamma band's tail among the stellar ones) and a region where stellar lines
+# appear in some stars but not in others.
 
 # %% tags=["nbval-ignore-output"]
 ev_exact = {k: evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar)
@@ -103,8 +103,8 @@ for row in table:
 
 # %% [markdown]
 # Checked by nbval: only what holds for every seed and thread count measured at `ci`
-# (`benchmarks/spread.py`: 3 seeds and 1 vs 2 threads; the trained networks' Qt and Qs spread by
-# up to 0.6 there, so they are not compared). The claims on Qt, Qs and the line responses are
+# (`benchmarks/spread.py`: 3 seeds and 1 vs 2 threads; the trained networks' Qt and Qs spread
+# between seeds there, so they are not compared). The claims on Qt, Qs and the line responses are
 # checked by `tests/evaluation/test_science.py` at a preset trained to convergence.
 
 # %%
@@ -118,9 +118,9 @@ print("the whitened network's fixed telluric pattern is at most half the topocen
 # `make figures`) both networks follow the stellar lines of their input (stellar response near 1 is
 # the identity, 0 a network that ignores its input), and only the topocentric one adds the survey's
 # telluric lines as a fixed pattern (*static*): whitening lowers Qt by removing that pattern and the
-# telluric response, as the paper describes. At `ci` (10 epochs in a telluric-dominated window, what
-# nbval runs) neither network has learnt to follow the stellar lines yet. PCA and the low-pass
-# filter follow everything (responses ≈ 1), tellurics included.
+# telluric response, as the paper describes. At `ci` (the same window and recipe cut to 8 epochs,
+# what nbval runs) the networks are on their way there. PCA and the low-pass filter follow
+# everything (responses ≈ 1), tellurics included.
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
 # (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's

@@ -35,8 +35,8 @@ for s in summary:
 
 # %% [markdown]
 # Checked by nbval: what was trained and scored, and the one result that holds for every seed
-# and thread count measured at `ci` (`benchmarks/spread.py`); the medians above spread by up to
-# 0.6 between seeds there and are not compared.
+# and thread count measured at `ci` (`benchmarks/spread.py`); the medians above spread between
+# seeds there and are not compared.
 
 # %%
 print("networks:", ", ".join(s["label"] for s in summary), f"({summary[0]['n']} held-out spectra each)")
@@ -48,8 +48,8 @@ print("whitening removes most of the fixed telluric pattern:",
 # %% [markdown]
 # **What to look for** (Fig. 7): with the converged preset (`-p scale regime`) Qt falls as N
 # grows and plateaus by N = 15–30 km/s while Qs stays flat, and the fixed telluric pattern of the
-# topocentric network shrinks in step. At `ci` the networks have not converged and only the
-# disappearance of the fixed pattern is robust.
+# topocentric network shrinks in step. At `ci` the networks are partly trained and only the
+# disappearance of the fixed pattern is checked.
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
 # (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's

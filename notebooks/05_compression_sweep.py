@@ -30,8 +30,8 @@ for s in summary:
     print(f"latent {s['latent_dim']:5d}: Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}  leakage {s['leak']:.3f}  stellar response {s['stellar_response']:.3f}  static {s['static_pattern']:.3f}")
 
 # %% [markdown]
-# Checked by nbval: what was trained and scored (at `ci` the medians spread by up to 0.6 between
-# seeds, `benchmarks/spread.py`, and are not compared).
+# Checked by nbval: what was trained and scored (at `ci`, partly trained, the medians spread
+# between seeds, `benchmarks/spread.py`, and are not compared).
 
 # %%
 print("latent sizes:", ", ".join(str(s["latent_dim"]) for s in summary), f"({summary[0]['n']} held-out spectra each)")
@@ -46,7 +46,7 @@ print(f"largest latent size reconstructs more tellurics than the primary (Qt ris
 # %% [markdown]
 # **What to look for** (Fig. 9): too small a latent space loses the stellar lines (Qs and a low
 # stellar response); in the paper a very large one starts to reconstruct tellurics (Qt rises).
-# Run it with `-p scale regime`; at `ci` the networks are too far from converged for the curve.
+# Run it with `-p scale regime`; at `ci` the networks are only partly trained (8 epochs).
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
 # (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's

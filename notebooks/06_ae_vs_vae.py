@@ -35,18 +35,18 @@ for lab in labels:
           f"static {summary[lab]['static_pattern']:.3f}")
 
 # %% [markdown]
-# Checked by nbval: what was trained and scored. At `ci` the AE and VAE medians spread by up to
-# 0.6 between seeds (`benchmarks/spread.py`) and their order changes with the seed, so no
-# comparison is printed here; `regime` and the README give the converged result.
+# Checked by nbval: what was trained and scored. At `ci` (partly trained) the AE and VAE medians
+# spread between seeds (`benchmarks/spread.py`, `docs/results/spread_ci.csv`), so no comparison
+# is printed here; `regime` and the README give the converged result.
 
 # %%
 print("networks:", ", ".join(labels), f"({summary[labels[0]]['n']} held-out spectra each)")
 
 # %% [markdown]
 # **What to look for** (Fig. 8): the paper found that the deterministic AE reconstructs slightly
-# better (lower Qs) but rejects far fewer tellurics (higher Qt, more leakage) than the VAE. The
-# `ci` preset uses KL weight 0.01 because at 0.1 such short trainings collapse the posterior;
-# the converged preset (`-p scale regime`) uses the paper's 0.1 on the per-spectrum ELBO.
+# better (lower Qs) but rejects far fewer tellurics (higher Qt, more leakage) than the VAE. Both
+# `ci` and the converged preset (`-p scale regime`) weigh the KL by 0.03 on the per-spectrum ELBO
+# (L1 and KL summed, `karaoke.presets.CONVERGED`); `-p kl_weight W` tries another weight.
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
 # (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's

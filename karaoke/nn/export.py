@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from karaoke.nn.model import Karaoke, posterior_draws, requires_trained
+from karaoke.nn.model import Karaoke, Reconstructor
 
 
 class PolyphaseDeconv(nn.Module):
@@ -37,9 +37,12 @@ class PolyphaseDeconv(nn.Module):
     ----------
     deconv : torch.nn.ConvTranspose1d
         Kernel 4, stride 2, padding 1, no dilation, groups or output padding.
+    activation : torch.nn.Module, optional
+        An element-wise activation that follows the layer, applied before the interleave (where
+        ONNX Runtime fuses it into the convolution).
     """
 
-    def __init__(self, deconv: nn.ConvTranspose1d):
+    def __init__(self, deconv: nn.ConvTranspose1d, activation: nn.Module | None = None):
         super().__init__()
         if (deconv.kernel_size, deconv.stride, deconv.padding, deconv.dilation, deconv.groups,
                 deconv.output_padding) != ((4,), (2,), (1,), (1,), 1, (0,)):
@@ -53,10 +56,11 @@ class PolyphaseDeconv(nn.Module):
         self.weight = nn.Parameter(w, requires_grad=False)
         self.bias = nn.Parameter(torch.cat([bias, bias]), requires_grad=False)
         self.c_out = c_out
+        self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, _, L = x.shape  # (B, C_in, L)
-        y = F.conv1d(x, self.weight, self.bias, padding=1)  # (B, 2 C_out, L): even phase, odd phase
+        y = self.activation(F.conv1d(x, self.weight, self.bias, padding=1))  # (B, 2 C_out, L): even, odd phase
         return y.view(B, 2, self.c_out, L).permute(0, 2, 3, 1).reshape(B, self.c_out, 2 * L)  # (B, C_out, 2L)
 
 
@@ -78,7 +82,7 @@ def polyphase(model: Karaoke) -> Karaoke:
     for name, mod in list(out.named_children()):
         if name.startswith("deconv") and isinstance(mod, nn.Sequential) and isinstance(mod[0], nn.ConvTranspose1d) \
                 and mod[0].stride == (2,):
-            mod[0] = PolyphaseDeconv(mod[0])
+            setattr(out, name, PolyphaseDeconv(mod[0], mod[1] if len(mod) > 1 else None))  # activation inside
     return out
 
 
@@ -135,7 +139,7 @@ def export_onnx(model: Karaoke, rewrite: bool = True) -> tuple[bytes, bytes]:
     return out[0], out[1]
 
 
-class OnnxKaraoke:
+class OnnxKaraoke(Reconstructor):
     """A trained network run by ONNX Runtime on the CPU, with :class:`Karaoke`'s inference API.
 
     Parameters
@@ -182,42 +186,5 @@ class OnnxKaraoke:
     def _decode_batch(self, z: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._dec.run(None, {"z": z.contiguous().numpy()})[0])  # (b, L)
 
-    @requires_trained
-    def reconstruct(self, flux, batch_size: int = 16):
-        """As :meth:`karaoke.nn.model.Karaoke.reconstruct`.
-
-        Parameters
-        ----------
-        flux : array, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric).
-        batch_size : int
-            Spectra reconstructed at once.
-
-        Returns
-        -------
-        ndarray, shape (N, L), float32
-        """
-        return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                               self.input_guard, None, batch_size, 0)[0]
-
-    @requires_trained
-    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
-        """As :meth:`karaoke.nn.model.Karaoke.reconstruct_samples` (the same draws for the same seed).
-
-        Parameters
-        ----------
-        flux : array, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric).
-        n_samples : int
-            K, draws per spectrum.
-        batch_size : int
-            Spectra encoded at once.
-        seed : int or sequence of int
-            Seed of the draws (one per spectrum: independent of the batch).
-
-        Returns
-        -------
-        ndarray, shape (K, N, L), float32
-        """
-        return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                               self.input_guard, n_samples, batch_size, seed)
+    def _inference(self):
+        return torch.no_grad()

@@ -11,6 +11,7 @@ shorter inputs (regions of interest) on CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -112,7 +113,67 @@ def requires_trained(method):
     return wrapper
 
 
-class Karaoke(nn.Module):
+class Reconstructor:
+    """The inference API shared by :class:`Karaoke` and its ONNX Runtime engine
+    (:class:`karaoke.nn.export.OnnxKaraoke`): both batch, guard and draw through
+    :func:`posterior_draws`. A subclass provides ``config``, ``input_guard``, ``trained``,
+    ``_encode_batch``, ``_decode_batch`` and the ``_inference`` context.
+    """
+
+    @requires_trained
+    def reconstruct(self, flux, batch_size: int = 16):
+        """Deterministic reconstruction (z = mu) of normalised spectra.
+
+        Parameters
+        ----------
+        flux : array or Tensor, shape (N, L)
+            Median-normalised spectra on the model's grid (topocentric for the paper's use).
+        batch_size : int
+            Spectra reconstructed at once.
+
+        Returns
+        -------
+        ndarray, shape (N, L), float32
+            The reconstruction; on the guard band of a whitened network (``input_guard`` 0:
+            padding, gaps and the grid edges widened by the largest whitening shift, where the
+            network saw only zeros in training) the input is passed through unchanged, i.e.
+            no telluric correction is claimed there.
+        """
+        with self._inference():
+            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
+                                   self.input_guard, None, batch_size, 0)[0]
+
+    @requires_trained
+    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
+        """Reconstructions from the posterior: ``z ~ q(z | x) = N(mu, exp(logvar))``, decoded.
+
+        Their spread is the network's uncertainty about the telluric-free spectrum (for the AE,
+        which has no posterior, every sample is the deterministic reconstruction).
+
+        Parameters
+        ----------
+        flux : array or Tensor, shape (N, L)
+            Median-normalised spectra on the model's grid (topocentric).
+        n_samples : int
+            K, draws per spectrum.
+        batch_size : int
+            Spectra encoded at once.
+        seed : int or sequence of int
+            Seed of the draws (the same seed gives the same samples, on any device and engine);
+            one per spectrum makes each spectrum's draws independent of the others in the call
+            and of ``batch_size``.
+
+        Returns
+        -------
+        ndarray, shape (K, N, L), float32
+            As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
+        """
+        with self._inference():
+            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
+                                   self.input_guard, n_samples, batch_size, seed)
+
+
+class Karaoke(nn.Module, Reconstructor):
     """1D convolutional (variational) autoencoder for spectra."""
 
     def __init__(self, config: ModelConfig):
@@ -203,64 +264,14 @@ class Karaoke(nn.Module):
         y = self.decode(z)  # (B, 1, L)
         return (y[:, 0] if squeeze else y), mu, logvar
 
-    @requires_trained
-    @torch.no_grad()
-    def reconstruct(self, flux, batch_size: int = 16):
-        """Deterministic reconstruction (z = mu) of normalised spectra.
-
-        Parameters
-        ----------
-        flux : array or Tensor, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric for the paper's use).
-        batch_size : int
-            Spectra reconstructed at once.
-
-        Returns
-        -------
-        ndarray, shape (N, L), float32
-            The reconstruction; on the guard band of a whitened network (``input_guard`` 0:
-            padding, gaps and the grid edges widened by the largest whitening shift, where the
-            network saw only zeros in training) the input is passed through unchanged, i.e.
-            no telluric correction is claimed there.
-        """
+    @contextlib.contextmanager
+    def _inference(self):
+        """Evaluation mode without gradients, the previous mode restored afterwards."""
         was = self.training
         self.eval()
         try:
-            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                                   self.input_guard, None, batch_size, 0)[0]
-        finally:
-            self.train(was)
-
-    @requires_trained
-    @torch.no_grad()
-    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
-        """Reconstructions from the posterior: ``z ~ q(z | x) = N(mu, exp(logvar))``, decoded.
-
-        Their spread is the network's uncertainty about the telluric-free spectrum (for the AE,
-        which has no posterior, every sample is the deterministic reconstruction).
-
-        Parameters
-        ----------
-        flux : array or Tensor, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric).
-        n_samples : int
-            K, draws per spectrum.
-        batch_size : int
-            Spectra encoded at once.
-        seed : int or sequence of int
-            Seed of the draws (the same seed gives the same samples); one per spectrum makes
-            each spectrum's draws independent of the others in the call and of ``batch_size``.
-
-        Returns
-        -------
-        ndarray, shape (K, N, L), float32
-            As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
-        """
-        was = self.training
-        self.eval()
-        try:
-            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                                   self.input_guard, n_samples, batch_size, seed)
+            with torch.no_grad():
+                yield
         finally:
             self.train(was)
 

@@ -1,7 +1,7 @@
 """The paper's claims on held-out stars of the synthetic survey (exact truth).
 
-At ``ci`` (the networks notebooks 02-06 use in nbval; 10 epochs in a telluric-dominated window)
-only what holds for every seed is asserted. The claims themselves -- whitening halves Qt, both
+At ``ci`` (the networks notebooks 02-06 use in nbval: the regime survey and recipe cut to 8
+epochs, partly trained) only what holds for every seed is asserted. The claims themselves -- whitening halves Qt, both
 networks follow the stellar lines, only the topocentric one outputs a fixed telluric pattern,
 the whitened one reconstructs the stars -- are asserted at ``regime``, the converged recipe in
 a window with the paper's telluric share. Networks are trained once and cached in data/cache.
@@ -14,12 +14,13 @@ from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.presets import heldout, preset_model, preset_survey, split_indices
 
 
-#: Training seeds on which the ci claims are checked here. ``benchmarks/spread.py`` (seeds 0-2
-#: and seed 0 on one thread, on a 2-core AMD EPYC) measured how far the ci networks' scores
-#: spread: Qt up to 0.6 between seeds (seed 1's whitened network keeps the tellurics, Qt 0.99
-#: against 0.78 topocentric), so at ci no claim on Qt, Qs or the AE/VAE order holds for every
-#: seed; those are checked at a preset trained to convergence below. What holds in 4 of 4 runs,
-#: by a factor >= 7, is that whitening removes the fixed telluric pattern.
+#: Training seeds on which the ci results are checked here. ``benchmarks/spread.py --scale ci``
+#: (seeds 0-2 and seed 0 on one thread, on a 2-core AMD EPYC; docs/results/spread_ci.csv)
+#: measured how far the ci networks' scores spread: 8 epochs are too few to follow the stellar
+#: lines (stellar response ~0.1 whitened, 0.06-0.45 topocentric), so no claim on Qs or the
+#: responses holds there; those are checked at ``regime`` below. What holds in 4 of 4 runs with
+#: a margin: whitening removes the fixed telluric pattern (whitened 0.055-0.071 against
+#: 0.42-0.49 topocentric) and lowers Qt (whitened / topocentric 0.74-0.83).
 CI_SEEDS = (0, 1)
 
 
@@ -43,9 +44,14 @@ def results(request):
 def test_whitening_removes_the_fixed_telluric_pattern(results):
     """The topocentric network outputs the survey's telluric lines at their fixed wavelengths even
     for a telluric-free input; whitening removes most of that pattern (4 of 4 seed/thread runs
-    at ci: 0.005-0.048 whitened against 0.35-0.66 topocentric)."""
+    at ci: 0.055-0.071 whitened against 0.42-0.49 topocentric)."""
     assert results[30.0]["static_pattern"] <= STATIC_RATIO_MAX * results[0.0]["static_pattern"]
     assert results[0.0]["static_pattern"] > 0.1
+
+
+def test_whitening_lowers_qt_even_partly_trained(results):
+    """Whitened / topocentric Qt was 0.74-0.83 in 4 of 4 seed/thread runs at ci."""
+    assert results[30.0]["Qt"] <= 0.9 * results[0.0]["Qt"]
 
 
 def test_pca_keeps_the_tellurics(results):
@@ -56,19 +62,26 @@ def test_pca_keeps_the_tellurics(results):
 def test_regime_presets_sit_in_windows_with_the_papers_telluric_share():
     """The presets whose claims are tested below (and that make figures runs) differ from each
     other only in their window, whose telluric line absorption is a paper-like fraction of the
-    stellar one (full HARPS range in this universe: 0.14; the ci window: 0.94)."""
+    stellar one (full HARPS range in this universe: 0.14; the o2-head hard case: 0.94), and in
+    the KL weight of the H2O window; ci is regime cut short."""
     from karaoke.evaluation.metrics import continuum_estimate, telluric_profile
     from karaoke.presets import H2O_WINDOW, O2_WINDOW, get_preset
     from karaoke.synth.generator import make_survey
 
+    from karaoke.presets import CONVERGED, CONVERGED_H2O
+
     o2, h2o = get_preset("regime"), get_preset("regime-h2o")
-    assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey and o2.train == h2o.train
+    assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey
+    assert o2.train == CONVERGED and h2o.train == CONVERGED_H2O == CONVERGED.replace(kl_weight=h2o.train.kl_weight)
     for preset, lo, hi in ((o2, 0.08, 0.16), (h2o, 0.12, 0.25)):
         s = make_survey(preset.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
         tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
         st = np.clip(1 - s.stellar / continuum_estimate(s.stellar, 0.01), 0, None).mean()
         assert lo < tel / st < hi, (preset.name, tel / st)
     assert o2.survey.grid_start == O2_WINDOW
+    ci = get_preset("ci")
+    assert ci.survey == o2.survey and ci.train == o2.train.replace(epochs=ci.train.epochs, lr=ci.train.lr)
+    assert ci.train.epochs < 20
 
 
 def _claims(preset):
@@ -114,8 +127,12 @@ def test_whitened_network_reconstructs_the_stars(regime_results):
 
 @pytest.mark.slow
 def test_claims_hold_in_an_h2o_window_too():
-    """The same claims in the H2O window (6540-6581 A): opt-in (``pytest --slow``), two more
-    networks."""
+    """The claims in the H2O window (6540-6581 A, KL weight 1.0, ``CONVERGED_H2O``): opt-in
+    (``pytest --slow``), two more networks. Measured (``benchmarks/science.py --preset regime-h2o``,
+    seed 0, docs/results/science_regime-h2o.csv): whitened Qt 0.40 against 1.00, stellar responses
+    0.76 / 0.77, static 0.03 against 0.06 (at the 1/2 threshold, so not asserted: in this window
+    the topocentric network follows its input's water lines rather than printing a fixed pattern)
+    -- and whitened Qs 0.38, above the 0.35 target, also not asserted (the README says so)."""
     r = _claims("regime-h2o")
     held = check_claims(r[30.0], r[0.0])
     assert held["qt_halved"] and held["stellar_followed"], held

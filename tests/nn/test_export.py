@@ -65,7 +65,7 @@ def flux():
 def test_polyphase_network_equals_the_original(net, flux):
     p = polyphase(net)
     p.trained = True
-    assert any(isinstance(mod[0], PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv"))
+    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv")) == net.config.n_down
     assert np.abs(p.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
 
 
