@@ -40,9 +40,14 @@ def region(wave, lo, hi):
     return (wave >= lo) & (wave <= hi)
 
 
-def deepest_telluric_window(wave, transmission, width: float = 4.0):
-    """The ``width``-Angstrom window where the mean telluric absorption is largest (a zoom that
-    follows the preset's wavelength range, e.g. the O2 gamma band head at ci).
+def deepest_telluric_window(wave, transmission, width: float = 4.0, margin: float = 1.0):
+    """The ``width``-Angstrom window where the mean telluric *line* absorption is largest (a zoom
+    that follows the preset's wavelength range).
+
+    Line absorption is measured against the transmission's own continuum
+    (:func:`karaoke.evaluation.metrics.telluric_profile`), so a broad slope (Rayleigh scattering,
+    a band's wing) at the grid's edge does not win; the window keeps ``margin`` from both edges
+    (whitening shifts of 30 km/s move the spectrum by ~0.6 A, filling the edges with padding).
 
     Parameters
     ----------
@@ -50,21 +55,31 @@ def deepest_telluric_window(wave, transmission, width: float = 4.0):
         Uniform wavelength grid (Angstrom).
     transmission : array (L,) or (N, L)
         Telluric transmission on ``wave`` (rows are averaged).
+    width : float
+        Window width, Angstrom.
+    margin : float
+        Distance kept from the first and last pixel, Angstrom.
 
     Returns
     -------
     (lo, hi) : floats, Angstrom, inside ``wave``.
     """
+    from karaoke.evaluation.metrics import telluric_profile
+
     wave = np.asarray(wave, dtype=float)
     trans = np.asarray(transmission, dtype=float)
     if wave.ndim != 1 or wave.size < 2 or trans.shape[-1] != wave.size or trans.ndim > 2:
         raise ValueError(f"transmission of shape {trans.shape} does not match a wavelength grid of "
                          f"shape {wave.shape}; expected (L,) or (N, L)")
-    absorb = 1.0 - trans.reshape(-1, wave.size).mean(0)  # (L,)
-    if width >= wave[-1] - wave[0]:
+    step = float(wave[1] - wave[0])
+    if width + 2 * margin >= wave[-1] - wave[0]:
         return float(wave[0]), float(wave[-1])
-    n = max(1, int(round(width / (wave[1] - wave[0]))))
+    mean = trans.reshape(-1, wave.size).mean(0)[None]  # (1, L)
+    absorb = 1.0 - telluric_profile(mean, step)[0]  # (L,) line depth against the continuum
+    n = max(1, int(round(width / step)))
     run = np.convolve(absorb, np.ones(n), mode="valid")  # (L - n + 1,) absorption of each window
+    starts = wave[: run.size]
+    run[(starts < wave[0] + margin) | (starts + (n - 1) * step > wave[-1] - margin)] = -np.inf
     i = int(np.argmax(run))
     return float(wave[i]), float(wave[i + n - 1])
 

@@ -34,3 +34,17 @@ def test_window_rejects_a_transmission_of_another_grid():
     w = Grid(6300.0, 0.01, 200).wave
     with pytest.raises(ValueError, match="does not match"):
         deepest_telluric_window(w, np.ones((3, 150)))
+
+
+def test_window_follows_lines_not_a_broad_slope_at_the_edge():
+    """A broad absorption wing at the grid's start (a band's wing, 30 % deep, 50 A scale) holds
+    more plain absorption than a band of lines further in; the window follows the lines, and
+    keeps its margin from the edges."""
+    w = Grid(6300.0, 0.01, 4096).wave
+    t = (1 - 0.3 * np.exp(-(w - w[0]) / 50.0)) * _band(w, 6320.0, 0.5)
+    n = 400  # what the plain transmission gives: the edge
+    assert w[np.argmax(np.convolve(1 - t, np.ones(n), mode="valid"))] == w[0]
+    lo, hi = deepest_telluric_window(w, t, width=4.0)
+    assert lo <= 6320.0 and 6320.0 + 11 * 0.3 <= hi
+    edge = deepest_telluric_window(w, _band(w, 6300.0, 0.5, n_lines=3), width=4.0, margin=1.0)
+    assert edge[0] >= w[0] + 1.0 - 1e-9
