@@ -16,7 +16,7 @@ def _json(capsys):
 
 
 def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024", "--scale", "ci",
+    assert main(["synth", str(tmp_path / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024", "--scale", "o2-head",
                  "--quiet"]) == 0
     info = _json(capsys)
     assert info["n_spectra"] == 80 and info["n_pixels"] == 1024
