@@ -34,6 +34,7 @@ def add_parser(cmd, presets, default_preset):
     t.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's, 0)")
     t.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
                                                     "(default auto)")
+    t.add_argument("--compile", action="store_true", help="train through torch.compile (needs a C++ compiler)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=run)
     return t
@@ -64,6 +65,8 @@ def run(a):
             if survey.n_pixels != 327680 else ModelConfig.paper(a.latent, not a.ae)
     overrides = {k: v for k, v in {"epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size,
                                    "seed": a.seed}.items() if v is not None}
+    if a.compile:
+        overrides["compile"] = True
     tc = sc.train_config(a.velocity, not a.ae, **overrides)
     if a.kl_weight is not None and not a.ae:
         tc = tc.replace(kl_weight=a.kl_weight)

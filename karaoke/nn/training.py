@@ -43,7 +43,7 @@ from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whi
 LR_SCHEDULES = ("constant", "onecycle")
 #: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
 #: at the default).
-_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean"}
+_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean", "compile": False}
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
 
@@ -59,7 +59,11 @@ class TrainConfig:
 
     ``kl_warmup`` = (first, last) iteration of the linear ramp of the KL weight from 0 to
     ``kl_weight`` (authors: 5000 -> 20000 with weight 0.3). ``max_velocity`` is N of the
-    whitening ``v ~ U(-N, N)`` km/s (0: the topocentric network).
+    whitening ``v ~ U(-N, N)`` km/s (0: the topocentric network). ``compile`` trains through
+    ``torch.compile`` (slower on this project's CPUs, ``benchmarks/training.py --kernels``: 0.67x;
+    for GPUs, where it is to be measured). There is no mixed precision: a median-normalised
+    spectrum sits near 1, where a bfloat16 step is 2^-7 = 0.008, as deep as the lines that matter
+    (a bf16-autocast network did not learn where float32 did; docs/history.md, session 7).
     """
 
     max_velocity: float = 30.0
@@ -75,6 +79,7 @@ class TrainConfig:
     min_median: float = 50.0
     lr_schedule: str = "constant"
     loss_reduction: str = "mean"
+    compile: bool = False
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -277,6 +282,8 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
     model = Karaoke(model_config).to(dev)
     model.input_guard = guard_np
     net = distributed.wrap(model, ctx, dev)  # DDP over several processes, else the model itself
+    if cfg.compile:  # fused kernels (inductor); checkpoints keep the plain module's weights
+        net = torch.compile(net)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     state = TrainingState.new(cfg.seed, dev)
     ckpt_path = out / "checkpoint.pt"

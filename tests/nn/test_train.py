@@ -51,6 +51,22 @@ def test_training_learns_and_writes_a_self_describing_run(small_survey, tmp_path
     np.testing.assert_allclose(loaded.reconstruct(x), model.reconstruct(x), atol=1e-6)
 
 
+def test_compiled_training_matches_eager(small_survey, tmp_path):
+    """``compile=True`` trains through torch.compile: the same losses as eager within float32
+    reordering, a checkpoint with the plain module's parameter names, and a run of its own (the
+    default leaves the keys of earlier runs unchanged)."""
+    pytest.importorskip("torch._inductor")
+    mc, tc = _small(small_survey)
+    mc, tc = mc.replace(variational=False), tc.replace(epochs=1, max_velocity=0.0)  # no sampling: same arithmetic
+    assert "compile" not in tc.to_dict() and run_key(mc, tc.replace(compile=True), "h") != run_key(mc, tc, "h")
+    train(small_survey, mc, tc, tmp_path / "eager", progress=False)
+    train(small_survey, mc, tc.replace(compile=True), tmp_path / "compiled", progress=False)
+    a, b = load_history(tmp_path / "eager")[-1], load_history(tmp_path / "compiled")[-1]
+    assert b["l1"] == pytest.approx(a["l1"], rel=1e-3) and b["val_l1"] == pytest.approx(a["val_l1"], rel=1e-3)
+    loaded = load_model(tmp_path / "compiled")
+    assert not any(k.startswith("_orig_mod") for k in loaded.state_dict())
+
+
 def test_interrupted_training_resumes_to_the_same_weights(small_survey, tmp_path):
     mc, tc = _small(small_survey)
     full = train(small_survey, mc, tc, tmp_path / "full", progress=False)
