@@ -3,7 +3,7 @@
 Layer 5 (above :mod:`karaoke.presets`):
 
 * :mod:`karaoke.evaluation.metrics` -- the paper's Qt and Qs, line responses, the static
-  telluric pattern; baselines PCA and low-pass;
+  telluric pattern, the RMS of a transmission estimate; baselines PCA and low-pass;
 * :mod:`karaoke.evaluation.joint_fit` -- a per-object joint fit of a star and a telluric
   spectrum (in the spirit of wobble);
 * :mod:`karaoke.evaluation.telluric_fit` -- a line-by-line telluric fit (in the spirit of molecfit);
@@ -13,11 +13,12 @@ Layer 5 (above :mod:`karaoke.presets`):
 """
 from karaoke.evaluation.joint_fit import fit_wobble  # noqa: F401
 from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
-                                        line_responses, lowpass_baseline, static_telluric_pattern)
+                                        line_responses, lowpass_baseline, static_telluric_pattern,
+                                        transmission_rms)
 from karaoke.evaluation.claims import CLAIMS, check_claims  # noqa: F401
 from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table  # noqa: F401
 from karaoke.evaluation.telluric_fit import fit_transmission  # noqa: F401
 
 __all__ = ["CLAIMS", "check_claims", "fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
-           "lowpass_baseline", "static_telluric_pattern", "read_table", "run_sweep", "score_model", "summarise",
+           "lowpass_baseline", "static_telluric_pattern", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
            "write_table", "fit_transmission"]

@@ -120,3 +120,30 @@ def test_static_telluric_pattern_sees_what_the_responses_cannot(small_survey):
     leak, _ = line_responses(template, flux, wave, trans, norm.stellar)
     np.testing.assert_allclose(leak, 0.0, atol=1e-12)  # blind to it
     assert abs(static_telluric_pattern(lambda x: x, flux, wave, trans)) < 0.1  # the identity adds none
+
+
+def test_transmission_rms_is_the_noise_for_a_perfect_reconstruction_and_the_depth_for_none():
+    """flux = S T (1 + n): with recon = S the estimate's error is T n (RMS ~ sigma T over the
+    lines); with recon = flux (a model that keeps the tellurics) the estimate is 1 and the RMS is
+    that of the line depths 1 - T."""
+    from karaoke.evaluation.metrics import transmission_rms
+
+    rng = np.random.default_rng(4)
+    x = np.arange(2000)
+    T = np.ones(2000)
+    for c in range(100, 2000, 150):
+        T *= 1 - 0.4 * np.exp(-0.5 * ((x - c) / 3.0) ** 2)
+    S = 1 - 0.3 * np.exp(-0.5 * ((x - 60) / 4.0) ** 2) * np.ones((8, 1))
+    sigma = 0.01
+    flux = S * T * (1 + sigma * rng.standard_normal((8, 2000)))
+    lines = T < 0.99
+    got = transmission_rms(flux, S, np.tile(T, (8, 1)))
+    want = sigma * np.sqrt(np.mean(T[lines] ** 2))
+    assert np.allclose(got, want, rtol=0.1)
+    keep = transmission_rms(flux, flux, np.tile(T, (8, 1)))
+    assert np.allclose(keep, np.sqrt(np.mean((1 - T[lines]) ** 2)), rtol=1e-9)
+    mask = np.ones_like(flux)
+    mask[:, lines] = 0
+    assert np.isnan(transmission_rms(flux, S, np.tile(T, (8, 1)), pixmask=mask)).all()
+    with pytest.raises(ValueError, match="one shape"):
+        transmission_rms(flux, S[:, :10], T)
