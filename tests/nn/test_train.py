@@ -55,7 +55,10 @@ def test_compiled_training_matches_eager(small_survey, tmp_path):
     """``compile=True`` trains through torch.compile: the same losses as eager within float32
     reordering, a checkpoint with the plain module's parameter names, and a run of its own (the
     default leaves the keys of earlier runs unchanged)."""
-    pytest.importorskip("torch._inductor")
+    import shutil
+
+    if not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
+        pytest.skip("torch.compile (inductor) needs a C++ compiler on the CPU; none on PATH")
     mc, tc = _small(small_survey)
     mc, tc = mc.replace(variational=False), tc.replace(epochs=1, max_velocity=0.0)  # no sampling: same arithmetic
     assert "compile" not in tc.to_dict() and run_key(mc, tc.replace(compile=True), "h") != run_key(mc, tc, "h")
