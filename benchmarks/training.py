@@ -49,25 +49,27 @@ def time_steps(survey, mc, tc, device: str) -> float:
         return load_history(tmp)[-1]["seconds"] / math.ceil(n_train / tc.batch_size)
 
 
-def bare_steps(mc, batch: int, device: str, steps: int = 30) -> list[tuple[str, float, float]]:
-    """(form, seconds per step, seconds of set-up) for eager, compiled and bf16 steps."""
+def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, float]]:
+    """(form, seconds per step, seconds of set-up) for eager, compiled and bf16 steps of the
+    loss of ``train`` (:func:`karaoke.nn.training.vae_loss` with ``tc``'s weight and reduction)."""
     import time
 
     import torch
 
     from karaoke.nn.model import Karaoke
+    from karaoke.nn.training import vae_loss
 
     torch.manual_seed(0)
-    x = (1 + 0.05 * torch.randn(batch, 1, mc.n_pixels)).to(device)
+    x = (1 + 0.05 * torch.randn(tc.batch_size, mc.n_pixels)).to(device)  # (B, L)
+    mask = torch.ones_like(x)
     out = []
     for form in ("eager fp32", "torch.compile fp32", "eager bf16 autocast"):
         model = Karaoke(mc).to(device).train()
-        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        opt = torch.optim.Adam(model.parameters(), tc.lr)
 
         def loss_fn(x):
-            y, mu, logvar = model(x)
-            kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
-            return ((y - x).abs().sum((1, 2)) + 0.03 * kl).mean()
+            y, mu, logvar = model(x)  # (B, L), (B, D), (B, D)
+            return vae_loss(y.float(), x, mask, mu.float(), logvar.float(), tc.kl_weight, tc.loss_reduction)[0]
 
         fn = torch.compile(loss_fn) if form.startswith("torch.compile") else loss_fn
 
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
               f"{reg.train.batch_size}, bare steps")
         print(f"{'device':>6} {'form':>34} {'ms/step':>8} {'vs eager':>8} {'set-up s':>8}")
         for dev in devices:
-            rows = bare_steps(reg.model_config(), reg.train.batch_size, dev)
+            rows = bare_steps(reg.model_config(), reg.train, dev)
             eager = rows[0][1]
             for form, sec, setup in rows:
                 print(f"{dev:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)

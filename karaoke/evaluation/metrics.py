@@ -128,8 +128,7 @@ def transmission_rms(flux, recon, reference, pixmask=None, cfg: MetricConfig = M
     est = np.where(use, f / np.where(use, r, 1.0), 0.0)
     sq = np.where(use, (est - t) ** 2, 0.0)
     n = use.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.sqrt(sq.sum(1) / np.maximum(n, 1)), np.nan)
+    return np.where(n > 0, np.sqrt(sq.sum(1) / np.maximum(n, 1)), np.nan)
 
 
 def quality(recon, flux, truth, tmask, pixmask, continuum) -> tuple[np.ndarray, np.ndarray]:

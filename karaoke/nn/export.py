@@ -177,11 +177,10 @@ class OnnxKaraoke(Reconstructor):
         enc, dec = export_onnx(model, rewrite=rewrite)
         self._enc = ort.InferenceSession(enc, opts, providers=["CPUExecutionProvider"])
         self._dec = ort.InferenceSession(dec, opts, providers=["CPUExecutionProvider"])
-        self._variational = model.config.variational
 
     def _encode_batch(self, x: torch.Tensor):
         mu, logvar = self._enc.run(None, {"flux": x.numpy()})  # (b, D) each
-        return torch.from_numpy(mu), (torch.from_numpy(logvar) if self._variational else None)
+        return torch.from_numpy(mu), (torch.from_numpy(logvar) if self.config.variational else None)
 
     def _decode_batch(self, z: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._dec.run(None, {"z": z.contiguous().numpy()})[0])  # (b, L)
