@@ -35,6 +35,19 @@ def device_name() -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} threads"
 
 
+def trained_on(model, scored_on: str) -> str:
+    """Where a network was trained: its run's device and thread count (run.json, since session 8),
+    else where it is scored."""
+    import json
+
+    run = json.loads((model.run_dir / "run.json").read_text())
+    if "torch_threads" not in run:
+        return scored_on
+    if run.get("device", "cpu").startswith("cuda"):
+        return scored_on
+    return scored_on.rsplit(",", 1)[0] + f", {run['torch_threads']} thread" + ("s" if run["torch_threads"] > 1 else "")
+
+
 def main(argv=None) -> int:
     from karaoke import presets
     from karaoke._atomic import write_csv
@@ -55,17 +68,20 @@ def main(argv=None) -> int:
     print(f"preset {a.preset}: {len(test)} held-out spectra; {dev}; {date}", flush=True)
     print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
     held = {}
+    points = [{"velocity": n, "seed": seed} for seed in a.seeds for n in (30.0, 0.0)]
+    models = iter(presets.preset_models(a.preset, points, survey=survey, device=a.device))  # side by side
     for seed in a.seeds:
         pair = {}
         for n in (30.0, 0.0):
-            model = presets.preset_model(a.preset, max_velocity=n, survey=survey, seed=seed, device=a.device)
+            model = next(models)
             secs = sum(h["seconds"] for h in load_history(model.run_dir))  # as trained (also when cached)
             label = "VAE topocentric" if n == 0 else f"VAE N = {n:g} km/s"
             (s,) = summarise(score_model(model, test, label=label))
             pair[n] = s
             rows.append({"network": label, "seed": seed, **{k: f"{s[k]:.2f}" for k in
                          ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
-                         "preset": a.preset, "device": dev, "date": date, "train_seconds": round(secs)})
+                         "preset": a.preset, "device": trained_on(model, dev), "date": date,
+                         "train_seconds": round(secs)})
             r = rows[-1]
             print(f"{label:>16} {seed:4d} {r['Qt']:>5} {r['Qs']:>5} {r['leak']:>5} {r['stellar_response']:>7} "
                   f"{r['static_pattern']:>6} {secs:8.0f}", flush=True)

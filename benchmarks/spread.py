@@ -33,7 +33,7 @@ def _runs(scale: str, seeds, threads: int | None) -> list[dict]:
         torch.set_num_threads(threads)
     out = []
     for seed in seeds:
-        rows = run_sweep(scale, [dict(p, seed=seed) for p in POINTS])
+        rows = run_sweep(scale, [dict(p, seed=seed) for p in POINTS], workers=1)  # every thread on one network
         for s in summarise(rows):
             out.append({"label": s["label"], "seed": seed, "threads": torch.get_num_threads(),
                         **{m: round(s[m], 4) for m in METRICS}})

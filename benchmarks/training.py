@@ -8,11 +8,17 @@ data are random spectra on the network's grid (the speed does not depend on thei
     python benchmarks/training.py                 # regime network on CPU (and CUDA if present)
     python benchmarks/training.py --paper         # also the paper's 327680-px network (~3 s a step on 2 CPU cores)
     python benchmarks/training.py --kernels       # bare steps of the regime network: eager, torch.compile, bf16
+    python benchmarks/training.py --pool 2        # 2 regime networks one after the other vs side by side
 
 ``--kernels`` times a bare optimiser step (forward, ELBO, backward, Adam) of the regime network
 on the same batch in three forms -- eager float32, ``torch.compile`` (inductor; compile time
 excluded, reported apart) and bfloat16 autocast -- on each device, as ratios to eager measured in
 one run. (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
+
+``--pool K`` trains K regime networks (seeds 0..K-1, 3 epochs of a 1024-spectrum survey) through
+:func:`karaoke.nn.pool.train_many`, once one after the other in this process on every thread and
+once side by side (the default plan: one process per thread), and prints the wall time of each,
+process start-up included, and the steady ms a step of each network (epochs after the first).
 """
 from __future__ import annotations
 
@@ -97,6 +103,34 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
     return out
 
 
+def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, float, float]]:
+    """(form, processes, threads each, wall seconds, median steady ms a step) for K networks
+    trained one after the other and side by side (:func:`karaoke.nn.pool.train_many`)."""
+    import time
+
+    import torch
+
+    from karaoke.nn.pool import plan, train_many
+    from karaoke.nn.training import load_history
+
+    survey = _survey(mc.n_pixels, 6315.0, n=spectra)
+    jobs = [(mc, tc.replace(epochs=3, seed=s, max_val_spectra=1)) for s in range(k)]
+    out = []
+    for form, workers in (("one after the other", 1), ("side by side", None)):
+        n_proc, threads = plan(k, "cpu", workers)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            models = train_many(survey, jobs, root=tmp, device="cpu", workers=workers)
+            wall = time.perf_counter() - t0
+            steady = []
+            for m in models:
+                h = load_history(m.run_dir)
+                steps = h[1]["step"] - h[0]["step"]
+                steady += [1e3 * r["seconds"] / steps for r in h[1:]]
+        out.append((form, n_proc, threads if n_proc > 1 else torch.get_num_threads(), wall, float(np.median(steady))))
+    return out
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -109,6 +143,8 @@ def main(argv=None) -> int:
                    "the paper network on CPU: 72, i.e. 2 steps an epoch)")
     p.add_argument("--kernels", action="store_true",
                    help="bare steps of the regime network: eager, torch.compile and bf16 autocast")
+    p.add_argument("--pool", type=int, default=0, metavar="K",
+                   help="train K regime networks one after the other and side by side (CPU)")
     a = p.parse_args(argv)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     reg = get_preset("regime")
@@ -121,6 +157,14 @@ def main(argv=None) -> int:
             eager = rows[0][1]
             for form, sec, setup in rows:
                 print(f"{dev:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)
+        return 0
+    if a.pool:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {a.pool} regime networks, batch "
+              f"{reg.train.batch_size}, 3 epochs of 1024 spectra each")
+        print(f"{'form':>20} {'procs':>5} {'threads':>7} {'wall s':>7} {'ms/step':>8} {'speed-up':>8}")
+        rows = pool_rows(reg.model_config(), reg.train, a.pool)
+        for form, n_proc, threads, wall, ms in rows:
+            print(f"{form:>20} {n_proc:5d} {threads:7d} {wall:7.1f} {ms:8.1f} {rows[0][3] / wall:7.2f}x", flush=True)
         return 0
     rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
     if a.paper:

@@ -217,6 +217,51 @@ def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variat
                         device=device)
 
 
+def preset_models(name, points, survey: Survey | None = None, progress: bool = False, device="auto",
+                  workers: int | None = None) -> list:
+    """The networks of several points of preset ``name`` (e.g. a sweep, or the whitened and
+    topocentric pair), those not in the cache trained side by side
+    (:func:`karaoke.nn.pool.train_many`: one process per network, sharing the threads; ~1.5x
+    sooner than one after the other on this project's 2-core CPU).
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+    points : iterable of dict
+        Each with ``velocity`` (km/s, whitening level N; 0: topocentric), ``latent_dim`` and
+        ``variational`` (defaults 30, 128, True), and optionally overrides of the preset's
+        :class:`karaoke.nn.training.TrainConfig` (``kl_weight``, ``seed``...; ``kl_weight`` is
+        ignored for an AE, whose weight is 0).
+    survey : Survey, optional
+        The preset's survey when the caller already has it.
+    progress : bool
+    device : str
+        ``auto``, ``cpu``, ``cuda``...
+    workers : int, optional
+        Training processes (:func:`karaoke.nn.pool.plan`; default: one per thread).
+
+    Returns
+    -------
+    list of Karaoke
+        In the order of ``points``, in eval mode with ``run_dir`` set.
+    """
+    from karaoke.nn.pool import train_many
+
+    sc = get_preset(name)
+    survey = survey if survey is not None else preset_survey(name)
+    jobs = []
+    for p in points:
+        p = dict(p)
+        v = float(p.pop("velocity", 30.0))
+        d = int(p.pop("latent_dim", 128))
+        var = bool(p.pop("variational", True))
+        if not var:
+            p.pop("kl_weight", None)
+        jobs.append((sc.model_config(d, var), sc.train_config(v, var, **p)))
+    return train_many(survey, jobs, device=device, workers=workers, progress=progress)
+
+
 def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
     """The cached run folder of the network :func:`preset_model` returns (it may not exist yet).
 

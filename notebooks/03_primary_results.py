@@ -29,7 +29,7 @@ from karaoke import plotting
 from karaoke.evaluation.metrics import (PCABaseline, evaluate_reconstruction, line_responses, lowpass_baseline,
                              pseudo_truth, static_telluric_pattern, telluric_profile)
 from karaoke.paths import figures_dir
-from karaoke.presets import heldout, preset_model, preset_survey, split_indices
+from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 
 plotting.use_style()
 survey = preset_survey(scale)
@@ -38,8 +38,8 @@ train_idx, _ = split_indices(norm, scale)
 print(f"{len(test)} held-out spectra of {len(np.unique(test.meta['star_id']))} stars")
 
 # %% tags=["nbval-ignore-output"]
-whitened = preset_model(scale, max_velocity=velocity, latent_dim=latent_dim)
-topo = preset_model(scale, max_velocity=0.0, latent_dim=latent_dim)
+whitened, topo = preset_models(scale, [{"velocity": velocity, "latent_dim": latent_dim},  # trained side by side
+                                       {"velocity": 0.0, "latent_dim": latent_dim}], survey=survey)
 recon = {"VAE whitened": whitened.reconstruct(test.flux), "VAE topocentric": topo.reconstruct(test.flux)}
 pca = PCABaseline(latent_dim).fit(norm.flux[train_idx[:4000]])
 recon["PCA"] = pca.reconstruct(test.flux)

@@ -10,7 +10,7 @@ import numpy as np
 
 from karaoke._atomic import write_csv
 from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses, static_telluric_pattern
-from karaoke.presets import heldout, preset_model, preset_survey
+from karaoke.presets import heldout, preset_models, preset_survey
 
 
 def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
@@ -19,8 +19,9 @@ def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
     return f"{kind}-{v}-d{latent_dim}"
 
 
-def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
-    """Train (or reuse) and evaluate each point.
+def run_sweep(scale: str, points, progress: bool = False, workers: int | None = None) -> list[dict]:
+    """Train (or reuse) and evaluate each point; the points not yet trained are trained side by
+    side (:func:`karaoke.presets.preset_models`).
 
     Parameters
     ----------
@@ -30,7 +31,9 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
         Each with ``velocity`` (km/s), ``latent_dim`` and ``variational`` (defaults 30, 128, True)
         and optionally ``kl_weight`` and ``seed`` (training seed).
     progress : bool
-        Show training progress bars.
+        Show training progress.
+    workers : int, optional
+        Training processes (default: one per CPU thread; :func:`karaoke.nn.pool.plan`).
 
     Returns
     -------
@@ -43,16 +46,14 @@ def run_sweep(scale: str, points, progress: bool = False) -> list[dict]:
     """
     survey = preset_survey(scale)
     test, _ = heldout(survey, scale)
+    points = [{k: v for k, v in p.items() if k in ("velocity", "latent_dim", "variational", "kl_weight", "seed")}
+              for p in points]
+    models = preset_models(scale, points, survey=survey, progress=progress, workers=workers)
     rows = []
-    for p in points:
+    for p, model in zip(points, models):
         v = float(p.get("velocity", 30.0))
         d = int(p.get("latent_dim", 128))
         var = bool(p.get("variational", True))
-        kw = {"kl_weight": float(p["kl_weight"])} if "kl_weight" in p and var else {}
-        if "seed" in p:
-            kw["seed"] = int(p["seed"])
-        model = preset_model(scale, max_velocity=v, latent_dim=d, variational=var, survey=survey,
-                            progress=progress, **kw)
         rows += score_model(model, test, label=point_label(v, d, var),
                             velocity=v, latent_dim=d, variational=var)
     return rows

@@ -291,7 +291,8 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
                   "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
                   "n_val": int(val_idx.size), "n_rejected": len(rejected),
                   "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium,
-                  "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION}
+                  "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION,
+                  "torch_threads": torch.get_num_threads(), "device": str(dev)}
     if ckpt_path.exists():
         ck = read_checkpoint(ckpt_path)
         if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \

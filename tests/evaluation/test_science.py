@@ -11,7 +11,7 @@ import pytest
 
 from karaoke.evaluation.claims import QS_MAX, QT_RATIO_MAX, STATIC_RATIO_MAX, STELLAR_RESPONSE_MIN, check_claims
 from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
-from karaoke.presets import heldout, preset_model, preset_survey, split_indices
+from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 
 
 #: Training seeds on which the ci results are checked here. ``benchmarks/spread.py --scale ci``
@@ -31,8 +31,8 @@ def results(request):
     survey = preset_survey("ci")
     test, norm = heldout(survey, "ci")
     out = {}
-    for n in (30.0, 0.0):
-        model = preset_model("ci", max_velocity=n, survey=survey, seed=request.param)
+    models = preset_models("ci", [{"velocity": n, "seed": request.param} for n in (30.0, 0.0)], survey=survey)
+    for n, model in zip((30.0, 0.0), models):
         (out[n],) = summarise(score_model(model, test, label=f"N={n:g}"))
     train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])

@@ -1,0 +1,150 @@
+"""Several networks trained side by side, one process each (a sweep, a whitened/topocentric pair).
+
+A small network uses a CPU's cores poorly: on this project's 2-core CPU a training step of the
+``regime`` network takes 38 ms on two threads and 49 ms on one, so two networks trained at the
+same time on one thread each finish about 1.5x sooner than one after the other on two
+(``python benchmarks/training.py --pool`` measures it on the machine at hand). :func:`train_many`
+trains the networks of a list that are not in the run cache in a pool of processes that share
+the thread budget, then loads every one; the run folders, keys and contents are those of
+:func:`karaoke.nn.training.train_cached`, so a network trained in the pool is the one a later
+``train_cached`` call finds, and an interrupted pool resumes from each run's checkpoint.
+
+The numbers of processes and threads come from the thread budget (``torch.get_num_threads()``,
+the physical cores unless set) and the number of networks to train; ``workers`` or the
+environment variable ``KARAOKE_TRAIN_WORKERS`` fix the number of processes (1: train one after
+the other in this process, as ``train_cached`` does). On a GPU the default is one process: the
+processes would share one device, which is not measured yet.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from karaoke.nn.model import Karaoke, ModelConfig, load_model
+from karaoke.nn.training import TrainConfig, pick_device, run_dir_for, train_cached
+from karaoke.paths import cache_dir
+from karaoke.spectra.survey import Survey
+
+#: Environment variable that fixes the number of training processes (an integer >= 1).
+WORKERS_ENV = "KARAOKE_TRAIN_WORKERS"
+
+
+def plan(n_jobs: int, device: str = "cpu", workers: int | None = None,
+         budget: int | None = None) -> tuple[int, int]:
+    """How to train ``n_jobs`` networks: (processes, torch threads per process).
+
+    Parameters
+    ----------
+    n_jobs : int
+        Networks to train.
+    device : str
+        ``cpu`` or a GPU (``cuda``...): on a GPU the default is one process.
+    workers : int, optional
+        Processes (default: ``KARAOKE_TRAIN_WORKERS`` if set, else one per thread of the budget,
+        at most ``n_jobs``).
+    budget : int, optional
+        Threads to share (default ``torch.get_num_threads()``).
+
+    Raises
+    ------
+    ValueError
+        ``workers`` or ``KARAOKE_TRAIN_WORKERS`` is not an integer >= 1.
+    """
+    budget = max(1, int(budget or torch.get_num_threads()))
+    if workers is None and os.environ.get(WORKERS_ENV, "").strip():
+        raw = os.environ[WORKERS_ENV].strip()
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{WORKERS_ENV}={raw!r}: give the number of training processes, an integer >= 1")
+        workers = int(raw)
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers is None:
+        workers = 1 if str(device).startswith("cuda") else budget
+    workers = max(1, min(int(workers), n_jobs))
+    return workers, max(1, budget // workers)
+
+
+def _train_one(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root, device: str,
+               threads: int) -> str:
+    """Worker: train one network into the run cache on ``threads`` threads; its run folder."""
+    torch.set_num_threads(threads)
+    model = train_cached(survey, model_config, train_config, root=root, device=device, progress=False)
+    return str(model.run_dir)
+
+
+def train_many(survey: Survey, jobs, root=None, device: str = "auto", workers: int | None = None,
+               progress: bool = False) -> list[Karaoke]:
+    """The trained networks for several (model config, training config) pairs on one survey,
+    training those not in the run cache side by side.
+
+    Parameters
+    ----------
+    survey : Survey
+        Topocentric spectra on the models' grid, in memory (each process receives a copy without
+        the truth arrays, which training does not read).
+    jobs : sequence of (ModelConfig, TrainConfig)
+        The networks, in the order returned.
+    root : path, optional
+        Run cache folder (default ``data/cache/runs``), as in
+        :func:`karaoke.nn.training.train_cached`.
+    device : str
+        ``auto``, ``cpu``, ``cuda``...
+    workers : int, optional
+        Training processes (see :func:`plan`).
+    progress : bool
+        A progress bar over the networks trained (one after the other in this process: the
+        per-epoch bars of ``train_cached``).
+
+    Returns
+    -------
+    list of Karaoke
+        In eval mode with ``run_dir`` set, in the order of ``jobs``.
+
+    Raises
+    ------
+    karaoke.nn.training.TrainingDiverged, ValueError
+        The first failure among the networks, after the others have finished (their runs stay
+        in the cache).
+    """
+    jobs = [(mc, tc) for mc, tc in jobs]
+    root = Path(root) if root is not None else cache_dir() / "runs"  # resolved here, for the workers too
+    runs = [run_dir_for(mc, tc, survey.data_hash(), root) for mc, tc in jobs]
+    todo, seen = [], set()
+    for i, r in enumerate(runs):  # each missing run once (two jobs may name the same network)
+        if not (r / "model.pt").exists() and r not in seen:
+            seen.add(r)
+            todo.append(i)
+    dev = str(pick_device(device))
+    n_proc, threads = plan(len(todo), dev, workers)
+    if n_proc <= 1:
+        for i in todo:
+            train_cached(survey, *jobs[i], root=root, device=device, progress=progress)
+    elif todo:
+        light = replace(survey, stellar=None, transmission=None, meta=dict(survey.meta))  # same data hash
+        import multiprocessing
+
+        errors = []
+        with ProcessPoolExecutor(n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_one, light, *jobs[i], root, dev, threads): i for i in todo}
+            bar = tqdm(total=len(futures), desc=f"networks ({n_proc} processes x {threads} threads)",
+                       disable=not progress)
+            for fut in as_completed(futures):
+                try:
+                    fut.result()
+                except Exception as exc:  # the others keep training; the first failure is raised below
+                    errors.append((futures[fut], exc))
+                bar.update()
+            bar.close()
+        if errors:  # the message of a training error names its run folder
+            raise min(errors, key=lambda e: e[0])[1]
+    models = []
+    for r in runs:
+        model = load_model(r / "model.pt")
+        model.run_dir = r
+        models.append(model)
+    return models
