@@ -8,7 +8,9 @@ Papermill does not read ``.py`` notebooks: each is converted with jupytext first
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
+import time
 from pathlib import Path
 
 from karaoke.paths import ensure, figures_dir, notebooks_dir
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
     if a.sync and a.scale != "ci":
         p.error("--sync writes the nbval references, which are executed at the ci scale")
     failed = []
+    t0 = time.time()
     for src in srcs:
         out = src.with_suffix(".ipynb") if a.sync else ensure(figures_dir() / "notebooks") / f"{src.stem}.ipynb"
         print(f"[karaoke] {src.name} (scale {a.scale}) -> {out}", flush=True)
@@ -71,11 +74,49 @@ def main(argv=None) -> int:
         except Exception as exc:  # keep going, report at the end
             print(f"[karaoke] {src.name} failed: {exc}", file=sys.stderr)
             failed.append(src.name)
+    if not a.sync:
+        report_claims(a.scale, time.time() - t0, failed)
     if failed:
         print(f"[karaoke] failed notebooks: {', '.join(failed)}", file=sys.stderr)
         return 1
     print(f"[karaoke] figures in {figures_dir()}")
     return 0
+
+
+def machine() -> str:
+    """This machine in a few words: CPU model (or GPU name) and thread count."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def report_claims(scale: str, seconds: float, failed=()) -> Path:
+    """Print which of the paper's claims the figures just made show, and write them with the run's
+    time and machine to ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims`
+    on the tables the notebooks wrote; a claim whose notebook did not run is left undecided)."""
+    import datetime
+
+    from karaoke._atomic import write_csv
+    from karaoke.evaluation.claims import figure_claims
+    from karaoke.evaluation.sweeps import figure_tables
+
+    rows = figure_claims(figure_tables(figures_dir()))
+    stamp = {"scale": scale, "minutes": round(seconds / 60, 1), "machine": machine(),
+             "date": datetime.date.today().isoformat(), "failed_notebooks": " ".join(failed)}
+    out = write_csv(figures_dir() / f"claims_{scale}.csv", [dict(r, **stamp) for r in rows])
+    print(f"[karaoke] the paper's claims in these figures (scale {scale}, {stamp['minutes']} min, {stamp['machine']}):")
+    for r in rows:
+        word = {True: "holds", False: "does NOT hold", None: "not decided (its notebook did not run)"}[r["holds"]]
+        print(f"[karaoke]   {r['figure']:9s} {r['claim']}: {word}")
+    return out
 
 
 if __name__ == "__main__":

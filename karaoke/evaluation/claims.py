@@ -54,3 +54,65 @@ def check_claims(whitened: dict, topocentric: dict) -> dict:
         Claim name -> bool, in the order of :data:`CLAIMS`.
     """
     return {c.name: bool(c.holds(whitened, topocentric)) for c in CLAIMS}
+
+
+@dataclass(frozen=True)
+class FigureClaim:
+    """One claim of Section 5's sweeps: the figure it belongs to, what it says, the table it
+    reads (a key of the ``tables`` of :func:`figure_claims`) and a test on that table."""
+
+    name: str
+    figure: str
+    text: str
+    table: str
+    holds: Callable[[dict], bool]
+
+
+#: The sweeps' claims (Figs. 7-9); :data:`CLAIMS` covers Figs. 5-6. Each reads a dict of
+#: summaries: ``velocity`` (N km/s -> summary), ``variational`` (True: VAE, False: AE) or
+#: ``latent`` (latent size -> summary).
+FIGURE_CLAIMS = (
+    FigureClaim("qt_falls_with_whitening", "Fig. 7",
+                "Qt falls from N = 0 to N = 5 and on to N = 15-30 km/s", "velocity",
+                lambda m: m[0.0]["Qt"] > m[5.0]["Qt"] > min(m[15.0]["Qt"], m[30.0]["Qt"])),
+    FigureClaim("whitening_keeps_stars", "Fig. 7", "Qs at N = 30 km/s within 0.1 of N = 0", "velocity",
+                lambda m: abs(m[30.0]["Qs"] - m[0.0]["Qs"]) <= 0.1),
+    FigureClaim("ae_leaks_more", "Fig. 8", "the AE keeps more tellurics than the VAE (Qt and leakage)",
+                "variational", lambda m: m[True]["Qt"] < m[False]["Qt"] and m[True]["leak"] < m[False]["leak"]),
+    FigureClaim("small_latent_loses_stars", "Fig. 9",
+                "the smallest latent space loses the most stellar lines (highest Qs, lower stellar "
+                "response than 128)", "latent",
+                lambda m: m[min(m)]["Qs"] == max(s["Qs"] for s in m.values())
+                and m[min(m)]["stellar_response"] < m[128]["stellar_response"]),
+)
+
+
+def figure_claims(tables: dict) -> list[dict]:
+    """Every claim of ``make figures`` on the summaries its notebooks wrote.
+
+    Parameters
+    ----------
+    tables : dict
+        ``primary``: ``{"whitened": summary, "topocentric": summary}`` (Figs. 5-6); ``velocity``,
+        ``variational``, ``latent``: as in :data:`FIGURE_CLAIMS`. A missing key (its notebook was
+        not run) leaves its claims undecided.
+
+    Returns
+    -------
+    list of dict
+        One per claim: ``figure``, ``claim`` (its text), ``holds`` (True, False, or None when
+        undecided).
+    """
+    out = []
+    p = tables.get("primary")
+    for c in CLAIMS:
+        held = bool(c.holds(p["whitened"], p["topocentric"])) if p else None
+        out.append({"figure": "Figs. 5-7", "claim": c.text, "holds": held})
+    for c in FIGURE_CLAIMS:
+        m = tables.get(c.table)
+        try:
+            held = bool(c.holds(m)) if m else None
+        except KeyError:  # the sweep lacks a point the claim needs (e.g. run with other velocities)
+            held = None
+        out.append({"figure": c.figure, "claim": c.text, "holds": held})
+    return out

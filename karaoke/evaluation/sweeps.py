@@ -153,3 +153,43 @@ def read_table(path) -> list[dict]:
     """
     with open(path) as fh:
         return list(csv.DictReader(fh))
+
+
+#: The tables ``make figures`` writes (into ``figures/``) that :func:`figure_tables` reads:
+#: (key, file, column summarised by, type of that column).
+FIGURE_TABLES = (("velocity", "table_fig7_whitening_sweep.csv", "velocity", float),
+                 ("variational", "table_fig8_ae_vs_vae.csv", "variational", lambda s: s == "True"),
+                 ("latent", "table_fig9_compression_sweep.csv", "latent_dim", int))
+_METRICS = ("Qt", "Qs", "leak", "stellar_response", "static_pattern")
+
+
+def figure_tables(folder) -> dict:
+    """The summaries of the tables the notebooks of ``make figures`` wrote, in the form
+    :func:`karaoke.evaluation.claims.figure_claims` reads.
+
+    Parameters
+    ----------
+    folder : path
+        The figures folder (``table_primary_metrics.csv`` of notebook 03 and the sweep tables
+        of notebooks 04-06); a missing table leaves its key out.
+
+    Returns
+    -------
+    dict
+        ``primary`` (``whitened``/``topocentric`` -> medians with the exact truth), ``velocity``
+        (N km/s -> summary), ``variational`` (bool -> summary), ``latent`` (int -> summary);
+        summaries as :func:`summarise` gives them.
+    """
+    folder = Path(folder)
+    out = {}
+    primary = folder / "table_primary_metrics.csv"
+    if primary.exists():
+        rows = {r["method"]: r for r in read_table(primary) if r["truth"] == "exact"}
+        out["primary"] = {key: {m: float(rows[name][m]) for m in _METRICS}
+                          for key, name in (("whitened", "VAE whitened"), ("topocentric", "VAE topocentric"))}
+    for key, name, column, cast in FIGURE_TABLES:
+        if (folder / name).exists():
+            rows = [dict(r, **{m: float(r[m]) for m in _METRICS}, **{column: cast(r[column])})
+                    for r in read_table(folder / name)]
+            out[key] = {s[column]: s for s in summarise(rows, by=column)}
+    return out
