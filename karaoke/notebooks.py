@@ -20,6 +20,84 @@ def notebook_sources(pattern: str = "[0-9][0-9]_*.py") -> list[Path]:
     return sorted(notebooks_dir().glob(pattern))
 
 
+def notebook_parameters(src: Path) -> dict:
+    """A notebook's default parameters: the literal assignments of its cell tagged ``parameters``.
+
+    Parameters
+    ----------
+    src : Path
+        A percent-format notebook (``notebooks/NN_*.py``).
+
+    Returns
+    -------
+    dict
+        Name -> value (empty when the notebook has no parameters cell).
+    """
+    import ast
+
+    import jupytext
+
+    for cell in jupytext.read(src).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+    return {}
+
+
+def figure_points(srcs) -> list[dict]:
+    """The networks that notebooks 02-06 among ``srcs`` train on their scale's survey at their
+    default parameters (points as :func:`karaoke.presets.preset_models` takes them), each once:
+    the runner trains them side by side before it runs the notebooks, which then find them in
+    the cache.
+
+    Parameters
+    ----------
+    srcs : iterable of Path
+        Notebook sources (``notebooks/NN_*.py``).
+    """
+    par = {Path(src).name[:2]: notebook_parameters(Path(src)) for src in srcs}
+    points = []
+    if "02" in par:
+        p = par["02"]
+        points.append({"velocity": p["velocity"], "latent_dim": p["latent_dim"], "variational": p["variational"]})
+    if "03" in par:
+        p = par["03"]
+        points += [{"velocity": v, "latent_dim": p["latent_dim"]} for v in (p["velocity"], 0.0)]
+    if "04" in par:
+        p = par["04"]
+        points += [{"velocity": v, "latent_dim": p["latent_dim"]} for v in p["velocities"]]
+    if "05" in par:
+        p = par["05"]
+        points += [{"velocity": p["velocity"], "latent_dim": d} for d in p["latent_dims"]]
+    if "06" in par:
+        p = par["06"]
+        vae = {"velocity": p["velocity"], "latent_dim": p["latent_dim"]}
+        if p.get("kl_weight") is not None:
+            vae["kl_weight"] = p["kl_weight"]
+        points += [{"velocity": p["velocity"], "latent_dim": p["latent_dim"], "variational": False}, vae]
+    unique = {}
+    for pt in points:
+        pt = {"variational": True, **pt, "velocity": float(pt["velocity"]), "latent_dim": int(pt["latent_dim"])}
+        unique.setdefault(tuple(sorted(pt.items())), pt)
+    return list(unique.values())
+
+
+def pretrain(scale: str, srcs) -> None:
+    """Train the networks of :func:`figure_points` side by side (those not in the cache); a
+    failure is printed and left to the notebook that needs the network."""
+    from karaoke.presets import preset_models
+
+    points = figure_points(srcs)
+    if not points:
+        return
+    print(f"[karaoke] the {len(points)} networks of notebooks 02-06 (scale {scale}), trained side by side "
+          "where not cached", flush=True)
+    try:
+        preset_models(scale, points, progress=True)
+    except Exception as exc:  # the notebook that needs the network reports it again
+        print(f"[karaoke] training failed: {exc}", file=sys.stderr)
+
+
 def to_ipynb(src: Path, dst: Path) -> Path:
     """Convert a percent-format ``.py`` into an ``.ipynb`` (kernel pinned to ``python3``)."""
     import jupytext
@@ -66,6 +144,7 @@ def main(argv=None) -> int:
         p.error("--sync writes the nbval references, which are executed at the ci scale")
     failed = []
     t0 = time.time()
+    pretrain(a.scale, srcs)
     for src in srcs:
         out = src.with_suffix(".ipynb") if a.sync else ensure(figures_dir() / "notebooks") / f"{src.stem}.ipynb"
         print(f"[karaoke] {src.name} (scale {a.scale}) -> {out}", flush=True)

@@ -64,12 +64,82 @@ class PolyphaseDeconv(nn.Module):
         return y.view(B, 2, self.c_out, L).permute(0, 2, 3, 1).reshape(B, self.c_out, 2 * L)  # (B, C_out, 2L)
 
 
-def polyphase(model: Karaoke) -> Karaoke:
+class PolyphaseTail(nn.Module):
+    """The decoder's last two upsampling layers and its output convolution, kept in phases.
+
+    ``up2`` and ``up1`` are the polyphase forms of the last two stride-2 transposed
+    convolutions (:class:`PolyphaseDeconv`, activation inside) and ``out`` the kernel-3 output
+    convolution. Instead of interleaving ``up2``'s even and odd phases (a transpose of every
+    channel, whose innermost axis has length 2: where ONNX Runtime spent a quarter of the
+    decoder's time), ``up1`` reads them as they are and yields the four phases of the final
+    grid (pixel ``4j + r``, r = 0..3), and ``out`` combines neighbouring phases; only the output
+    (a few channels) is interleaved. With ``E``, ``O`` the phases of ``up2`` (pixels 2j, 2j + 1
+    of its output ``h``) and ``W`` ``up1``'s transposed-convolution weight, pixel ``2i`` of
+    ``up1`` is ``W1 h[i] + W3 h[i - 1]`` and ``2i + 1`` is ``W2 h[i] + W0 h[i + 1]``, so:
+
+    * r = 0: ``W1 E[j] + W3 O[j - 1]``;   r = 1: ``W2 E[j] + W0 O[j]``;
+    * r = 2: ``W1 O[j] + W3 E[j]``;       r = 3: ``W2 O[j] + W0 E[j + 1]``;
+
+    and the output convolution's taps at ``n - 1, n, n + 1`` for ``n = 4j + r`` read phases
+    ``r - 1, r, r + 1`` (the neighbour across a block edge at ``j - 1`` or ``j + 1``). Zero
+    padding of one phase sample is the zero padding of the original layers at both ends.
+
+    Parameters
+    ----------
+    up2, up1 : PolyphaseDeconv
+    out : torch.nn.Conv1d
+        Kernel 3, stride 1, padding 1.
+    """
+
+    def __init__(self, up2: PolyphaseDeconv, up1: PolyphaseDeconv, out: nn.Conv1d):
+        super().__init__()
+        if (out.kernel_size, out.stride, out.padding, out.dilation, out.groups) != ((3,), (1,), (1,), (1,), 1):
+            raise ValueError(f"not a kernel-3 stride-1 padding-1 convolution: {out}")
+        self.up2 = up2
+        c2, c1 = up2.c_out, up1.c_out
+        Wp = up1.weight.detach()  # (2 c1, c2, 3): even rows [W3, W1, 0], odd rows [0, W2, W0] (transposed)
+        W1, W3 = Wp[:c1, :, 1], Wp[:c1, :, 0]
+        W2, W0 = Wp[c1:, :, 1], Wp[c1:, :, 2]
+        w = Wp.new_zeros(4, c1, 2, c2, 3)  # (phase r, out channel, input phase E/O, in channel, tap j-1/j/j+1)
+        w[0, :, 0, :, 1], w[0, :, 1, :, 0] = W1, W3
+        w[1, :, 0, :, 1], w[1, :, 1, :, 1] = W2, W0
+        w[2, :, 1, :, 1], w[2, :, 0, :, 1] = W1, W3
+        w[3, :, 1, :, 1], w[3, :, 0, :, 2] = W2, W0
+        b1 = up1.bias.detach()[:c1]
+        self.mid = nn.Conv1d(2 * c2, 4 * c1, 3, padding=1, dtype=Wp.dtype).requires_grad_(False)
+        self.mid.weight.copy_(w.reshape(4 * c1, 2 * c2, 3))
+        self.mid.bias.copy_(b1.repeat(4))
+        self.mid_activation = up1.activation
+        P = out.weight.detach()  # (c0, c1, 3): taps n - 1, n, n + 1
+        c0 = P.shape[0]
+        v = P.new_zeros(4, c0, 4, c1, 3)  # (phase r, out channel, input phase, in channel, tap j-1/j/j+1)
+        for r in range(4):
+            v[r, :, (r - 1) % 4, :, 0 if r == 0 else 1] = P[:, :, 0]
+            v[r, :, r, :, 1] = P[:, :, 1]
+            v[r, :, (r + 1) % 4, :, 2 if r == 3 else 1] = P[:, :, 2]
+        self.out = nn.Conv1d(4 * c1, 4 * c0, 3, padding=1, dtype=P.dtype).requires_grad_(False)
+        self.out.weight.copy_(v.reshape(4 * c0, 4 * c1, 3))
+        self.out.bias.copy_((out.bias.detach() if out.bias is not None else P.new_zeros(c0)).repeat(4))
+        self.c_out = c0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, L = x.shape  # (B, C_in, L)
+        h = self.up2.activation(F.conv1d(x, self.up2.weight, self.up2.bias, padding=1))  # (B, 2 c2, L): E, O
+        u = self.mid_activation(self.mid(h))  # (B, 4 c1, L): phases r = 0..3 of the final grid
+        y = self.out(u)  # (B, 4 c0, L)
+        return y.view(B, 4, self.c_out, L).permute(0, 2, 3, 1).reshape(B, self.c_out, 4 * L)  # (B, c0, 4L)
+
+
+def polyphase(model: Karaoke, tail: bool = True) -> Karaoke:
     """A copy of ``model`` whose stride-2 transposed convolutions are :class:`PolyphaseDeconv`.
 
     Parameters
     ----------
     model : Karaoke
+    tail : bool
+        Also keep the last two upsampling layers and the output convolution in phases
+        (:class:`PolyphaseTail`, in place of ``deconv2``; ``deconv1`` and ``predict0`` become
+        identities).
 
     Returns
     -------
@@ -83,7 +153,50 @@ def polyphase(model: Karaoke) -> Karaoke:
         if name.startswith("deconv") and isinstance(mod, nn.Sequential) and isinstance(mod[0], nn.ConvTranspose1d) \
                 and mod[0].stride == (2,):
             setattr(out, name, PolyphaseDeconv(mod[0], mod[1] if len(mod) > 1 else None))  # activation inside
+    if tail and isinstance(getattr(out, "deconv2", None), PolyphaseDeconv) and isinstance(out.deconv1, PolyphaseDeconv):
+        out.deconv2 = PolyphaseTail(out.deconv2, out.deconv1, out.predict0)  # deconv2 -> deconv1 -> predict0
+        out.deconv1, out.predict0 = nn.Identity(), nn.Identity()
     return out
+
+
+def _as_2d(mod: nn.Module) -> nn.Module:
+    """The same layer on (B, C, 1, L) tensors: a 1-D convolution as a 2-D one of height 1."""
+    if isinstance(mod, nn.Sequential):
+        return nn.Sequential(*[_as_2d(m) for m in mod])
+    if isinstance(mod, (nn.LeakyReLU, nn.ReLU, nn.Identity)):
+        return mod
+    if not isinstance(mod, nn.Conv1d):
+        raise TypeError(f"no 2-D form of {mod}")
+    out = nn.Conv2d(mod.in_channels, mod.out_channels, (1,) + mod.kernel_size, (1,) + mod.stride,
+                    (0,) + mod.padding, (1,) + mod.dilation, mod.groups, mod.bias is not None,
+                    dtype=mod.weight.dtype)
+    with torch.no_grad():
+        out.weight.copy_(mod.weight[:, :, None, :])
+        if mod.bias is not None:
+            out.bias.copy_(mod.bias)
+    return out.requires_grad_(False)
+
+
+class _Encoder2d(nn.Module):
+    """``model``'s encoder with every convolution 2-D of height 1, (B, C, 1, L) tensors
+    throughout: the layout for which ONNX Runtime's blocked-channel (NCHWc) convolution kernels
+    apply. (The decoder stays 1-D: in 2-D its interleaves cost layout conversions, and it was
+    slower; docs/history.md, session 8.)"""
+
+    def __init__(self, model: Karaoke):
+        super().__init__()
+        K = model.config.n_down
+        self.enc = nn.ModuleList([_as_2d(getattr(model, f"conv{i}")) for i in range(1, K + 2)])
+        self.fc11 = model.fc11
+        self.fc12 = model.fc12 if model.config.variational else None
+
+    def forward(self, x):  # (B, 1, L)
+        h = x[:, :, None, :]  # (B, 1, 1, L)
+        for layer in self.enc:
+            h = layer(h)  # (B, C_i, 1, L / 2^i)
+        h = h.flatten(1)  # (B, C_K * L_b): the order of the 1-D network's flatten
+        mu = self.fc11(h)  # (B, D)
+        return mu, (self.fc12(h) if self.fc12 is not None else torch.zeros_like(mu))
 
 
 class _Encoder(nn.Module):
@@ -105,7 +218,7 @@ class _Decoder(nn.Module):
         return self.model.decode(z)[:, 0]  # (B, L)
 
 
-def export_onnx(model: Karaoke, rewrite: bool = True) -> tuple[bytes, bytes]:
+def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False) -> tuple[bytes, bytes]:
     """The encoder and decoder of ``model`` as serialised ONNX graphs (dynamic batch size).
 
     Parameters
@@ -113,6 +226,9 @@ def export_onnx(model: Karaoke, rewrite: bool = True) -> tuple[bytes, bytes]:
     model : Karaoke
     rewrite : bool
         Export the polyphase form of the decoder (:func:`polyphase`).
+    conv2d : bool
+        Export the encoder's convolutions as 2-D ones of height 1 (the same sums), for which
+        ONNX Runtime's blocked-channel convolution kernels apply.
 
     Returns
     -------
@@ -127,7 +243,7 @@ def export_onnx(model: Karaoke, rewrite: bool = True) -> tuple[bytes, bytes]:
     L, D = model.config.n_pixels, model.config.latent_dim
     out = []
     for wrapper, example, names_in, names_out in (
-            (_Encoder(net), torch.zeros(1, 1, L), ["flux"], ["mu", "logvar"]),
+            (_Encoder2d(net) if conv2d else _Encoder(net), torch.zeros(1, 1, L), ["flux"], ["mu", "logvar"]),
             (_Decoder(net), torch.zeros(1, D), ["z"], ["recon"])):
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
@@ -150,6 +266,8 @@ class OnnxKaraoke(Reconstructor):
         ONNX Runtime's intra-op threads (default: ``torch.get_num_threads()``).
     rewrite : bool
         Use the polyphase form of the decoder (:func:`export_onnx`).
+    conv2d : bool
+        Run the encoder's convolutions as 2-D ones of height 1 (:func:`export_onnx`).
 
     Raises
     ------
@@ -159,7 +277,7 @@ class OnnxKaraoke(Reconstructor):
         If onnxruntime is not installed (``pip install onnxruntime``).
     """
 
-    def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True):
+    def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True, conv2d: bool = True):
         import onnxruntime as ort
 
         if not getattr(model, "trained", False):
@@ -174,7 +292,7 @@ class OnnxKaraoke(Reconstructor):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        enc, dec = export_onnx(model, rewrite=rewrite)
+        enc, dec = export_onnx(model, rewrite=rewrite, conv2d=conv2d)
         self._enc = ort.InferenceSession(enc, opts, providers=["CPUExecutionProvider"])
         self._dec = ort.InferenceSession(dec, opts, providers=["CPUExecutionProvider"])
 

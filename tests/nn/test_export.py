@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from karaoke.nn.export import OnnxKaraoke, PolyphaseDeconv, polyphase
+from karaoke.nn.export import OnnxKaraoke, PolyphaseDeconv, PolyphaseTail, polyphase
 from karaoke.nn.model import Karaoke, ModelConfig
 
 pytest.importorskip("onnxruntime")
@@ -39,6 +39,31 @@ def test_polyphase_deconv_is_the_transposed_convolution(c_in, c_out):
     np.testing.assert_allclose(got, ct(x).detach().numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("c2,c1,c0", [(3, 1, 1), (4, 2, 3)])
+def test_polyphase_tail_is_two_transposed_convolutions_and_a_convolution(c2, c1, c0):
+    """Two stride-2 transposed convolutions (LeakyReLU after each) and a kernel-3 convolution,
+    from their definitions in float64, against the tail that never interleaves the middle."""
+    torch.manual_seed(2)
+    up2 = nn.ConvTranspose1d(5, c2, 4, stride=2, padding=1).double()
+    up1 = nn.ConvTranspose1d(c2, c1, 4, stride=2, padding=1).double()
+    out = nn.Conv1d(c1, c0, 3, padding=1).double()
+    act = nn.LeakyReLU(0.1)
+    x = torch.randn(2, 5, 23, dtype=torch.float64)
+    tail = PolyphaseTail(PolyphaseDeconv(up2, act), PolyphaseDeconv(up1, act), out)
+    got = tail(x).detach().numpy()
+    lrelu = lambda a: np.where(a > 0, a, 0.1 * a)  # noqa: E731
+    for j in range(2):
+        h = lrelu(_direct_transposed_conv(x[j].numpy(), up2.weight.detach().numpy(), up2.bias.detach().numpy()))
+        u = lrelu(_direct_transposed_conv(h, up1.weight.detach().numpy(), up1.bias.detach().numpy()))
+        P, b = out.weight.detach().numpy(), out.bias.detach().numpy()
+        up = np.pad(u, ((0, 0), (1, 1)))
+        want = b[:, None] + sum(P[:, :, t] @ up[:, t:t + u.shape[1]] for t in range(3))
+        assert got[j].shape == (c0, 4 * 23)
+        np.testing.assert_allclose(got[j], want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="kernel-3"):
+        PolyphaseTail(PolyphaseDeconv(up2, act), PolyphaseDeconv(up1, act), nn.Conv1d(c1, c0, 5, padding=2))
+
+
 def test_polyphase_refuses_other_transposed_convolutions():
     with pytest.raises(ValueError, match="kernel-4 stride-2"):
         PolyphaseDeconv(nn.ConvTranspose1d(2, 2, 3, stride=1, padding=1))
@@ -65,13 +90,19 @@ def flux():
 def test_polyphase_network_equals_the_original(net, flux):
     p = polyphase(net)
     p.trained = True
-    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv")) == net.config.n_down
+    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv")) \
+        == net.config.n_down - 2 and isinstance(p.deconv2, PolyphaseTail)
     assert np.abs(p.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
+    q = polyphase(net, tail=False)
+    q.trained = True
+    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in q.named_children() if name.startswith("deconv")) \
+        == net.config.n_down
+    assert np.abs(q.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
 
 
-@pytest.mark.parametrize("rewrite", [False, True])
-def test_onnx_engine_equals_pytorch(net, flux, rewrite):
-    eng = OnnxKaraoke(net, threads=1, rewrite=rewrite)
+@pytest.mark.parametrize("rewrite,conv2d", [(False, False), (True, False), (True, True)])
+def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d):
+    eng = OnnxKaraoke(net, threads=1, rewrite=rewrite, conv2d=conv2d)
     ref = net.reconstruct(flux, batch_size=2)
     got = eng.reconstruct(flux, batch_size=3)
     assert np.abs(got - ref).max() < 1e-5
@@ -88,3 +119,13 @@ def test_onnx_engine_needs_a_trained_model_and_the_right_length(net, flux):
     eng = OnnxKaraoke(net, threads=1)
     with pytest.raises(ValueError, match="2048"):
         eng.reconstruct(flux[:, :1024])
+
+
+def test_onnx_engine_runs_the_deterministic_ae(flux):
+    torch.manual_seed(4)
+    ae = Karaoke(ModelConfig.scaled(2048, 16, variational=False, width=0.25)).eval()
+    ae.trained = True
+    eng = OnnxKaraoke(ae, threads=1)
+    assert np.abs(eng.reconstruct(flux) - ae.reconstruct(flux)).max() < 1e-5
+    draws = eng.reconstruct_samples(flux, n_samples=2, seed=1)
+    np.testing.assert_array_equal(draws[0], draws[1])  # no posterior: every draw is the reconstruction

@@ -1,0 +1,31 @@
+"""The notebook runner (karaoke.notebooks): the parameters it reads and the networks it trains first."""
+from karaoke.notebooks import figure_points, notebook_parameters, notebook_sources
+
+
+def test_notebook_parameters_are_the_literals_of_the_tagged_cell(tmp_path):
+    src = tmp_path / "09_x.py"
+    src.write_text('# %% [markdown]\n# title\n\n# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 5]\n'
+                   'kl_weight = None  # comment\n\n# %%\nx = 1\n')
+    assert notebook_parameters(src) == {"scale": "ci", "velocities": [0, 5], "kl_weight": None}
+    plain = tmp_path / "10_y.py"
+    plain.write_text("# %%\nx = 1\n")
+    assert notebook_parameters(plain) == {}
+
+
+def test_the_runner_plans_every_network_of_notebooks_02_to_06_once():
+    """The whitening sweep (Fig. 7), the latent sweep (Fig. 9) and the AE (Fig. 8) around the
+    primary network: 9 distinct networks, the primary and topocentric ones shared."""
+    points = figure_points(notebook_sources())
+    key = {(p["velocity"], p["latent_dim"], p["variational"]) for p in points}
+    assert len(key) == len(points) == 9
+    assert {(v, 128, True) for v in (0.0, 5.0, 15.0, 30.0)} <= key
+    assert {(30.0, d, True) for d in (8, 32, 128, 512, 1024)} <= key
+    assert (30.0, 128, False) in key
+    assert figure_points([s for s in notebook_sources() if s.name.startswith(("00", "07", "08"))]) == []
+
+
+def test_a_notebook_parameter_change_changes_the_plan(tmp_path):
+    src = tmp_path / "04_whitening_sweep.py"
+    src.write_text('# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\n'
+                   'primary_velocity = 60\n')
+    assert {(p["velocity"], p["latent_dim"]) for p in figure_points([src])} == {(0.0, 64), (60.0, 64)}
