@@ -6,8 +6,10 @@ Prints, measured in one run on the machine at hand:
   (the network's FLOPs / that rate);
 * milliseconds per spectrum of the deterministic reconstruction (encoder mean -> decoder) on
   one CPU thread and on all of them: PyTorch as it is (the reference), PyTorch with the
-  polyphase decoder (:mod:`karaoke.nn.export`), and ONNX Runtime with and without it; the
-  largest difference from the reference; the ratio to the GEMM floor;
+  polyphase decoder (:mod:`karaoke.nn.export`: stride-2 transposed convolutions as ordinary
+  ones, the last two kept in phases), ONNX Runtime with and without it, and with the encoder's
+  convolutions as height-1 2-D ones (what ``karaoke clean`` runs); the largest difference from
+  the reference; the ratio to the GEMM floor;
 * on a CUDA device, when present: spectra/s in float32 and bfloat16 autocast at batch
   1 / 16 / 256 (``cudnn.benchmark`` on);
 
@@ -74,8 +76,9 @@ def cpu_rows(model, repeats: int, threads_list, batches):
     for threads in threads_list:
         torch.set_num_threads(threads)
         engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly,
-                   "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False),
-                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True)}
+                   "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
+                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False),
+                   "ONNX Runtime, polyphase decoder, 2-D encoder (clean)": OnnxKaraoke(model, threads=threads)}
         for batch in batches:
             xb = x[:batch]
             if ref is None or ref.shape[0] != batch:

@@ -114,13 +114,13 @@ def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, 
     from karaoke.nn.training import load_history
 
     survey = _survey(mc.n_pixels, 6315.0, n=spectra)
-    jobs = [(mc, tc.replace(epochs=3, seed=s, max_val_spectra=1)) for s in range(k)]
+    jobs = [(survey, mc, tc.replace(epochs=3, seed=s, max_val_spectra=1)) for s in range(k)]
     out = []
     for form, workers in (("one after the other", 1), ("side by side", None)):
         n_proc, threads = plan(k, "cpu", workers)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            models = train_many(survey, jobs, root=tmp, device="cpu", workers=workers)
+            models = train_many(jobs, root=tmp, device="cpu", workers=workers)
             wall = time.perf_counter() - t0
             steady = []
             for m in models:

@@ -83,17 +83,22 @@ def figure_points(srcs) -> list[dict]:
 
 
 def pretrain(scale: str, srcs) -> None:
-    """Train the networks of :func:`figure_points` side by side (those not in the cache); a
-    failure is printed and left to the notebook that needs the network."""
-    from karaoke.presets import preset_models
+    """Train the networks of :func:`figure_points`, and notebook 08's network of the paired
+    SDSS-like preset, side by side (those not in the cache); a failure is printed and left to
+    the notebook that needs the network."""
+    from karaoke.nn.pool import train_many
+    from karaoke.presets import get_preset, preset_jobs
 
-    points = figure_points(srcs)
-    if not points:
+    jobs = preset_jobs(scale, figure_points(srcs)) if figure_points(srcs) else []
+    for src in srcs:
+        if Path(src).name.startswith("08"):
+            jobs += preset_jobs(get_preset(scale).sdss, [{"velocity": notebook_parameters(Path(src))["velocity"]}])
+    if not jobs:
         return
-    print(f"[karaoke] the {len(points)} networks of notebooks 02-06 (scale {scale}), trained side by side "
+    print(f"[karaoke] the {len(jobs)} networks of notebooks 02-06 and 08 (scale {scale}), trained side by side "
           "where not cached", flush=True)
     try:
-        preset_models(scale, points, progress=True)
+        train_many(jobs, progress=True)
     except Exception as exc:  # the notebook that needs the network reports it again
         print(f"[karaoke] training failed: {exc}", file=sys.stderr)
 

@@ -217,12 +217,42 @@ def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variat
                         device=device)
 
 
+def preset_jobs(name, points, survey: Survey | None = None) -> list[tuple]:
+    """The training jobs of several points of preset ``name``, as
+    :func:`karaoke.nn.pool.train_many` takes them (see :func:`preset_models`).
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, or a preset object.
+    points : iterable of dict
+        As in :func:`preset_models`.
+    survey : Survey, optional
+        The preset's survey when the caller already has it.
+
+    Returns
+    -------
+    list of (Survey, ModelConfig, TrainConfig)
+    """
+    sc = get_preset(name)
+    survey = survey if survey is not None else preset_survey(name)
+    jobs = []
+    for p in points:
+        p = dict(p)
+        v = float(p.pop("velocity", 30.0))
+        d = int(p.pop("latent_dim", 128))
+        var = bool(p.pop("variational", True))
+        if not var:
+            p.pop("kl_weight", None)
+        jobs.append((survey, sc.model_config(d, var), sc.train_config(v, var, **p)))
+    return jobs
+
+
 def preset_models(name, points, survey: Survey | None = None, progress: bool = False, device="auto",
                   workers: int | None = None) -> list:
     """The networks of several points of preset ``name`` (e.g. a sweep, or the whitened and
     topocentric pair), those not in the cache trained side by side
-    (:func:`karaoke.nn.pool.train_many`: one process per network, sharing the threads; ~1.5x
-    sooner than one after the other on this project's 2-core CPU).
+    (:func:`karaoke.nn.pool.train_many`: one process per network, sharing the threads).
 
     Parameters
     ----------
@@ -248,18 +278,7 @@ def preset_models(name, points, survey: Survey | None = None, progress: bool = F
     """
     from karaoke.nn.pool import train_many
 
-    sc = get_preset(name)
-    survey = survey if survey is not None else preset_survey(name)
-    jobs = []
-    for p in points:
-        p = dict(p)
-        v = float(p.pop("velocity", 30.0))
-        d = int(p.pop("latent_dim", 128))
-        var = bool(p.pop("variational", True))
-        if not var:
-            p.pop("kl_weight", None)
-        jobs.append((sc.model_config(d, var), sc.train_config(v, var, **p)))
-    return train_many(survey, jobs, device=device, workers=workers, progress=progress)
+    return train_many(preset_jobs(name, points, survey), device=device, workers=workers, progress=progress)
 
 
 def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):

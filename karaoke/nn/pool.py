@@ -77,18 +77,17 @@ def _train_one(survey: Survey, model_config: ModelConfig, train_config: TrainCon
     return str(model.run_dir)
 
 
-def train_many(survey: Survey, jobs, root=None, device: str = "auto", workers: int | None = None,
+def train_many(jobs, root=None, device: str = "auto", workers: int | None = None,
                progress: bool = False) -> list[Karaoke]:
-    """The trained networks for several (model config, training config) pairs on one survey,
-    training those not in the run cache side by side.
+    """The trained networks for several (survey, model config, training config) jobs, training
+    those not in the run cache side by side, the longest first.
 
     Parameters
     ----------
-    survey : Survey
-        Topocentric spectra on the models' grid, in memory (each process receives a copy without
-        the truth arrays, which training does not read).
-    jobs : sequence of (ModelConfig, TrainConfig)
-        The networks, in the order returned.
+    jobs : sequence of (Survey, ModelConfig, TrainConfig)
+        The networks, in the order returned. Surveys: topocentric spectra on the model's grid, in
+        memory (each process receives a copy without the truth arrays, which training does not
+        read).
     root : path, optional
         Run cache folder (default ``data/cache/runs``), as in
         :func:`karaoke.nn.training.train_cached`.
@@ -111,26 +110,33 @@ def train_many(survey: Survey, jobs, root=None, device: str = "auto", workers: i
         The first failure among the networks, after the others have finished (their runs stay
         in the cache).
     """
-    jobs = [(mc, tc) for mc, tc in jobs]
+    jobs = [(survey, mc, tc) for survey, mc, tc in jobs]
     root = Path(root) if root is not None else cache_dir() / "runs"  # resolved here, for the workers too
-    runs = [run_dir_for(mc, tc, survey.data_hash(), root) for mc, tc in jobs]
+    runs = [run_dir_for(mc, tc, survey.data_hash(), root) for survey, mc, tc in jobs]
     todo, seen = [], set()
     for i, r in enumerate(runs):  # each missing run once (two jobs may name the same network)
         if not (r / "model.pt").exists() and r not in seen:
             seen.add(r)
             todo.append(i)
+    # longest first (steps x pixels), so that the last ones to start are the short ones
+    todo.sort(key=lambda i: -(len(jobs[i][0]) * jobs[i][2].epochs * jobs[i][1].n_pixels))
     dev = str(pick_device(device))
     n_proc, threads = plan(len(todo), dev, workers)
     if n_proc <= 1:
         for i in todo:
-            train_cached(survey, *jobs[i], root=root, device=device, progress=progress)
+            train_cached(*jobs[i], root=root, device=device, progress=progress)
     elif todo:
-        light = replace(survey, stellar=None, transmission=None, meta=dict(survey.meta))  # same data hash
         import multiprocessing
 
+        light = {}  # one stripped copy per survey
+        for i in todo:
+            s = jobs[i][0]
+            if id(s) not in light:
+                light[id(s)] = replace(s, stellar=None, transmission=None, meta=dict(s.meta))  # same data hash
         errors = []
         with ProcessPoolExecutor(n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_one, light, *jobs[i], root, dev, threads): i for i in todo}
+            futures = {pool.submit(_train_one, light[id(jobs[i][0])], *jobs[i][1:], root, dev, threads): i
+                       for i in todo}
             bar = tqdm(total=len(futures), desc=f"networks ({n_proc} processes x {threads} threads)",
                        disable=not progress)
             for fut in as_completed(futures):

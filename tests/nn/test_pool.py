@@ -11,7 +11,7 @@ from karaoke.nn.training import TrainConfig, run_dir_for, train_cached
 def _jobs(survey):
     mc = ModelConfig.scaled(survey.n_pixels, latent_dim=8, width=0.25)
     tc = TrainConfig(epochs=1, batch_size=16, lr=1e-3, kl_weight=0.01, kl_warmup=(0, 5), seed=5)
-    return [(mc, tc), (mc, tc.replace(max_velocity=0.0)), (mc, tc.replace(seed=6))]
+    return [(survey, mc, tc), (survey, mc, tc.replace(max_velocity=0.0)), (survey, mc, tc.replace(seed=6))]
 
 
 def test_plan_shares_the_thread_budget(monkeypatch):
@@ -43,15 +43,14 @@ def test_pool_trains_the_networks_train_cached_would(small_survey, tmp_path, mon
     gives one after the other on one thread, and a second call trains nothing."""
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     jobs = _jobs(small_survey)[:2]
-    models = train_many(small_survey, jobs + [jobs[0]], root=tmp_path / "pool", device="cpu", workers=2)
+    models = train_many(jobs + [jobs[0]], root=tmp_path / "pool", device="cpu", workers=2)
     assert [m.run_dir for m in models] == [run_dir_for(mc, tc, small_survey.data_hash(), tmp_path / "pool")
-                                           for mc, tc in jobs + [jobs[0]]]
+                                           for _, mc, tc in jobs + [jobs[0]]]
     assert len(list((tmp_path / "pool").iterdir())) == 2
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        ref = [train_cached(small_survey, mc, tc, root=tmp_path / "ref", device="cpu", progress=False)
-               for mc, tc in jobs]
+        ref = [train_cached(*job, root=tmp_path / "ref", device="cpu", progress=False) for job in jobs]
     finally:
         torch.set_num_threads(threads)
     for m, r in zip(models, ref):
@@ -60,14 +59,14 @@ def test_pool_trains_the_networks_train_cached_would(small_survey, tmp_path, mon
         for (name, a), b in zip(m.state_dict().items(), r.state_dict().values()):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=name)
     stamps = [(m.run_dir / "model.pt").stat().st_mtime_ns for m in models[:2]]
-    again = train_many(small_survey, jobs, root=tmp_path / "pool", device="cpu", workers=2)
+    again = train_many(jobs, root=tmp_path / "pool", device="cpu", workers=2)
     assert [(m.run_dir / "model.pt").stat().st_mtime_ns for m in again] == stamps
 
 
 def test_a_failing_network_is_reported_after_the_others_finish(small_survey, tmp_path, monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     good = _jobs(small_survey)[0]
-    bad = (ModelConfig.scaled(2 * small_survey.n_pixels, latent_dim=8, width=0.25), good[1])  # wrong grid
+    bad = (small_survey, ModelConfig.scaled(2 * small_survey.n_pixels, latent_dim=8, width=0.25), good[2])  # wrong grid
     with pytest.raises(ValueError, match="pixels"):
-        train_many(small_survey, [bad, good], root=tmp_path, device="cpu", workers=2)
-    assert (run_dir_for(*good, small_survey.data_hash(), tmp_path) / "model.pt").exists()
+        train_many([bad, good], root=tmp_path, device="cpu", workers=2)
+    assert (run_dir_for(*good[1:], small_survey.data_hash(), tmp_path) / "model.pt").exists()
