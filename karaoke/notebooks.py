@@ -183,9 +183,10 @@ def machine() -> str:
 
 
 def report_claims(scale: str, seconds: float, failed=()) -> Path:
-    """Print which of the paper's claims the figures just made show, and write them with the run's
-    time and machine to ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims`
-    on the tables the notebooks wrote; a claim whose notebook did not run is left undecided)."""
+    """Print which of the paper's claims the figures just made show and write them to
+    ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims` on the tables
+    the notebooks wrote; a claim whose notebook did not run is left undecided), and the run's
+    time and machine to ``figures/run_<scale>.csv``."""
     import datetime
 
     from karaoke._atomic import write_csv
@@ -194,8 +195,9 @@ def report_claims(scale: str, seconds: float, failed=()) -> Path:
 
     rows = figure_claims(figure_tables(figures_dir()))
     stamp = {"scale": scale, "minutes": round(seconds / 60, 1), "machine": machine(),
-             "date": datetime.date.today().isoformat(), "failed_notebooks": " ".join(failed)}
-    out = write_csv(figures_dir() / f"claims_{scale}.csv", [dict(r, **stamp) for r in rows])
+             "date": datetime.date.today().isoformat(), "failed_notebooks": " ".join(failed) or "none"}
+    out = write_csv(figures_dir() / f"claims_{scale}.csv", rows)
+    write_csv(figures_dir() / f"run_{scale}.csv", [stamp])
     print(f"[karaoke] the paper's claims in these figures (scale {scale}, {stamp['minutes']} min, {stamp['machine']}):")
     for r in rows:
         word = {True: "holds", False: "does NOT hold", None: "not decided (its notebook did not run)"}[r["holds"]]

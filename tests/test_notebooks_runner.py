@@ -29,3 +29,25 @@ def test_a_notebook_parameter_change_changes_the_plan(tmp_path):
     src.write_text('# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\n'
                    'primary_velocity = 60\n')
     assert {(p["velocity"], p["latent_dim"]) for p in figure_points([src])} == {(0.0, 64), (60.0, 64)}
+
+
+def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsys):
+    import csv
+
+    from karaoke.notebooks import report_claims
+
+    monkeypatch.setenv("KARAOKE_FIGURES", str(tmp_path))
+    with open(tmp_path / "table_primary_metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["method", "truth", "Qt", "Qs", "leak", "stellar_response", "static_pattern"])
+        w.writeheader()
+        w.writerow({"method": "VAE whitened", "truth": "exact", "Qt": 0.3, "Qs": 0.5, "leak": 0.1,
+                    "stellar_response": 0.8, "static_pattern": 0.05})
+        w.writerow({"method": "VAE topocentric", "truth": "exact", "Qt": 0.9, "Qs": 0.3, "leak": 0.3,
+                    "stellar_response": 0.8, "static_pattern": 0.5})
+    report_claims("ci", 90.0, ["07_wobble_comparison.py"])
+    claims = list(csv.DictReader(open(tmp_path / "claims_ci.csv")))
+    assert [c["holds"] for c in claims] == ["True", "True", "True", "False"] + [""] * 4
+    (run,) = list(csv.DictReader(open(tmp_path / "run_ci.csv")))
+    assert run["minutes"] == "1.5" and run["failed_notebooks"] == "07_wobble_comparison.py"
+    out = capsys.readouterr().out
+    assert "whitened Qs <= 0.35: does NOT hold" in out and "not decided" in out

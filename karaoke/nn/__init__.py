@@ -11,6 +11,8 @@ Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mo
 * :mod:`karaoke.nn.training` -- :class:`TrainConfig`, the loss and the step loop, and the
   content-addressed cache of trained runs;
 * :mod:`karaoke.nn.distributed` -- data-parallel training over processes (``torchrun``);
+* :mod:`karaoke.nn.pool` -- several networks trained side by side, one process each
+  (:func:`~karaoke.nn.pool.train_many`; sweeps and ``make figures``);
 * :mod:`karaoke.nn.export` -- the trained network on ONNX Runtime (:class:`OnnxKaraoke`, fast CPU
   inference, the same function within float32 rounding).
 """
