@@ -83,19 +83,33 @@ def figure_points(srcs) -> list[dict]:
 
 
 def pretrain(scale: str, srcs) -> None:
-    """Train the networks of :func:`figure_points`, and notebook 08's network of the paired
-    SDSS-like preset, side by side (those not in the cache); a failure is printed and left to
-    the notebook that needs the network."""
+    """Train the networks of :func:`figure_points`, notebook 07's two networks on alpha Cen B
+    (where ../shared/data is present) and notebook 08's network of the paired SDSS-like preset,
+    side by side (those not in the cache; :func:`karaoke.nn.pool.train_many`). A failure is
+    printed and left to the notebook that needs the network."""
     from karaoke.nn.pool import train_many
-    from karaoke.presets import get_preset, preset_jobs
+    from karaoke.presets import get_preset, preset_jobs, preset_survey
 
-    jobs = preset_jobs(scale, figure_points(srcs)) if figure_points(srcs) else []
-    for src in srcs:
-        if Path(src).name.startswith("08"):
-            jobs += preset_jobs(get_preset(scale).sdss, [{"velocity": notebook_parameters(Path(src))["velocity"]}])
+    preset = get_preset(scale)
+    points = figure_points(srcs)
+    jobs = preset_jobs(scale, points) if points else []
+    for src in map(Path, srcs):
+        if src.name.startswith("07"):
+            from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training
+
+            p = notebook_parameters(src)
+            if alpha_cen_b_path().exists():
+                start = p.get("grid_start") if p.get("grid_start") is not None else preset.survey.grid_start
+                n = p.get("n_pixels") if p.get("n_pixels") is not None else preset.survey.n_pixels
+                real, mixed = alpha_cen_b_training(start, n, synth=preset_survey(scale).normalised()[0])
+                mc = preset.model_config()
+                jobs += [(real, mc, preset.train_config(p["velocity"], epochs=p["epochs_alone"])),
+                         (mixed, mc, preset.train_config(p["velocity"]))]
+        if src.name.startswith("08"):
+            jobs += preset_jobs(preset.sdss, [{"velocity": notebook_parameters(src)["velocity"]}])
     if not jobs:
         return
-    print(f"[karaoke] the {len(jobs)} networks of notebooks 02-06 and 08 (scale {scale}), trained side by side "
+    print(f"[karaoke] the {len(jobs)} networks of notebooks 02-08 (scale {scale}), trained side by side "
           "where not cached", flush=True)
     try:
         train_many(jobs, progress=True)

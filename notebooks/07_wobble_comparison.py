@@ -30,10 +30,9 @@ from karaoke import plotting
 from karaoke.spectra.grid import doppler_shift
 from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction, transmission_rms
 from karaoke.paths import figures_dir
-from karaoke.archive.realdata import (alpha_cen_b_path, load_alpha_cen_b, mix_with_synthetic, telluric_reference,
+from karaoke.archive.realdata import (alpha_cen_b_path, alpha_cen_b_training, load_alpha_cen_b, telluric_reference,
                               to_topocentric)
 from karaoke.presets import get_preset, preset_survey
-from karaoke.spectra.survey import Survey
 from karaoke.nn.training import train_cached
 from karaoke.evaluation.joint_fit import fit_wobble
 
@@ -50,11 +49,8 @@ print(f"{len(bary)} spectra, {len(rejected)} rejected, {bary.wave[0]:.2f}-{bary.
 
 # %% tags=["nbval-ignore-output"]
 mc = preset.model_config()
-real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
-              frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
+real, mixed_survey = alpha_cen_b_training(grid_start, n_pixels, synth=preset_survey(scale).normalised()[0])
 alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone), progress=False)
-synth, _ = preset_survey(scale).normalised()
-mixed_survey = mix_with_synthetic(real, synth)
 mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
                  iterations=wobble_iterations)

@@ -138,3 +138,35 @@ def mix_with_synthetic(real: Survey, synth: Survey, real_star_id: int = -1) -> S
     mixed = concat_surveys(*parts)
     mixed.attrs["normalised"] = True
     return mixed
+
+
+def alpha_cen_b_training(start: float, n_pixels: int, synth: Survey | None = None) -> tuple[Survey, Survey | None]:
+    """The alpha Cen B spectra as notebook 07 trains karaoke on them: alone, and mixed with a
+    synthetic survey (``make figures`` trains both before the notebook runs).
+
+    Parameters
+    ----------
+    start : float
+        First pixel of the window (air A, barycentric grid of the cube).
+    n_pixels : int
+        Pixels of the window.
+    synth : Survey, optional
+        A normalised topocentric synthetic survey on the same grid, for the mixed training set.
+
+    Returns
+    -------
+    real : Survey
+        The median-normalised spectra shifted to the topocentric frame (``meta['berv']``, km/s).
+    mixed : Survey or None
+        ``real`` stacked with ``synth`` (:func:`mix_with_synthetic`); None without ``synth``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Where ../shared/data is absent.
+    """
+    bary, _ = load_alpha_cen_b(start, n_pixels).normalised()
+    topo = to_topocentric(bary)
+    real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
+                  frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
+    return real, (mix_with_synthetic(real, synth) if synth is not None else None)

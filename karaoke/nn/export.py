@@ -159,12 +159,49 @@ def polyphase(model: Karaoke, tail: bool = True) -> Karaoke:
     return out
 
 
+def _conv2d(weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> nn.Conv2d:
+    """A height-1 ``Conv2d`` (stride 1) with a 1-D convolution's weight (C_out, C_in, k)."""
+    c_out, c_in, k = weight.shape
+    out = nn.Conv2d(c_in, c_out, (1, k), padding=(0, padding), bias=bias is not None, dtype=weight.dtype)
+    with torch.no_grad():
+        out.weight.copy_(weight[:, :, None, :])
+        if bias is not None:
+            out.bias.copy_(bias)
+    return out.requires_grad_(False)
+
+
+class _Phases2d(nn.Module):
+    """(B, C_in, 1, L) -> convolutions (activations between) -> P phases of C_out channels
+    interleaved into (B, C_out, 1, P L)."""
+
+    def __init__(self, layers, phases: int, c_out: int):
+        super().__init__()
+        self.layers, self.phases, self.c_out = nn.Sequential(*layers), phases, c_out
+
+    def forward(self, x):
+        B, _, _, L = x.shape  # (B, C_in, 1, L)
+        y = self.layers(x)  # (B, P C_out, 1, L): phase-major
+        return y.view(B, self.phases, self.c_out, L).permute(0, 2, 3, 1).reshape(B, self.c_out, 1, self.phases * L)
+
+
 def _as_2d(mod: nn.Module) -> nn.Module:
-    """The same layer on (B, C, 1, L) tensors: a 1-D convolution as a 2-D one of height 1."""
+    """The same layer on (B, C, 1, L) tensors: 1-D convolutions as 2-D ones of height 1 (a
+    stride-1 transposed convolution as the ordinary convolution it equals)."""
     if isinstance(mod, nn.Sequential):
         return nn.Sequential(*[_as_2d(m) for m in mod])
     if isinstance(mod, (nn.LeakyReLU, nn.ReLU, nn.Identity)):
         return mod
+    if isinstance(mod, PolyphaseDeconv):
+        return _Phases2d([_conv2d(mod.weight, mod.bias, 1), mod.activation], 2, mod.c_out)
+    if isinstance(mod, PolyphaseTail):
+        up2 = mod.up2
+        return _Phases2d([_conv2d(up2.weight, up2.bias, 1), up2.activation,
+                          _conv2d(mod.mid.weight, mod.mid.bias, 1), mod.mid_activation,
+                          _conv2d(mod.out.weight, mod.out.bias, 1)], 4, mod.c_out)
+    if isinstance(mod, nn.ConvTranspose1d) and mod.stride == (1,) and mod.groups == 1 and mod.dilation == (1,) \
+            and mod.output_padding == (0,):
+        w = mod.weight.detach().flip(-1).transpose(0, 1)  # (C_out, C_in, k)
+        return _conv2d(w, mod.bias.detach() if mod.bias is not None else None, mod.kernel_size[0] - 1 - mod.padding[0])
     if not isinstance(mod, nn.Conv1d):
         raise TypeError(f"no 2-D form of {mod}")
     out = nn.Conv2d(mod.in_channels, mod.out_channels, (1,) + mod.kernel_size, (1,) + mod.stride,
@@ -175,6 +212,22 @@ def _as_2d(mod: nn.Module) -> nn.Module:
         if mod.bias is not None:
             out.bias.copy_(mod.bias)
     return out.requires_grad_(False)
+
+
+class _Decoder2d(nn.Module):
+    """``model``'s decoder on (B, C, 1, L) tensors (see :class:`_Encoder2d`)."""
+
+    def __init__(self, model: Karaoke):
+        super().__init__()
+        K = model.config.n_down
+        self.c, self.lb = model.config.enc_channels[-1], model.config.bottleneck_length
+        self.fc2 = model.fc2
+        self.dec = nn.Sequential(*[_as_2d(getattr(model, f"deconv{i}")) for i in range(K + 1, 0, -1)],
+                                 _as_2d(model.predict0))
+
+    def forward(self, z):  # (B, D)
+        h = self.fc2(z).view(z.shape[0], self.c, 1, self.lb)  # (B, C, 1, L_b)
+        return self.dec(h)[:, 0, 0, :]  # (B, L)
 
 
 class _Encoder2d(nn.Module):
@@ -218,7 +271,8 @@ class _Decoder(nn.Module):
         return self.model.decode(z)[:, 0]  # (B, L)
 
 
-def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False) -> tuple[bytes, bytes]:
+def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False,
+                decoder2d: bool = False) -> tuple[bytes, bytes]:
     """The encoder and decoder of ``model`` as serialised ONNX graphs (dynamic batch size).
 
     Parameters
@@ -229,6 +283,8 @@ def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False) -> t
     conv2d : bool
         Export the encoder's convolutions as 2-D ones of height 1 (the same sums), for which
         ONNX Runtime's blocked-channel convolution kernels apply.
+    decoder2d : bool
+        The same for the decoder (needs ``rewrite``).
 
     Returns
     -------
@@ -239,12 +295,14 @@ def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False) -> t
     import copy
     import warnings
 
+    if decoder2d and not rewrite:
+        raise ValueError("decoder2d needs rewrite=True (a stride-2 transposed convolution has no height-1 2-D form here)")
     net = polyphase(model) if rewrite else copy.deepcopy(model).cpu().eval()
     L, D = model.config.n_pixels, model.config.latent_dim
     out = []
     for wrapper, example, names_in, names_out in (
             (_Encoder2d(net) if conv2d else _Encoder(net), torch.zeros(1, 1, L), ["flux"], ["mu", "logvar"]),
-            (_Decoder(net), torch.zeros(1, D), ["z"], ["recon"])):
+            (_Decoder2d(net) if decoder2d else _Decoder(net), torch.zeros(1, D), ["z"], ["recon"])):
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -266,8 +324,9 @@ class OnnxKaraoke(Reconstructor):
         ONNX Runtime's intra-op threads (default: ``torch.get_num_threads()``).
     rewrite : bool
         Use the polyphase form of the decoder (:func:`export_onnx`).
-    conv2d : bool
-        Run the encoder's convolutions as 2-D ones of height 1 (:func:`export_onnx`).
+    conv2d, decoder2d : bool
+        Run the encoder's / the decoder's convolutions as 2-D ones of height 1
+        (:func:`export_onnx`).
 
     Raises
     ------
@@ -277,7 +336,8 @@ class OnnxKaraoke(Reconstructor):
         If onnxruntime is not installed (``pip install onnxruntime``).
     """
 
-    def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True, conv2d: bool = True):
+    def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True, conv2d: bool = True,
+                 decoder2d: bool = True):
         import onnxruntime as ort
 
         if not getattr(model, "trained", False):
@@ -292,7 +352,7 @@ class OnnxKaraoke(Reconstructor):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        enc, dec = export_onnx(model, rewrite=rewrite, conv2d=conv2d)
+        enc, dec = export_onnx(model, rewrite=rewrite, conv2d=conv2d, decoder2d=decoder2d)
         self._enc = ort.InferenceSession(enc, opts, providers=["CPUExecutionProvider"])
         self._dec = ort.InferenceSession(dec, opts, providers=["CPUExecutionProvider"])
 

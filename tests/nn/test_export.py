@@ -100,9 +100,10 @@ def test_polyphase_network_equals_the_original(net, flux):
     assert np.abs(q.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
 
 
-@pytest.mark.parametrize("rewrite,conv2d", [(False, False), (True, False), (True, True)])
-def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d):
-    eng = OnnxKaraoke(net, threads=1, rewrite=rewrite, conv2d=conv2d)
+@pytest.mark.parametrize("rewrite,conv2d,decoder2d", [(False, False, False), (True, False, False),
+                                                      (True, True, False), (True, True, True)])
+def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d, decoder2d):
+    eng = OnnxKaraoke(net, threads=1, rewrite=rewrite, conv2d=conv2d, decoder2d=decoder2d)
     ref = net.reconstruct(flux, batch_size=2)
     got = eng.reconstruct(flux, batch_size=3)
     assert np.abs(got - ref).max() < 1e-5
@@ -127,5 +128,8 @@ def test_onnx_engine_runs_the_deterministic_ae(flux):
     ae.trained = True
     eng = OnnxKaraoke(ae, threads=1)
     assert np.abs(eng.reconstruct(flux) - ae.reconstruct(flux)).max() < 1e-5
+    assert np.abs(OnnxKaraoke(ae, threads=1, decoder2d=True).reconstruct(flux) - ae.reconstruct(flux)).max() < 1e-5
+    with pytest.raises(ValueError, match="rewrite"):
+        OnnxKaraoke(ae, threads=1, rewrite=False, decoder2d=True)
     draws = eng.reconstruct_samples(flux, n_samples=2, seed=1)
     np.testing.assert_array_equal(draws[0], draws[1])  # no posterior: every draw is the reconstruction
