@@ -20,9 +20,10 @@ setup: $(VENV)/.installed
 figures: setup
 	$(PY) -m karaoke.notebooks --scale $(SCALE)
 
-## tests: unit tests, then nbval over the committed notebooks (ci scale)
+## tests: unit tests, then nbval over the committed notebooks (ci scale; their networks trained side by side first)
 test: setup
 	$(PY) -m pytest -q tests
+	$(PY) -m karaoke.notebooks --scale ci --train-only
 	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 ## regenerate the .ipynb of every notebook from its .py source and execute it at the ci scale

@@ -2,6 +2,7 @@
 
     python -m karaoke.notebooks                      # the README's main job (preset regime)
     python -m karaoke.notebooks --scale ci --sync    # refresh the committed .ipynb (nbval reference)
+    python -m karaoke.notebooks --scale ci --train-only   # the notebooks' networks, side by side, into the cache
 
 Papermill does not read ``.py`` notebooks: each is converted with jupytext first.
 """
@@ -152,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
                    "(the committed nbval references); use with --scale ci")
     p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")
+    p.add_argument("--train-only", action="store_true", help="only train the notebooks' networks (side by side) "
+                   "into the cache, e.g. before nbval runs the committed notebooks")
     return p
 
 
@@ -164,6 +167,8 @@ def main(argv=None) -> int:
     failed = []
     t0 = time.time()
     pretrain(a.scale, srcs)
+    if a.train_only:
+        return 0
     for src in srcs:
         out = src.with_suffix(".ipynb") if a.sync else ensure(figures_dir() / "notebooks") / f"{src.stem}.ipynb"
         print(f"[karaoke] {src.name} (scale {a.scale}) -> {out}", flush=True)

@@ -51,3 +51,13 @@ def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsy
     assert run["minutes"] == "1.5" and run["failed_notebooks"] == "07_wobble_comparison.py"
     out = capsys.readouterr().out
     assert "whitened Qs <= 0.35: does NOT hold" in out and "not decided" in out
+
+
+def test_train_only_trains_and_runs_no_notebook(monkeypatch):
+    import karaoke.notebooks as nbr
+
+    planned = []
+    monkeypatch.setattr(nbr, "pretrain", lambda scale, srcs: planned.append((scale, [s.name for s in srcs])))
+    monkeypatch.setattr(nbr, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a notebook ran")))
+    assert nbr.main(["--scale", "ci", "--train-only", "--only", "0[45]_*"]) == 0
+    assert planned == [("ci", ["04_whitening_sweep.py", "05_compression_sweep.py"])]
