@@ -77,8 +77,9 @@ def cpu_rows(model, repeats: int, threads_list, batches):
         torch.set_num_threads(threads)
         engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly,
                    "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
-                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False),
-                   "ONNX Runtime, polyphase decoder, 2-D encoder (clean)": OnnxKaraoke(model, threads=threads)}
+                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False,
+                                                                  decoder2d=False),
+                   "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)": OnnxKaraoke(model, threads=threads)}
         for batch in batches:
             xb = x[:batch]
             if ref is None or ref.shape[0] != batch:

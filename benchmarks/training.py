@@ -11,9 +11,10 @@ data are random spectra on the network's grid (the speed does not depend on thei
     python benchmarks/training.py --pool 2        # 2 regime networks one after the other vs side by side
 
 ``--kernels`` times a bare optimiser step (forward, ELBO, backward, Adam) of the regime network
-on the same batch in three forms -- eager float32, ``torch.compile`` (inductor; compile time
-excluded, reported apart) and bfloat16 autocast -- on each device, as ratios to eager measured in
-one run. (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
+(128 and 1024 latent dimensions) on the same batch in four forms -- eager float32 with the fused
+Adam that ``train`` uses, the same with PyTorch's for-loop Adam, ``torch.compile`` (inductor;
+compile time excluded, reported apart) and bfloat16 autocast -- on each device, as ratios to the
+first measured in one run. (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
 
 ``--pool K`` trains K regime networks (seeds 0..K-1, 3 epochs of a 1024-spectrum survey) through
 :func:`karaoke.nn.pool.train_many`, once one after the other in this process on every thread and
@@ -69,9 +70,10 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
     x = (1 + 0.05 * torch.randn(tc.batch_size, mc.n_pixels)).to(device)  # (B, L)
     mask = torch.ones_like(x)
     out = []
-    for form in ("eager fp32", "torch.compile fp32", "eager bf16 autocast"):
+    for form in ("eager fp32", "eager fp32, for-loop Adam", "torch.compile fp32", "eager bf16 autocast"):
         model = Karaoke(mc).to(device).train()
-        opt = torch.optim.Adam(model.parameters(), tc.lr)
+        fused = "for-loop" not in form  # train() uses the fused Adam
+        opt = torch.optim.Adam(model.parameters(), tc.lr, fused=fused) if fused else torch.optim.Adam(model.parameters(), tc.lr)
 
         def loss_fn(x):
             y, mu, logvar = model(x)  # (B, L), (B, D), (B, D)
@@ -151,12 +153,13 @@ def main(argv=None) -> int:
     if a.kernels:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; regime network, batch "
               f"{reg.train.batch_size}, bare steps")
-        print(f"{'device':>6} {'form':>34} {'ms/step':>8} {'vs eager':>8} {'set-up s':>8}")
+        print(f"{'device':>6} {'latent':>6} {'form':>34} {'ms/step':>8} {'vs eager':>8} {'set-up s':>8}")
         for dev in devices:
-            rows = bare_steps(reg.model_config(), reg.train, dev)
-            eager = rows[0][1]
-            for form, sec, setup in rows:
-                print(f"{dev:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)
+            for latent in (128, 1024):
+                rows = bare_steps(reg.model_config(latent), reg.train, dev)
+                eager = rows[0][1]
+                for form, sec, setup in rows:
+                    print(f"{dev:>6} {latent:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)
         return 0
     if a.pool:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {a.pool} regime networks, batch "

@@ -326,7 +326,7 @@ class OnnxKaraoke(Reconstructor):
         Use the polyphase form of the decoder (:func:`export_onnx`).
     conv2d, decoder2d : bool
         Run the encoder's / the decoder's convolutions as 2-D ones of height 1
-        (:func:`export_onnx`).
+        (:func:`export_onnx`; the decoder's needs ``rewrite``, and by default follows it).
 
     Raises
     ------
@@ -337,7 +337,7 @@ class OnnxKaraoke(Reconstructor):
     """
 
     def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True, conv2d: bool = True,
-                 decoder2d: bool = True):
+                 decoder2d: bool | None = None):
         import onnxruntime as ort
 
         if not getattr(model, "trained", False):
@@ -352,6 +352,7 @@ class OnnxKaraoke(Reconstructor):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        decoder2d = rewrite if decoder2d is None else decoder2d
         enc, dec = export_onnx(model, rewrite=rewrite, conv2d=conv2d, decoder2d=decoder2d)
         self._enc = ort.InferenceSession(enc, opts, providers=["CPUExecutionProvider"])
         self._dec = ort.InferenceSession(dec, opts, providers=["CPUExecutionProvider"])
