@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import sys
 from pathlib import Path
 
@@ -22,17 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def device_name() -> str:
-    import torch
+    """This machine in a few words (CPU model or GPU name, threads): :func:`karaoke.notebooks.machine`."""
+    from karaoke.notebooks import machine
 
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+    return machine()
 
 
 def trained_on(model, scored_on: str) -> str:
