@@ -73,7 +73,7 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
     for form in ("eager fp32", "eager fp32, for-loop Adam", "torch.compile fp32", "eager bf16 autocast"):
         model = Karaoke(mc).to(device).train()
         fused = "for-loop" not in form  # train() uses the fused Adam
-        opt = torch.optim.Adam(model.parameters(), tc.lr, fused=fused) if fused else torch.optim.Adam(model.parameters(), tc.lr)
+        opt = torch.optim.Adam(model.parameters(), tc.lr, fused=fused)
 
         def loss_fn(x):
             y, mu, logvar = model(x)  # (B, L), (B, D), (B, D)

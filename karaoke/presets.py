@@ -210,11 +210,9 @@ def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variat
     **train_kw
         Overrides of the preset's :class:`karaoke.nn.training.TrainConfig` (e.g. ``seed``).
     """
-    sc = get_preset(name)
-    survey = survey if survey is not None else preset_survey(name)
-    return train_cached(survey, sc.model_config(latent_dim, variational),
-                        sc.train_config(max_velocity, variational, **train_kw), progress=progress,
-                        device=device)
+    (job,) = preset_jobs(name, [{"velocity": max_velocity, "latent_dim": latent_dim, "variational": variational,
+                                 **train_kw}], survey)
+    return train_cached(*job, progress=progress, device=device)
 
 
 def preset_jobs(name, points, survey: Survey | None = None) -> list[tuple]:
@@ -242,8 +240,6 @@ def preset_jobs(name, points, survey: Survey | None = None) -> list[tuple]:
         v = float(p.pop("velocity", 30.0))
         d = int(p.pop("latent_dim", 128))
         var = bool(p.pop("variational", True))
-        if not var:
-            p.pop("kl_weight", None)
         jobs.append((survey, sc.model_config(d, var), sc.train_config(v, var, **p)))
     return jobs
 

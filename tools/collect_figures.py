@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv=None) -> int:
-    from karaoke._atomic import write_csv
+    from karaoke._atomic import atomic_path, write_csv
     from karaoke.evaluation.sweeps import figure_tables
     from karaoke.paths import figures_dir
 
@@ -36,7 +36,8 @@ def main(argv=None) -> int:
         f = src / f"{kind}_{a.scale}.csv"
         if not f.exists():
             p.error(f"{f} not found: run make figures SCALE={a.scale} first")
-        shutil.copyfile(f, out / f"figures_{a.scale}_{kind}.csv")
+        with atomic_path(out / f"figures_{a.scale}_{kind}.csv") as tmp:
+            shutil.copyfile(f, tmp)
     t = figure_tables(src)
     rows = []
     names = {"primary": ("Figs. 5-6", lambda k: f"VAE {k}"), "velocity": ("Fig. 7", lambda v: f"VAE N = {v:g} km/s"),

@@ -233,8 +233,7 @@ class _Decoder2d(nn.Module):
 class _Encoder2d(nn.Module):
     """``model``'s encoder with every convolution 2-D of height 1, (B, C, 1, L) tensors
     throughout: the layout for which ONNX Runtime's blocked-channel (NCHWc) convolution kernels
-    apply. (The decoder stays 1-D: in 2-D its interleaves cost layout conversions, and it was
-    slower; docs/history.md, session 8.)"""
+    apply (:class:`_Decoder2d` for the decoder; docs/history.md, session 8, has the timings)."""
 
     def __init__(self, model: Karaoke):
         super().__init__()

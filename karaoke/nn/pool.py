@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from karaoke.nn.model import Karaoke, ModelConfig, load_model
+from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters
 from karaoke.nn.training import TrainConfig, pick_device, run_dir_for, train_cached
 from karaoke.paths import cache_dir
 from karaoke.spectra.survey import Survey
@@ -82,8 +82,6 @@ def _cost(survey: Survey, model_config: ModelConfig, train_config: TrainConfig) 
     """Relative training time: steps x (pixels + parameters / 2000). On this project's CPU a
     step of the regime network (4096 px, 2.2 M parameters) takes ~40 ms and one with 1024
     latent dimensions (12.6 M parameters, the optimiser's share larger) ~65 ms."""
-    from karaoke.nn.model import Karaoke, n_parameters
-
     steps = len(survey) * (1 - train_config.holdout_fraction) * train_config.epochs / train_config.batch_size
     with torch.device("meta"):  # shapes only
         n_par = n_parameters(Karaoke(model_config))

@@ -284,8 +284,8 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
     net = distributed.wrap(model, ctx, dev)  # DDP over several processes, else the model itself
     if cfg.compile:  # fused kernels (inductor); checkpoints keep the plain module's weights
         net = torch.compile(net)
-    # the fused kernel: one pass over the parameters per step (on this project's CPU 1.07x faster a
-    # step for the regime network, 2.15x with 1024 latent dimensions; docs/history.md, session 8)
+    # the fused kernel: one pass over the parameters per step (benchmarks/training.py --kernels on this
+    # project's CPU: 1.11x faster a step for the regime network, 1.68x with 1024 latent dimensions)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=dev.type in ("cpu", "cuda"))
     state = TrainingState.new(cfg.seed, dev)
     ckpt_path = out / "checkpoint.pt"
