@@ -203,7 +203,7 @@ def main(argv=None):
     work = a.work or Path(tempfile.mkdtemp(prefix="karaoke-independent-"))
     work.mkdir(parents=True, exist_ok=True)
     rows, date = [], datetime.date.today().isoformat()
-    print(f"{'window':>6} {'share':>5} {'network':>16} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7}")
+    print(f"{'window':>6} {'share':>5} {'network':>16} {'KL':>6} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7}")
     for name in a.windows:
         path = work / f"independent_{name}.npz"
         if not path.exists():
@@ -215,15 +215,18 @@ def main(argv=None):
                 share = telluric_share({k: z[k] for k in ("stellar", "transmission")})
         res = {}
         for n in (30, 0):
-            run = work / f"run_{name}_N{n}"
-            karaoke_cli("train", path, "--out", run, "--velocity", n, "--quiet", *train_extra)
+            run = work / f"ladder_{name}_N{n}"
+            trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--kl-weight", "auto", "--quiet",
+                                  *train_extra)
+            kl = trained["kl_choice"]["chosen"]
             res[n] = karaoke_cli("evaluate", run, path)
             r = res[n]
             label = "VAE topocentric" if n == 0 else f"VAE N = {n} km/s"
             rows.append({"window": f"{name} {WINDOWS[name]:.0f}", "share": f"{share:.2f}", "network": label,
+                         "kl_weight": f"{kl:g}",
                          **{k: f"{r[k]:.2f}" for k in ("Qt", "Qs", "leakage", "stellar_response")},
                          "n_spectra": r["n_spectra"], "date": date})
-            print(f"{name:>6} {share:5.2f} {label:>16} {r['Qt']:5.2f} {r['Qs']:5.2f} {r['leakage']:5.2f} "
+            print(f"{name:>6} {share:5.2f} {label:>16} {kl:6g} {r['Qt']:5.2f} {r['Qs']:5.2f} {r['leakage']:5.2f} "
                   f"{r['stellar_response']:7.2f}", flush=True)
         ok_qt = res[30]["Qt"] <= QT_RATIO_MAX * res[0]["Qt"]
         ok_st = min(res[30]["stellar_response"], res[0]["stellar_response"]) >= STELLAR_RESPONSE_MIN

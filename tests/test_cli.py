@@ -320,3 +320,66 @@ def test_written_files_follow_the_umask(tiny_run, tmp_path):
         assert stat.S_IMODE((tmp_path / "v.npz").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+# ---- the bottleneck chosen from the data (issue 11) ----
+
+def test_train_kl_weight_auto_trains_the_ladder_and_keeps_the_best_separated(tiny_run, tmp_path, capsys):
+    out = tmp_path / "ladder"
+    argv = ["train", str(tiny_run / "s.npz"), "--out", str(out), "--latent", "8", "--epochs", "1",
+            "--kl-weight", "auto", "--kl-ladder", "1", "0.03", "--quiet"]
+    assert main(argv) == 0
+    res = _json(capsys)
+    choice = res["kl_choice"]
+    assert choice["kl_weights"] == [0.03, 1.0] and choice["chosen"] in (0.03, 1.0)
+    assert res["train_config"]["kl_weight"] == choice["chosen"]
+    ranking = choice["ranking"]
+    assert [r["kl_weight"] for r in ranking][0] == choice["chosen"] and len(ranking) == 2
+    first, second = ranking
+    # the rule: a stellar response below 0.6 ranks last, then the larger separation first
+    assert (first["stellar_response"] < 0.6, -first["separation"]) <= (second["stellar_response"] < 0.6,
+                                                                         -second["separation"])
+    chosen = out / f"kl-{choice['chosen']:g}"
+    assert (out / "model.pt").read_bytes() == (chosen / "model.pt").read_bytes()
+    assert json.loads((out / "choice.json").read_text()) == choice
+    # the copy is a complete run: evaluate reads it like any other
+    assert main(["evaluate", str(out), str(tiny_run / "s.npz")]) == 0
+    ev = _json(capsys)
+    assert ev["held_out"] is True and "leakage_est" in ev and "Qt" in ev
+    # a re-run trains nothing again and chooses the same
+    before = (chosen / "history.csv").read_text()
+    assert main(argv) == 0 and _json(capsys)["kl_choice"] == choice
+    assert (chosen / "history.csv").read_text() == before
+
+
+def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path, capsys):
+    s = tiny_run / "s.npz"
+    with np.load(s) as z:
+        d = {k: z[k] for k in z.files if k != "meta_star_id"}
+    np.savez(tmp_path / "nostars.npz", **d)
+    rc = main(["train", str(tmp_path / "nostars.npz"), "--out", str(tmp_path / "r1"), "--kl-weight", "auto", "--quiet"])
+    assert rc == 1 and "meta_star_id" in capsys.readouterr().err and not (tmp_path / "r1").exists()
+    rc = main(["train", str(s), "--out", str(tmp_path / "r2"), "--kl-weight", "auto", "--ae", "--quiet"])
+    assert rc == 1 and "--ae" in capsys.readouterr().err
+    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-ladder", "0.1", "1", "--quiet"])
+    assert rc == 1 and "--kl-weight auto" in capsys.readouterr().err
+    rc = main(["train", str(s), "--out", str(tmp_path / "r4"), "--kl-weight", "auto", "--kl-ladder", "0.1", "--quiet"])
+    assert rc == 1 and "at least two" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", str(s), "--out", str(tmp_path / "r5"), "--kl-weight", "lots"])
+    assert "a number or 'auto'" in capsys.readouterr().err
+
+
+def test_evaluate_without_truth_gives_the_estimated_responses(tiny_run, tmp_path, capsys):
+    with np.load(tiny_run / "s.npz") as z:
+        d = {k: z[k] for k in z.files if k not in ("transmission", "stellar")}
+    np.savez(tmp_path / "archive.npz", **d)
+    assert main(["evaluate", str(tiny_run / "run"), str(tmp_path / "archive.npz")]) == 0
+    ev = _json(capsys)
+    assert "Qt" not in ev and "leakage" not in ev
+    assert 0 <= ev["leakage_est"] < 2 and 0 <= ev["stellar_response_est"] < 2
+    d.pop("meta_berv")
+    np.savez(tmp_path / "bare.npz", **d)
+    rc = main(["evaluate", str(tiny_run / "run"), str(tmp_path / "bare.npz")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "transmission" in err and "meta_berv" in err and "Traceback" not in err

@@ -11,12 +11,16 @@ from karaoke.cli._common import _print_json, _warn_partial
 def add_parser(cmd, presets, default_preset):
     """Add the ``evaluate`` subcommand (``cmd(name, help, description)`` makes a subparser)."""
     e = cmd("evaluate", "Qt/Qs of a trained network on a survey file (one JSON object)",
-            "Score a trained network on a survey with its telluric transmission: median Qt, Qs (exact "
+            "Score a trained network on a survey: with its telluric transmission, median Qt, Qs (exact "
             "truth where the survey has it, else the paper's pseudo-truth), and with exact truth the "
-            "telluric leakage and stellar response. The survey must be on the model's grid, frame and "
-            "medium. Held-out stars only when the survey is the training survey.")
+            "telluric leakage and stellar response; with a BERV and a star id per spectrum (meta_berv, "
+            "meta_star_id or meta_object), the same two responses estimated from the spectra alone "
+            "(leakage_est, stellar_response_est: karaoke.evaluation.truthfree; real archives have no "
+            "truth). The survey must be on the model's grid, frame and medium. Held-out stars only when "
+            "the survey is the training survey.")
     e.add_argument("run", type=Path, help="run folder or checkpoint file")
-    e.add_argument("survey", type=Path, help="survey file (.npz) with a 'transmission' array")
+    e.add_argument("survey", type=Path, help="survey file (.npz) with a 'transmission' array, or "
+                                                          "BERVs and star ids (meta_berv, meta_star_id)")
     e.add_argument("--max-spectra", type=int, default=None, help="score at most this many spectra (default all)")
     e.add_argument("--pseudo-truth", action="store_true",
                    help="use the paper's pseudo-truth from the transmission instead of the exact truth")
@@ -38,8 +42,16 @@ def run(a):
     survey = load_survey(a.survey)
     meta = model.checkpoint_meta
     check_survey_matches_model(survey, model, a.survey)
-    if survey.transmission is None:
-        raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum)")
+    from karaoke.evaluation.bottleneck import star_ids, survey_templates
+
+    try:
+        star_ids(survey)
+        truth_free = True
+    except ValueError:
+        truth_free = False
+    if survey.transmission is None and not truth_free:
+        raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
+                         "BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses")
     norm, rejected = survey.normalised(meta.get("train_config", {}).get("min_median", 50.0))
     held_out = meta.get("data_hash") == survey.data_hash()
     if held_out:
@@ -49,17 +61,33 @@ def run(a):
     idx = idx[: a.max_spectra] if a.max_spectra else idx
     sub = norm.subset(idx)
     recon = model.reconstruct(sub.flux)
-    truth = None if a.pseudo_truth else sub.stellar
-    ev = evaluate_reconstruction(recon, sub.flux, sub.wave, sub.transmission, stellar=truth,
-                                 pixmask=sub.pixel_mask())
-    out = {"Qt": round(ev.summary()["Qt"], 4), "Qs": round(ev.summary()["Qs"], 4),
-           "Qt_mean": round(ev.summary()["Qt_mean"], 4), "Qs_mean": round(ev.summary()["Qs_mean"], 4),
-           "n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
-           "truth": "pseudo-truth" if truth is None else "exact", "run": str(a.run), "survey": str(a.survey)}
-    if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
-        leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar,
-                                    recon=recon)
-        out.update(leakage=round(float(np.nanmedian(leak)), 4), stellar_response=round(float(np.nanmedian(star)), 4))
+    out = {"n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
+           "run": str(a.run), "survey": str(a.survey)}
+    if sub.transmission is not None:
+        truth = None if a.pseudo_truth else sub.stellar
+        ev = evaluate_reconstruction(recon, sub.flux, sub.wave, sub.transmission, stellar=truth,
+                                     pixmask=sub.pixel_mask())
+        out.update({k: round(ev.summary()[k], 4) for k in ("Qt", "Qs", "Qt_mean", "Qs_mean")},
+                   truth="pseudo-truth" if truth is None else "exact")
+        if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
+            leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar,
+                                        recon=recon)
+            out.update(leakage=round(float(np.nanmedian(leak)), 4),
+                       stellar_response=round(float(np.nanmedian(star)), 4))
+    if truth_free:  # the same responses estimated from the spectra, their BERVs and stars alone
+        from karaoke.evaluation.truthfree import RANK_CONFIG, self_responses
+
+        try:
+            templates, _ = survey_templates(norm, idx)
+        except ValueError as exc:  # e.g. too narrow a BERV range to tell the lines apart
+            if sub.transmission is None:
+                raise ValueError(f"{a.survey}: {exc}") from None
+            out["truth_free_skipped"] = str(exc)
+        else:
+            leak, star = self_responses(model.reconstruct, sub.flux, sub.wave, sub.meta["berv"], star_ids(sub),
+                                        RANK_CONFIG, recon=recon, templates=templates)
+            out.update(leakage_est=round(float(np.nanmedian(leak)), 4),
+                       stellar_response_est=round(float(np.nanmedian(star)), 4))
     out["partial_model"] = bool(meta.get("partial"))
     _print_json(out)
     return 0

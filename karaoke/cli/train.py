@@ -1,6 +1,7 @@
 """``karaoke train``: train a network on a survey file."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -28,7 +29,13 @@ def add_parser(cmd, presets, default_preset):
     t.add_argument("--scale", "--preset", dest="scale", choices=presets, default=default_preset,
                    help=f"preset giving network width and training recipe (default {default_preset}: the converged "
                         "recipe; see karaoke.presets)")
-    t.add_argument("--kl-weight", type=float, default=None, help="weight of the KL term (default: the preset's)")
+    t.add_argument("--kl-weight", type=_kl_weight, default=None,
+                   help="weight of the KL term (default: the preset's), or 'auto': train one network per weight of "
+                        "--kl-ladder into OUT/kl-<w>/ and keep the one whose held-out spectra separate stellar from "
+                        "telluric lines best, judged from the data alone (needs meta_berv and meta_star_id or "
+                        "meta_object; OUT/choice.json has the ranking; karaoke.evaluation.bottleneck)")
+    t.add_argument("--kl-ladder", type=float, nargs="+", default=None, metavar="W",
+                   help="KL weights tried by --kl-weight auto (default 0.03 0.3 1.0)")
     t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     t.add_argument("--batch-size", type=int, default=None, help="spectra per step (default: the preset's)")
     t.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's, 0)")
@@ -38,6 +45,15 @@ def add_parser(cmd, presets, default_preset):
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=run)
     return t
+
+
+def _kl_weight(text):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
 def run(a):
@@ -68,6 +84,21 @@ def run(a):
     if a.compile:
         overrides["compile"] = True
     tc = sc.train_config(a.velocity, not a.ae, **overrides)
+    if a.kl_ladder is not None and a.kl_weight != "auto":
+        raise ValueError("--kl-ladder needs --kl-weight auto")
+    if a.kl_weight == "auto":
+        if a.ae:
+            raise ValueError("--kl-weight auto chooses the VAE's KL weight; the autoencoder (--ae) has none")
+        if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            raise ValueError("--kl-weight auto runs in one process (not under torchrun)")
+        from karaoke.evaluation.bottleneck import KL_LADDER, train_kl_ladder
+
+        choice = train_kl_ladder(survey, mc, tc, a.out, a.kl_ladder or KL_LADDER, device=a.device,
+                                 progress=not a.quiet)
+        tc = tc.replace(kl_weight=choice["chosen"])
+        _print_json({"run": str(a.out), "model": str(Path(a.out) / "model.pt"), "kl_choice": choice,
+                     "model_config": mc.to_dict(), "train_config": tc.to_dict()})
+        return 0
     if a.kl_weight is not None and not a.ae:
         tc = tc.replace(kl_weight=a.kl_weight)
     try:

@@ -9,7 +9,11 @@ Layer 5 (above :mod:`karaoke.presets`):
 * :mod:`karaoke.evaluation.telluric_fit` -- a line-by-line telluric fit (in the spirit of molecfit);
 * :mod:`karaoke.evaluation.claims` -- the paper's claims as thresholds, read by the tests and benchmarks;
 * :mod:`karaoke.evaluation.sweeps` -- :func:`score_model`, the one scoring path used by the
-  sweeps, notebooks, CLI, tools and tests, and the velocity/latent/AE sweeps of Figs. 7-9.
+  sweeps, notebooks, CLI, tools and tests, and the velocity/latent/AE sweeps of Figs. 7-9;
+* :mod:`karaoke.evaluation.truthfree` -- the telluric leakage and stellar response estimated
+  from the spectra, their BERVs and star identifiers alone (archives have no truth);
+* :mod:`karaoke.evaluation.bottleneck` -- the KL weight chosen with them
+  (``karaoke train --kl-weight auto``).
 """
 from karaoke.evaluation.joint_fit import fit_wobble  # noqa: F401
 from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
@@ -18,7 +22,10 @@ from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, e
 from karaoke.evaluation.claims import CLAIMS, check_claims  # noqa: F401
 from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table  # noqa: F401
 from karaoke.evaluation.telluric_fit import fit_transmission  # noqa: F401
+from karaoke.evaluation.truthfree import line_templates, rank_networks, self_responses  # noqa: F401
+from karaoke.evaluation.bottleneck import KL_LADDER, train_kl_ladder  # noqa: F401
 
 __all__ = ["CLAIMS", "check_claims", "fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
            "lowpass_baseline", "static_telluric_pattern", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
-           "write_table", "fit_transmission"]
+           "write_table", "fit_transmission", "line_templates", "rank_networks", "self_responses", "KL_LADDER",
+           "train_kl_ladder"]

@@ -1,0 +1,139 @@
+"""Choosing the bottleneck without truth, checked against the truth: one table, one CSV.
+
+For each family of networks that differ only in their bottleneck -- a ladder of KL weights in
+karaoke's O2 window (``regime``) and H2O window (``regime-h2o``), and the latent sizes of
+Fig. 9 with the AE -- the exact telluric leakage and stellar response
+(:func:`karaoke.evaluation.metrics.line_responses`, from the survey's truth) are printed next to
+the estimates made from the spectra, their BERVs and star identifiers alone
+(:mod:`karaoke.evaluation.truthfree`), with Qt and Qs, and which network each ranking picks
+(:func:`~karaoke.evaluation.truthfree.rank_networks`: the best separated one, stellar response
+minus leakage, among those whose stellar response is at least 0.6). Networks come from the
+cache (``data/cache``) or are trained. With ``--independent WORK`` the KL ladders that
+``benchmarks/independent.py --work WORK`` trained through the CLI are scored too.
+
+    python benchmarks/bottleneck.py [--independent data/cache/independent]
+    python benchmarks/bottleneck.py --smoke        # the same path at a tiny size (seconds)
+
+Writes ``docs/results/bottleneck.csv`` (none with ``--smoke``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+#: family -> (preset, points); the KL weights trained in sessions 6-8, the latent sizes of Fig. 9
+FAMILIES = {
+    "O2 6315, KL weight": ("regime", [{"kl_weight": w} for w in (0.03, 0.1, 0.5, 1.0)]),
+    "H2O 6540, KL weight": ("regime-h2o", [{"kl_weight": w} for w in (0.03, 0.3, 0.5, 0.7, 1.0)]),
+    "O2 6315, latent size": ("regime", [{"latent_dim": d} for d in (2, 8, 32, 128, 512, 1024)]
+                             + [{"variational": False}]),
+}
+SMOKE = {"smoke, KL weight": ("ci", [{"kl_weight": w, "epochs": 1} for w in (0.03, 1.0)])}
+
+
+def label(point: dict) -> str:
+    if point.get("variational") is False:
+        return "AE"
+    if "latent_dim" in point:
+        return f"latent {point['latent_dim']}"
+    return f"KL {point['kl_weight']:g}"
+
+
+def score(family, labels, models, test, norm, rows_idx) -> list[dict]:
+    """Exact and estimated responses, Qt, Qs of each network of one family; the two picks."""
+    from karaoke.evaluation.bottleneck import star_ids, survey_templates
+    from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
+    from karaoke.evaluation.truthfree import RANK_CONFIG, self_responses
+
+    templates, _ = survey_templates(norm, rows_idx)
+    rows = []
+    for lab, m in zip(labels, models):
+        recon = m.reconstruct(test.flux)
+        ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
+                                     pixmask=test.pixel_mask()).summary()
+        lk, st = line_responses(m.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
+        lk2, st2 = self_responses(m.reconstruct, test.flux, test.wave, test.meta["berv"], star_ids(test),
+                                  RANK_CONFIG, recon=recon, templates=templates)
+        rows.append({"family": family, "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
+                     "leakage": float(np.nanmedian(lk)), "stellar_response": float(np.nanmedian(st)),
+                     "leakage_est": float(np.nanmedian(lk2)), "stellar_response_est": float(np.nanmedian(st2))})
+    mark(rows)
+    return rows
+
+
+def _pick(rows, leak, star) -> str:
+    return min(rows, key=lambda r: (r[star] < 0.6, -(r[star] - r[leak])))["network"]
+
+
+def mark(rows):
+    """Add ``pick_est`` / ``pick_truth``: the network the truth-free / the exact ranking chooses."""
+    est, truth = _pick(rows, "leakage_est", "stellar_response_est"), _pick(rows, "leakage", "stellar_response")
+    for r in rows:
+        r["pick_est"], r["pick_truth"] = r["network"] == est, r["network"] == truth
+
+
+def independent_rows(work: Path) -> list[dict]:
+    """The KL ladders of ``benchmarks/independent.py --work WORK`` (whitened networks)."""
+    from karaoke.evaluation.bottleneck import star_ids, survey_templates
+    from karaoke.nn.model import load_model
+    from karaoke.spectra.survey import load_survey
+
+    out = []
+    for ladder in sorted(work.glob("ladder_*_N30")):
+        name = ladder.name.split("_")[1]
+        survey = load_survey(work / f"independent_{name}.npz")
+        runs = sorted(ladder.glob("kl-*"), key=lambda p: float(p.name[3:]))
+        models = [load_model(r / "model.pt") for r in runs if (r / "model.pt").exists()]
+        if len(models) < 2:
+            continue
+        tc = models[0].checkpoint_meta["train_config"]
+        norm, _ = survey.normalised(tc["min_median"])
+        _, idx = norm.split(tc["holdout_fraction"])
+        idx = idx[:400]
+        star_ids(norm)
+        out += score(f"independent {name}, KL weight", [f"KL {float(r.name[3:]):g}" for r in runs], models,
+                     norm.subset(idx), norm, idx)
+    return out
+
+
+def main(argv=None) -> int:
+    from karaoke import presets
+    from karaoke._atomic import write_csv
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="two 1-epoch networks of the ci preset")
+    p.add_argument("--independent", type=Path, default=None, help="WORK folder of benchmarks/independent.py")
+    p.add_argument("--out", type=Path, default=None, help="CSV (default docs/results/bottleneck.csv)")
+    a = p.parse_args(argv)
+    rows = []
+    for family, (preset, points) in (SMOKE if a.smoke else FAMILIES).items():
+        survey = presets.preset_survey(preset)
+        test, norm = presets.heldout(survey, preset)
+        _, idx = presets.split_indices(norm, preset)
+        idx = idx[: len(test)]
+        models = presets.preset_models(preset, [{"velocity": 30.0, **pt} for pt in points], survey=survey)
+        rows += score(family, [label(pt) for pt in points], models, test, norm, idx)
+    if a.independent:
+        rows += independent_rows(a.independent)
+    keys = ("Qt", "Qs", "leakage", "stellar_response", "leakage_est", "stellar_response_est")
+    print(f"{'family':>24} {'network':>11} {'Qt':>5} {'Qs':>5} {'leak':>5} {'star':>5} {'leak~':>5} {'star~':>5}  pick")
+    for r in rows:
+        picks = ("est " if r["pick_est"] else "") + ("truth" if r["pick_truth"] else "")
+        print(f"{r['family']:>24} {r['network']:>11} " + " ".join(f"{r[k]:5.2f}" for k in keys) + f"  {picks}")
+    err = np.array([[r["leakage_est"] - r["leakage"], r["stellar_response_est"] - r["stellar_response"]] for r in rows])
+    print(f"estimate - truth over {len(rows)} networks: leakage {np.median(err[:, 0]):+.2f} (median), "
+          f"max |.| {np.abs(err[:, 0]).max():.2f}; stellar response {np.median(err[:, 1]):+.2f}, "
+          f"max |.| {np.abs(err[:, 1]).max():.2f}")
+    if not a.smoke:
+        out = a.out or ROOT / "docs" / "results" / "bottleneck.csv"
+        write_csv(out, [{**r, **{k: f"{r[k]:.2f}" for k in keys}} for r in rows])
+        print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Choose the bottleneck (the KL weight) for a data set without truth.
+
+How tight the VAE's bottleneck must be depends on the data: in karaoke's O2 window the stellar
+lines are lost above a KL weight of ~0.5, in its H2O window the water lines leak below it, and
+a survey from another generator wants yet another value (docs/history.md, sessions 6-7). So no
+fixed weight serves every archive. :func:`train_kl_ladder` trains one network per candidate
+weight on the same survey and keeps the one whose held-out spectra show the best separation
+(:func:`karaoke.evaluation.truthfree.rank_networks`: stellar response minus telluric leakage,
+both estimated from the spectra, their BERVs and star identifiers alone).
+
+Layout of the output folder ``OUT``::
+
+    OUT/kl-0.03/  OUT/kl-0.3/  OUT/kl-1/   one run folder per weight (each resumable)
+    OUT/choice.json                        the ranking, the weights tried, the chosen one
+    OUT/model.pt, run.json, history.csv    copies of the chosen run (``karaoke evaluate OUT``)
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from karaoke._atomic import atomic_path, check_output_dir, write_json
+from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
+from karaoke.nn.model import load_model
+from karaoke.nn.training import train
+
+#: KL weights tried by default: karaoke's O2 window is best at 0.03, its H2O window at 0.7-1.0,
+#: the independent H2O survey at 1.0 (docs/history.md).
+KL_LADDER = (0.03, 0.3, 1.0)
+#: Most held-out spectra the ranking reconstructs.
+MAX_RANK_SPECTRA = 400
+#: Most spectra (held-out ones and a sample of the training ones) the line templates average.
+MAX_TEMPLATE_SPECTRA = 2000
+
+
+def star_ids(survey):
+    """Per-spectrum star identifiers of a survey: ``meta['star_id']``, else ``meta['object']``.
+
+    Raises
+    ------
+    ValueError
+        If neither is present, or the BERV (``meta['berv']``) is missing or not finite.
+    """
+    meta = survey.meta
+    sid = meta.get("star_id", meta.get("object"))
+    if sid is None:
+        raise ValueError("choosing the bottleneck needs each spectrum's star: a 'meta_star_id' (or "
+                         "'meta_object') array in the survey")
+    berv = meta.get("berv")
+    if berv is None or not np.all(np.isfinite(np.asarray(berv, dtype=float))):
+        raise ValueError("choosing the bottleneck needs a finite BERV per spectrum ('meta_berv', km/s)")
+    return np.asarray(sid)
+
+
+def survey_templates(norm, rows, cfg=RANK_CONFIG, max_spectra: int = MAX_TEMPLATE_SPECTRA):
+    """Line templates (:func:`karaoke.evaluation.truthfree.line_templates`) for some spectra
+    of a normalised survey, estimated from them and an even sample of the others (more stars
+    smear the stellar lines out of the telluric estimate better).
+
+    Parameters
+    ----------
+    norm : Survey
+        Normalised, topocentric, with ``meta['berv']`` and star identifiers (:func:`star_ids`).
+    rows : array of int
+        The spectra whose templates are wanted.
+    cfg : MetricConfig
+    max_spectra : int
+        Most spectra averaged (``rows`` always included).
+
+    Returns
+    -------
+    (telluric (L,), stellar (len(rows), L)), n_spectra_used
+    """
+    rows = np.asarray(rows, dtype=int)
+    others = np.setdiff1d(np.arange(len(norm)), rows)
+    k = min(others.size, max(0, max_spectra - rows.size))
+    extra = others[np.unique(np.linspace(0, others.size - 1, k).astype(int))] if k else others[:0]
+    pool = norm.subset(np.concatenate([rows, extra]))
+    tell, stellar = line_templates(pool.flux, pool.wave, pool.meta["berv"], star_ids(pool), cfg)
+    return (tell, stellar[: rows.size]), int(len(pool))
+
+
+def _folder(weight: float) -> str:
+    return f"kl-{weight:g}"
+
+
+def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDER, device="auto",
+                    progress: bool = True, min_stellar_response: float = 0.6) -> dict:
+    """Train one network per KL weight and keep the best separated one (no truth used).
+
+    Parameters
+    ----------
+    survey : Survey
+        Topocentric spectra with ``meta['berv']`` (km/s) and ``meta['star_id']`` (or ``object``).
+    model_config, train_config : ModelConfig, TrainConfig
+        The recipe; only ``kl_weight`` changes between the networks (a VAE's).
+    out : path
+        Output folder (layout in the module docstring). Re-running resumes or skips the weights
+        already trained.
+    kl_weights : sequence of float
+        Candidate weights (at least two, all > 0).
+    device, progress
+        As in :func:`karaoke.nn.training.train`.
+    min_stellar_response : float
+        As in :func:`~karaoke.evaluation.truthfree.rank_networks`.
+
+    Returns
+    -------
+    dict
+        The content of ``OUT/choice.json``: ``chosen`` (weight), ``ranking`` (rows of weight,
+        leakage, stellar_response, separation, best first), ``n_spectra`` (held-out spectra
+        ranked), ``n_template_spectra``, ``star_key``.
+    """
+    if not model_config.variational:
+        raise ValueError("the KL ladder is for the VAE (the autoencoder has no KL term)")
+    weights = sorted({float(w) for w in kl_weights})
+    if len(weights) < 2 or weights[0] <= 0:
+        raise ValueError(f"need at least two KL weights > 0 to choose from, got {list(kl_weights)}")
+    star_ids(survey)  # fail before any training
+    out = check_output_dir(out, "output folder")
+    for w in weights:
+        train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
+              progress=progress)
+    norm, _ = survey.normalised(train_config.min_median)
+    _, test = norm.split(train_config.holdout_fraction)
+    test = test[:MAX_RANK_SPECTRA]
+    templates, n_pool = survey_templates(norm, test)
+    sub = norm.subset(test)
+    models = {w: load_model(out / _folder(w) / "model.pt") for w in weights}
+    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave,
+                         sub.meta["berv"], star_ids(sub), min_stellar_response=min_stellar_response,
+                         templates=templates)
+    ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
+                                                                        "separation")}} for r in rows]
+    choice = {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "kl_weights": weights,
+              "n_spectra": int(len(sub)), "n_template_spectra": n_pool, "star_key": "star_id" if "star_id" in sub.meta else "object",
+              "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)"}
+    best = out / _folder(choice["chosen"])
+    for name in ("model.pt", "run.json", "history.csv"):
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(best / name, tmp)
+    write_json(out / "choice.json", choice)
+    return choice
+
+
+def read_choice(out) -> dict:
+    """``OUT/choice.json`` of :func:`train_kl_ladder` as a dict."""
+    import json
+
+    path = Path(out) / "choice.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no KL ladder was trained in {out}")
+    return json.loads(path.read_text())

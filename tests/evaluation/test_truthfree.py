@@ -1,0 +1,85 @@
+"""Truth-free responses (karaoke.evaluation.truthfree) against the exact, truth-based ones."""
+import numpy as np
+import pytest
+
+from karaoke.evaluation.metrics import PCABaseline, line_responses, telluric_profile, continuum_estimate
+from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks, self_responses
+from karaoke.synth.generator import SurveyConfig, make_survey
+
+
+@pytest.fixture(scope="module")
+def survey():
+    """240 spectra of 24 stars, 2048 px at 6315 A (O2 tail and stellar lines), normalised."""
+    s = make_survey(SurveyConfig(n_spectra=240, n_stars=24, n_pixels=2048, grid_start=6315.0, seed=5),
+                    progress=False)
+    norm, _ = s.normalised()
+    return norm
+
+
+def _args(s):
+    return s.flux, s.wave, s.meta["berv"], s.meta["star_id"]
+
+
+def test_templates_recover_the_true_telluric_and_stellar_lines(survey):
+    tell, star = line_templates(*_args(survey))
+    assert tell.shape == (survey.n_pixels,) and star.shape == survey.flux.shape
+    truth_t = telluric_profile(survey.transmission, 0.01).mean(0)
+    truth_s = survey.stellar / continuum_estimate(survey.stellar, 0.01)
+    inner = slice(100, -100)  # the edges are partly outside some shifted spectra
+    assert np.corrcoef(1 - tell[inner], 1 - truth_t[inner])[0, 1] > 0.95
+    assert np.corrcoef((1 - star[:, inner]).ravel(), (1 - truth_s[:, inner]).ravel())[0, 1] > 0.95
+    # the line depths, not only their places: total depth within 50 % of the truth
+    assert 0.7 < (1 - tell[inner]).sum() / (1 - truth_t[inner]).sum() < 1.5
+
+
+def test_identity_and_constant_methods_give_the_limits(survey):
+    leak, star = self_responses(lambda x: x, *_args(survey))
+    assert np.allclose(np.nanmedian(leak), 1.0) and np.allclose(np.nanmedian(star), 1.0)
+    leak, star = self_responses(lambda x: np.ones_like(x), *_args(survey))
+    assert np.nanmax(leak) == 0 and np.nanmax(star) == 0
+
+
+def test_responses_of_pca_match_the_truth_based_ones(survey):
+    """PCA of few and of many components: the truth-free medians within 0.06 of the exact ones
+    (the same mask depth; templates from the whole survey, the held-out stars' rows used), and in
+    the same order (more components follow more of the tellurics)."""
+    train, test = survey.split(0.3)
+    tr, te = survey.subset(train), survey.subset(test)
+    tell, star = line_templates(*_args(survey), RANK_CONFIG)
+    got = {}
+    for k in (4, 48):
+        pca = PCABaseline(k).fit(tr.flux)
+        lk, st = line_responses(pca.reconstruct, te.flux, te.wave, te.transmission, te.stellar, cfg=RANK_CONFIG)
+        lk2, st2 = self_responses(pca.reconstruct, *_args(te), RANK_CONFIG, templates=(tell, star[test]))
+        got[k] = (np.nanmedian(lk2), np.nanmedian(st2))
+        assert abs(np.nanmedian(lk2) - np.nanmedian(lk)) < 0.06, k
+        assert abs(np.nanmedian(st2) - np.nanmedian(st)) < 0.06, k
+    assert got[48][0] > got[4][0] + 0.3 and got[48][1] > got[4][1] + 0.3
+
+
+def test_ranking_follows_the_truth_based_separation(survey):
+    """Candidates ranked without truth come in the order of their exact separation (stellar
+    response minus leakage); one with no stellar response goes last whatever its leakage."""
+    train, test = survey.split(0.3)
+    tr, te = survey.subset(train), survey.subset(test)
+    cands = {f"pca{k}": PCABaseline(k).fit(tr.flux).reconstruct for k in (2, 8, 48)}
+    cands["flat"] = lambda x: np.ones_like(x)
+    exact = {}
+    for label, f in cands.items():
+        lk, st = line_responses(f, te.flux, te.wave, te.transmission, te.stellar, cfg=RANK_CONFIG)
+        exact[label] = (np.nanmedian(st) < 0.6, -(np.nanmedian(st) - np.nanmedian(lk)))
+    tell, star = line_templates(*_args(survey), RANK_CONFIG)
+    rows = rank_networks(cands, *_args(te), templates=(tell, star[test]))
+    assert [r["label"] for r in rows] == sorted(exact, key=exact.get)
+    assert rows[-1]["label"] == "flat" and rows[-1]["stellar_response"] == 0
+    assert all(r["separation"] == pytest.approx(r["stellar_response"] - r["leakage"]) for r in rows)
+
+
+def test_bad_inputs_are_named(survey):
+    f, w, b, s = _args(survey)
+    with pytest.raises(ValueError, match="BERV"):
+        line_templates(f, w, np.zeros_like(b), s)
+    with pytest.raises(ValueError, match="one BERV and one star id"):
+        line_templates(f, w, b[:-1], s)
+    with pytest.raises(ValueError, match="wavelengths"):
+        line_templates(f[:, :-1], w, b, s)
