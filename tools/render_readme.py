@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(<!-- table: (?P<src>\S+)(?: columns=(?P<cols>\S+))? -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pattern": "static",
            "train_seconds": "train s", "ms_per_spectrum": "ms / spectrum", "x_floor": "x floor",
-           "max_abs_diff": "max abs diff from PyTorch", "kl_weight": "KL weight"}
+           "max_abs_diff": "max abs diff from PyTorch", "kl_weight": "KL weight",
+           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by"}
 
 
 def table(src: Path, cols: list[str] | None) -> str:

@@ -37,3 +37,9 @@ def test_score_gives_exact_and_estimated_responses_and_both_picks(bench):
         assert abs(r["leakage_est"] - r["leakage"]) < 0.1 and abs(r["stellar_response_est"] - r["stellar_response"]) < 0.1
         assert np.isfinite(r["Qt"]) and np.isfinite(r["Qs"])
     assert [r["pick_est"] for r in rows] == [False, True] and [r["pick_truth"] for r in rows] == [False, True]
+
+
+def test_the_csv_names_which_ranking_picked_each_network(bench):
+    assert bench.picked_by({"pick_est": True, "pick_truth": True}) == "estimate + truth"
+    assert bench.picked_by({"pick_est": False, "pick_truth": True}) == "truth"
+    assert bench.picked_by({"pick_est": False, "pick_truth": False}) == ""
