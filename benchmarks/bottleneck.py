@@ -74,7 +74,7 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
     (:func:`karaoke.archive.realdata.telluric_reference`), Qt and Qs against the paper's
     pseudo-truth; the stellar response has no reference here (NaN)."""
     from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training, load_alpha_cen_b, telluric_reference
-    from karaoke.evaluation.metrics import (_response, evaluate_reconstruction, telluric_mask, telluric_profile)
+    from karaoke.evaluation.metrics import evaluate_reconstruction, telluric_leakage
     from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, self_responses
     from karaoke.nn.training import train_cached
     from karaoke.presets import get_preset, preset_survey
@@ -92,13 +92,11 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
             "mixed": train_cached(mixed, mc, sc.train_config(30.0))}
     star = np.zeros(len(real), dtype=int)
     templates = line_templates(real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG)
-    prof = telluric_profile(ref, float(np.median(np.diff(real.wave))), RANK_CONFIG)
-    flux = real.flux.astype(np.float64)
     rows = []
     for lab, m in nets.items():
         recon = m.reconstruct(real.flux)
         ev = evaluate_reconstruction(recon, real.flux, real.wave, ref, pixmask=real.pixel_mask()).summary()
-        lk = _response(m.reconstruct, flux, np.asarray(recon, np.float64), prof, telluric_mask(prof, RANK_CONFIG))
+        lk = telluric_leakage(m.reconstruct, real.flux, real.wave, ref, RANK_CONFIG, recon=recon)
         lk2, st2 = self_responses(m.reconstruct, real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG,
                                   recon=recon, templates=templates)
         rows.append({"family": "alpha Cen B (real)", "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
@@ -121,7 +119,7 @@ def mark(rows):
 
 def independent_rows(work: Path) -> list[dict]:
     """The KL ladders of ``benchmarks/independent.py --work WORK`` (whitened networks)."""
-    from karaoke.evaluation.bottleneck import star_ids, survey_templates
+    from karaoke.evaluation.bottleneck import star_ids
     from karaoke.nn.model import load_model
     from karaoke.spectra.survey import load_survey
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from karaoke import plotting
 from karaoke.spectra.grid import doppler_shift
-from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction, transmission_rms
+from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction, telluric_leakage, transmission_rms
+from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, self_responses
 from karaoke.paths import figures_dir
 from karaoke.archive.realdata import (alpha_cen_b_path, alpha_cen_b_training, load_alpha_cen_b, telluric_reference,
                               to_topocentric)
@@ -54,23 +55,46 @@ alone = train_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone
 mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
                  iterations=wobble_iterations)
+pca = PCABaseline(pca_components).fit(topo.flux)
 recon = {"karaoke (alone)": alone.reconstruct(topo.flux), "karaoke (mixed)": mixed.reconstruct(topo.flux),
          "wobble-style": doppler_shift(topo.wave, wob.stellar, -bary.meta["berv"]).astype(np.float32),
-         f"PCA ({pca_components})": PCABaseline(pca_components).fit(topo.flux).reconstruct(topo.flux)}
+         f"PCA ({pca_components})": pca.reconstruct(topo.flux)}
 print(f"wobble-style fit: {wob.seconds:.0f} s for the object ({len(bary)} epochs)")
 
 # %% tags=["nbval-ignore-output"]
 evs = {k: evaluate_reconstruction(r, topo.flux, topo.wave, T, pixmask=topo.pixel_mask()) for k, r in recon.items()}
 # the telluric transmission each method implies (input / its telluric-free model) against the reference
 rms = {k: float(np.nanmedian(transmission_rms(topo.flux, r, T, pixmask=topo.pixel_mask()))) for k, r in recon.items()}
+# how each method's output responds to the telluric lines of its input (leakage, against the
+# reference transmission) and to the star's lines (estimated from the 88 spectra alone, no truth)
+
+
+def wobble_reconstruct(x):  # the per-object fit redone on other (topocentric) inputs
+    inside = doppler_shift(topo.wave, np.ones_like(x), bary.meta["berv"]) > 0.999  # not past the grid's ends
+    fit = fit_wobble(doppler_shift(topo.wave, x, bary.meta["berv"], fill=1.0), bary.pixel_mask() * inside, bary.grid,
+                     bary.meta["berv"], bary.meta["airmass"], iterations=wobble_iterations)
+    return doppler_shift(topo.wave, fit.stellar, -bary.meta["berv"], fill=1.0).astype(np.float32)
+
+
+methods = {"karaoke (alone)": alone.reconstruct, "karaoke (mixed)": mixed.reconstruct,
+           "wobble-style": wobble_reconstruct, f"PCA ({pca_components})": pca.reconstruct}
+out = {**recon, "wobble-style": wobble_reconstruct(topo.flux)}  # each output through the same path as its probes
+one_star = np.zeros(len(topo), dtype=int)
+templates = line_templates(topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG)
+resp = {k: (np.nanmedian(telluric_leakage(f, topo.flux, topo.wave, T, RANK_CONFIG, recon=out[k])),
+            np.nanmedian(self_responses(f, topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG,
+                                        recon=out[k], templates=templates)[1]))
+        for k, f in methods.items()}
 rows = [{"method": k, "Qt": round(e.summary()["Qt"], 3), "Qs": round(e.summary()["Qs"], 3),
-         "transmission_rms": round(rms[k], 4)} for k, e in evs.items()]
+         "transmission_rms": round(rms[k], 4), "leakage": round(float(resp[k][0]), 3),
+         "stellar_response_est": round(float(resp[k][1]), 3)} for k, e in evs.items()]
 with open(figures_dir() / "table_fig10_alpha_cen_b.csv", "w", newline="") as fh:
     w = csv.DictWriter(fh, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
 for r in rows:
-    print(f"{r['method']:18s} Qt {r['Qt']:.3f}  Qs {r['Qs']:.3f}  transmission RMS {r['transmission_rms']:.4f}")
+    print(f"{r['method']:18s} Qt {r['Qt']:.3f}  Qs {r['Qs']:.3f}  transmission RMS {r['transmission_rms']:.4f}  "
+          f"leakage {r['leakage']:.3f}  stellar response (est.) {r['stellar_response_est']:.3f}")
 
 # %% [markdown]
 # ## Fig. 10 — the 12 Å of the window's deepest telluric lines

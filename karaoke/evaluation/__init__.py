@@ -17,7 +17,7 @@ Layer 5 (above :mod:`karaoke.presets`):
 """
 from karaoke.evaluation.joint_fit import fit_wobble  # noqa: F401
 from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
-                                        line_responses, lowpass_baseline, static_telluric_pattern,
+                                        line_responses, lowpass_baseline, static_telluric_pattern, telluric_leakage,
                                         transmission_rms)
 from karaoke.evaluation.claims import CLAIMS, check_claims  # noqa: F401
 from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table  # noqa: F401
@@ -26,6 +26,6 @@ from karaoke.evaluation.truthfree import line_templates, rank_networks, self_res
 from karaoke.evaluation.bottleneck import KL_LADDER, train_kl_ladder  # noqa: F401
 
 __all__ = ["CLAIMS", "check_claims", "fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
-           "lowpass_baseline", "static_telluric_pattern", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
+           "lowpass_baseline", "static_telluric_pattern", "telluric_leakage", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
            "write_table", "fit_transmission", "line_templates", "rank_networks", "self_responses", "KL_LADDER",
            "train_kl_ladder"]

@@ -228,6 +228,27 @@ def _telluric_setup(flux, wave, transmission, cfg: MetricConfig, roi):
     return flux, step, profile, (rm if rm.sum() else np.ones_like(wave))
 
 
+def telluric_leakage(reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(), roi=None,
+                     recon=None) -> np.ndarray:
+    """The telluric half of :func:`line_responses`, which needs only a telluric transmission
+    (e.g. a telluric model fitted to real spectra, whose stars have no exact truth).
+
+    Parameters
+    ----------
+    reconstruct, flux, wave, transmission, cfg, roi, recon
+        As in :func:`line_responses`.
+
+    Returns
+    -------
+    leakage : ndarray (N,)
+        ``sum(M_t |f(S) - f(S / T)|) / sum(M_t |S - S / T|)``; NaN where a spectrum has no
+        telluric pixel.
+    """
+    flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
+    out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
+    return _response(reconstruct, flux, out, profile, telluric_mask(profile, cfg) * rm[None])
+
+
 def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricConfig = MetricConfig(),
                    roi=None, recon=None) -> tuple[np.ndarray, np.ndarray]:
     """How strongly a method's output responds to the telluric and to the stellar lines of its
@@ -276,7 +297,7 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
     star_lines = st / np.clip(continuum_estimate(st, step, cfg), 1e-6, None)
     ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
-    return (_response(reconstruct, flux, out, profile, mt * rm[None]),
+    return (telluric_leakage(reconstruct, flux, wave, transmission, cfg, roi, recon=out),
             _response(reconstruct, flux, out, star_lines, ms))
 
 
