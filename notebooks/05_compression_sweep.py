@@ -7,7 +7,7 @@
 
 # %% tags=["parameters"]
 scale = "ci"
-latent_dims = [8, 32, 128, 512, 1024]
+latent_dims = [2, 8, 128, 512, 1024]
 velocity = 30
 primary_latent = 128
 
