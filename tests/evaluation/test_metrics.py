@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from karaoke.evaluation.metrics import (MetricConfig, PCABaseline, continuum_estimate, evaluate_reconstruction, lowpass_baseline,
-                             line_responses, pseudo_truth, quality, static_telluric_pattern, telluric_mask,
+                             line_responses, pseudo_truth, quality, static_telluric_pattern, telluric_leakage,
+                             telluric_mask,
                              telluric_profile)
 
 
@@ -94,6 +95,9 @@ def test_line_responses_separate_kept_tellurics_from_missed_stellar_lines(rng):
     for x, y in zip(given, lp4):  # a reconstruction the caller already has is used as is
         np.testing.assert_allclose(x, y, rtol=1e-6)
     assert np.all((lp4[0] > 0.05) & (lp4[0] < 0.95)) and np.all(lp4[0] > lp12[0]) and np.all(lp4[1] > lp12[1])
+    # the telluric half alone, for data with a telluric model but no stellar truth: the same numbers
+    np.testing.assert_allclose(telluric_leakage(ideal, flux, w, trans), leak, rtol=1e-12)
+    np.testing.assert_allclose(telluric_leakage(lambda x: lowpass_baseline(x, 4.0), flux, w, trans), lp4[0], rtol=1e-12)
 
 
 def test_pca_fitted_on_telluric_free_spectra_leaks_less(small_survey):
