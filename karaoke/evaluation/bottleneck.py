@@ -31,8 +31,10 @@ from karaoke.nn.training import train
 KL_LADDER = (0.03, 0.3, 1.0)
 #: Most held-out spectra the ranking reconstructs.
 MAX_RANK_SPECTRA = 400
-#: Most spectra (held-out ones and a sample of the training ones) the line templates average.
+#: Most spectra (held-out ones and a sample of the training ones) the line templates average,
+#: and most values (spectra x pixels) they hold (610 spectra of the paper's 327680 pixels).
 MAX_TEMPLATE_SPECTRA = 2000
+MAX_TEMPLATE_VALUES = 2e8
 
 
 def star_ids(survey):
@@ -67,7 +69,8 @@ def survey_templates(norm, rows, cfg=RANK_CONFIG, max_spectra: int = MAX_TEMPLAT
         The spectra whose templates are wanted.
     cfg : MetricConfig
     max_spectra : int
-        Most spectra averaged (``rows`` always included).
+        Most spectra averaged (``rows`` always included; fewer where the spectra are long,
+        :data:`MAX_TEMPLATE_VALUES`).
 
     Returns
     -------
@@ -75,6 +78,7 @@ def survey_templates(norm, rows, cfg=RANK_CONFIG, max_spectra: int = MAX_TEMPLAT
     """
     rows = np.asarray(rows, dtype=int)
     others = np.setdiff1d(np.arange(len(norm)), rows)
+    max_spectra = min(max_spectra, int(MAX_TEMPLATE_VALUES // max(1, norm.n_pixels)))  # ~1.6 GB per float64 array
     k = min(others.size, max(0, max_spectra - rows.size))
     extra = others[np.unique(np.linspace(0, others.size - 1, k).astype(int))] if k else others[:0]
     pool = norm.subset(np.concatenate([rows, extra]))
