@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Every network of the table is trained this long (the weights were compared at 60 epochs; the
-#: H2O preset itself now trains 120).
+#: Every network of the table is trained this long (the weights were compared at 60 epochs,
+#: whatever a preset's own length).
 EPOCHS = 60
 #: (preset, KL weight, velocity N) of every network in the table.
 POINTS = [("regime", 0.03, 30.0), ("regime", 0.5, 30.0), ("regime", 1.0, 30.0), ("regime", 0.03, 0.0),
