@@ -25,7 +25,7 @@ BLOCK = re.compile(r"(<!-- table: (?P<src>\S+)(?: columns=(?P<cols>\S+))? -->\n)
 HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pattern": "static",
            "train_seconds": "train s", "ms_per_spectrum": "ms / spectrum", "x_floor": "x floor",
            "max_abs_diff": "max abs diff from PyTorch", "kl_weight": "KL weight",
-           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by"}
+           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by", "transmission_rms": "transmission RMS"}
 
 
 def table(src: Path, cols: list[str] | None) -> str:
