@@ -125,6 +125,11 @@ def test_train_reads_a_prepared_store(tmp_path, capsys):
     out = _json(capsys)
     assert out["processes"] == 1 and out["model_config"]["n_pixels"] == 512
     assert (tmp_path / "run" / "model.pt").exists()
+    # evaluate reads the store too; copies of one exposure share one BERV, so the truth-free responses
+    # cannot tell telluric from stellar lines, and it says so, naming the store
+    rc = main(["evaluate", str(tmp_path / "run"), str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "store" in err and "BERVs span only" in err and "Traceback" not in err
 
 
 def test_download_sdss_command(tmp_path, capsys):

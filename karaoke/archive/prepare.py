@@ -265,6 +265,7 @@ def open_store(out_dir, accepted_only: bool = True) -> Survey:
     rows = np.flatnonzero(ok) if accepted_only else np.arange(n)
     metas = [state["meta"][i] or {} for i in rows]
     meta = {"file": np.array([m.get("file", "") for m in metas]),
+            "object": np.array([str(m.get("object") or "") for m in metas]),
             "berv": np.array([m.get("berv", np.nan) for m in metas], float),
             "airmass": np.array([m.get("airmass", np.nan) for m in metas], float)}
     lazy = rows.size == n  # all rows: stay memory-mapped; a subset is copied into memory

@@ -20,7 +20,8 @@ def add_parser(cmd, presets, default_preset):
             "the survey is the training survey.")
     e.add_argument("run", type=Path, help="run folder or checkpoint file")
     e.add_argument("survey", type=Path, help="survey file (.npz) with a 'transmission' array, or "
-                                                          "BERVs and star ids (meta_berv, meta_star_id)")
+                                                          "BERVs and star ids (meta_berv, meta_star_id), or a store "
+                                                          "folder from `karaoke prepare` (BERVs and objects)")
     e.add_argument("--max-spectra", type=int, default=None, help="score at most this many spectra (default all)")
     e.add_argument("--pseudo-truth", action="store_true",
                    help="use the paper's pseudo-truth from the transmission instead of the exact truth")
@@ -39,7 +40,12 @@ def run(a):
 
     model = load_model(a.run, allow_partial=a.allow_partial)
     _warn_partial(model)
-    survey = load_survey(a.survey)
+    if a.survey.is_dir():  # a store from `karaoke prepare` (a real archive: no truth, BERVs and objects)
+        from karaoke.archive.prepare import open_store
+
+        survey = open_store(a.survey)
+    else:
+        survey = load_survey(a.survey)
     meta = model.checkpoint_meta
     check_survey_matches_model(survey, model, a.survey)
     from karaoke.evaluation.bottleneck import star_ids, survey_templates
@@ -52,7 +58,10 @@ def run(a):
     if survey.transmission is None and not truth_free:
         raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
                          "BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses")
-    norm, rejected = survey.normalised(meta.get("train_config", {}).get("min_median", 50.0))
+    if survey.attrs.get("normalised"):  # a prepared store: normalised already, used as is
+        norm, rejected = survey, {}
+    else:
+        norm, rejected = survey.normalised(meta.get("train_config", {}).get("min_median", 50.0))
     held_out = meta.get("data_hash") == survey.data_hash()
     if held_out:
         _, idx = norm.split(meta["train_config"]["holdout_fraction"])

@@ -24,7 +24,7 @@ import numpy as np
 from karaoke._atomic import atomic_path, check_output_dir, write_json
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
 from karaoke.nn.model import load_model
-from karaoke.nn.training import train
+from karaoke.nn.training import prepare_training_data, train
 
 #: KL weights tried by default: karaoke's O2 window is best at 0.03, its H2O window at 0.7-1.0,
 #: the independent H2O survey at 1.0 (docs/history.md).
@@ -127,8 +127,7 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     for w in weights:
         train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
               progress=progress)
-    norm, _ = survey.normalised(train_config.min_median)
-    _, test = norm.split(train_config.holdout_fraction)
+    norm, _, test, _ = prepare_training_data(survey, train_config)  # the training's own split
     test = test[:MAX_RANK_SPECTRA]
     templates, n_pool = survey_templates(norm, test)
     sub = norm.subset(test)
