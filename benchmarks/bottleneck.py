@@ -58,7 +58,7 @@ def score(family, labels, models, test, norm, rows_idx) -> list[dict]:
         ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
                                      pixmask=test.pixel_mask()).summary()
         lk, st = line_responses(m.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
-        lk2, st2 = self_responses(m.reconstruct, test.flux, test.wave, test.meta["berv"], star_ids(test),
+        lk2, st2 = self_responses(m.reconstruct, test.flux, test.wave, test.meta["berv"], star_ids(test, False),
                                   RANK_CONFIG, recon=recon, templates=templates)
         rows.append({"family": family, "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
                      "leakage": float(np.nanmedian(lk)), "stellar_response": float(np.nanmedian(st)),

@@ -364,6 +364,12 @@ def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path,
     np.savez(tmp_path / "nostars.npz", **d)
     rc = main(["train", str(tmp_path / "nostars.npz"), "--out", str(tmp_path / "r1"), "--kl-weight", "auto", "--quiet"])
     assert rc == 1 and "meta_star_id" in capsys.readouterr().err and not (tmp_path / "r1").exists()
+    with np.load(s) as z:
+        d = {k: z[k] for k in z.files}
+    d["meta_berv"] = np.full_like(d["meta_berv"], 3.0)
+    np.savez(tmp_path / "oneberv.npz", **d)
+    rc = main(["train", str(tmp_path / "oneberv.npz"), "--out", str(tmp_path / "r0"), "--kl-weight", "auto", "--quiet"])
+    assert rc == 1 and "BERVs span only" in capsys.readouterr().err and not (tmp_path / "r0").exists()
     rc = main(["train", str(s), "--out", str(tmp_path / "r2"), "--kl-weight", "auto", "--ae", "--quiet"])
     assert rc == 1 and "--ae" in capsys.readouterr().err
     rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-ladder", "0.1", "1", "--quiet"])

@@ -52,12 +52,12 @@ def run(a):
 
     try:
         star_ids(survey)
-        truth_free = True
-    except ValueError:
-        truth_free = False
+        truth_free, why = True, ""
+    except ValueError as exc:
+        truth_free, why = False, str(exc)
     if survey.transmission is None and not truth_free:
         raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
-                         "BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses")
+                         f"BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses: {why}")
     if survey.attrs.get("normalised"):  # a prepared store: normalised already, used as is
         norm, rejected = survey, {}
     else:
@@ -83,7 +83,9 @@ def run(a):
                                         recon=recon)
             out.update(leakage=round(float(np.nanmedian(leak)), 4),
                        stellar_response=round(float(np.nanmedian(star)), 4))
-    if truth_free:  # the same responses estimated from the spectra, their BERVs and stars alone
+    if not truth_free:
+        out["truth_free_skipped"] = why
+    else:  # the same responses estimated from the spectra, their BERVs and stars alone
         from karaoke.evaluation.truthfree import RANK_CONFIG, self_responses
 
         try:
@@ -93,7 +95,8 @@ def run(a):
                 raise ValueError(f"{a.survey}: {exc}") from None
             out["truth_free_skipped"] = str(exc)
         else:
-            leak, star = self_responses(model.reconstruct, sub.flux, sub.wave, sub.meta["berv"], star_ids(sub),
+            leak, star = self_responses(model.reconstruct, sub.flux, sub.wave, sub.meta["berv"],
+                                        star_ids(sub, check_span=False),
                                         RANK_CONFIG, recon=recon, templates=templates)
             out.update(leakage_est=round(float(np.nanmedian(leak)), 4),
                        stellar_response_est=round(float(np.nanmedian(star)), 4))

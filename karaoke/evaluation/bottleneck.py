@@ -37,22 +37,29 @@ MAX_TEMPLATE_SPECTRA = 2000
 MAX_TEMPLATE_VALUES = 2e8
 
 
-def star_ids(survey):
+def star_ids(survey, check_span: bool = True):
     """Per-spectrum star identifiers of a survey: ``meta['star_id']``, else ``meta['object']``.
+
+    ``check_span=False`` skips the BERV-range check (for a subset whose line templates come
+    from a larger set).
 
     Raises
     ------
     ValueError
-        If neither is present, or the BERV (``meta['berv']``) is missing or not finite.
+        If neither is present, or the BERV (``meta['berv']``) is missing, not finite or spans
+        less than 1 km/s.
     """
     meta = survey.meta
     sid = meta.get("star_id", meta.get("object"))
     if sid is None:
-        raise ValueError("choosing the bottleneck needs each spectrum's star: a 'meta_star_id' (or "
+        raise ValueError("the truth-free responses need each spectrum's star: a 'meta_star_id' (or "
                          "'meta_object') array in the survey")
     berv = meta.get("berv")
     if berv is None or not np.all(np.isfinite(np.asarray(berv, dtype=float))):
-        raise ValueError("choosing the bottleneck needs a finite BERV per spectrum ('meta_berv', km/s)")
+        raise ValueError("the truth-free responses need a finite BERV per spectrum ('meta_berv', km/s)")
+    if check_span and np.ptp(np.asarray(berv, dtype=float)) < 1.0:
+        raise ValueError(f"the BERVs span only {np.ptp(np.asarray(berv, dtype=float)):.2f} km/s: telluric and "
+                         "stellar lines cannot be told apart from the data")
     return np.asarray(sid)
 
 
@@ -132,8 +139,8 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     templates, n_pool = survey_templates(norm, test)
     sub = norm.subset(test)
     models = {w: load_model(out / _folder(w) / "model.pt") for w in weights}
-    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave,
-                         sub.meta["berv"], star_ids(sub), min_stellar_response=min_stellar_response,
+    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
+                         star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
                          templates=templates)
     ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
                                                                         "separation")}} for r in rows]

@@ -34,7 +34,7 @@ from karaoke.evaluation.metrics import MetricConfig, _response, _win, continuum_
 from karaoke.spectra.grid import doppler_shift
 
 
-def _check(flux, wave, berv, star_id):
+def _check(flux, wave, berv, star_id, need_span: bool = True):
     flux = np.asarray(flux, dtype=np.float64)
     wave = np.asarray(wave, dtype=np.float64)
     if flux.ndim != 2 or flux.shape[1] != wave.size:
@@ -46,7 +46,7 @@ def _check(flux, wave, berv, star_id):
                          f"berv {berv.shape}, star_id {star_id.shape}")
     if not np.all(np.isfinite(berv)):
         raise ValueError("BERV must be finite for every spectrum")
-    if np.ptp(berv) < 1.0:
+    if need_span and np.ptp(berv) < 1.0:
         raise ValueError(f"the BERVs span only {np.ptp(berv):.2f} km/s: telluric and stellar lines "
                          "cannot be told apart from the data")
     return flux, wave, berv, star_id
@@ -153,7 +153,7 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
     -------
     leakage, stellar_response : ndarray (N,) each; NaN where a spectrum has no such pixels.
     """
-    flux, wave, berv, star_id = _check(flux, wave, berv, star_id)
+    flux, wave, berv, star_id = _check(flux, wave, berv, star_id, need_span=templates is None)
     telluric, stellar = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg)
     rm = roi_mask(wave, roi or cfg.roi)
     rm = rm if rm.sum() else np.ones_like(wave)

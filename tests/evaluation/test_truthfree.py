@@ -75,6 +75,16 @@ def test_ranking_follows_the_truth_based_separation(survey):
     assert all(r["separation"] == pytest.approx(r["stellar_response"] - r["leakage"]) for r in rows)
 
 
+def test_a_subset_of_one_berv_is_scored_with_the_templates_of_a_larger_set(survey):
+    """The held-out part may be one exposure: the BERV range is needed only to make templates."""
+    tell, star = line_templates(*_args(survey), RANK_CONFIG)
+    one = survey.subset([0])
+    leak, st = self_responses(lambda x: x, *_args(one), RANK_CONFIG, templates=(tell, star[[0]]))
+    np.testing.assert_allclose([leak[0], st[0]], 1.0)
+    with pytest.raises(ValueError, match="BERV"):
+        self_responses(lambda x: x, *_args(one), RANK_CONFIG)
+
+
 def test_bad_inputs_are_named(survey):
     f, w, b, s = _args(survey)
     with pytest.raises(ValueError, match="BERV"):
