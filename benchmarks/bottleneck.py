@@ -107,7 +107,9 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
 
 
 def _pick(rows, leak, star) -> str:
-    return min(rows, key=lambda r: (r[star] < 0.6, -(r[star] - r[leak])))["network"]
+    from karaoke.evaluation.truthfree import rank_key
+
+    return min(rows, key=lambda r: rank_key(r[star], r[leak]))["network"]
 
 
 def mark(rows):
@@ -119,8 +121,9 @@ def mark(rows):
 
 def independent_rows(work: Path) -> list[dict]:
     """The KL ladders of ``benchmarks/independent.py --work WORK`` (whitened networks)."""
-    from karaoke.evaluation.bottleneck import star_ids
+    from karaoke.evaluation.bottleneck import MAX_RANK_SPECTRA, star_ids
     from karaoke.nn.model import load_model
+    from karaoke.nn.training import TrainConfig, prepare_training_data
     from karaoke.spectra.survey import load_survey
 
     out = []
@@ -131,10 +134,9 @@ def independent_rows(work: Path) -> list[dict]:
         models = [load_model(r / "model.pt") for r in runs if (r / "model.pt").exists()]
         if len(models) < 2:
             continue
-        tc = models[0].checkpoint_meta["train_config"]
-        norm, _ = survey.normalised(tc["min_median"])
-        _, idx = norm.split(tc["holdout_fraction"])
-        idx = idx[:400]
+        tc = TrainConfig.from_dict(models[0].checkpoint_meta["train_config"])
+        norm, _, idx, _ = prepare_training_data(survey, tc)  # the training's own split
+        idx = idx[:MAX_RANK_SPECTRA]
         star_ids(norm)
         out += score(f"independent {name}, KL weight", [f"KL {float(r.name[3:]):g}" for r in runs], models,
                      norm.subset(idx), norm, idx)

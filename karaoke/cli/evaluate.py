@@ -34,6 +34,7 @@ def add_parser(cmd, presets, default_preset):
 def run(a):
     from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
     from karaoke.nn.model import load_model
+    from karaoke.nn.training import normalised_once
     from karaoke.spectra.survey import load_survey
 
     from karaoke.products.clean import check_survey_matches_model
@@ -58,10 +59,7 @@ def run(a):
     if survey.transmission is None and not truth_free:
         raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
                          f"BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses: {why}")
-    if survey.attrs.get("normalised"):  # a prepared store: normalised already, used as is
-        norm, rejected = survey, {}
-    else:
-        norm, rejected = survey.normalised(meta.get("train_config", {}).get("min_median", 50.0))
+    norm, rejected = normalised_once(survey, meta.get("train_config", {}).get("min_median", 50.0))
     held_out = meta.get("data_hash") == survey.data_hash()
     if held_out:
         _, idx = norm.split(meta["train_config"]["holdout_fraction"])

@@ -17,8 +17,6 @@ Layout of the output folder ``OUT``::
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
-
 import numpy as np
 
 from karaoke._atomic import atomic_path, check_output_dir, write_json
@@ -154,12 +152,3 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     write_json(out / "choice.json", choice)
     return choice
 
-
-def read_choice(out) -> dict:
-    """``OUT/choice.json`` of :func:`train_kl_ladder` as a dict."""
-    import json
-
-    path = Path(out) / "choice.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no KL ladder was trained in {out}")
-    return json.loads(path.read_text())

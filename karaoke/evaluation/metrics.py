@@ -297,7 +297,7 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
     star_lines = st / np.clip(continuum_estimate(st, step, cfg), 1e-6, None)
     ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
-    return (telluric_leakage(reconstruct, flux, wave, transmission, cfg, roi, recon=out),
+    return (_response(reconstruct, flux, out, profile, mt * rm[None]),
             _response(reconstruct, flux, out, star_lines, ms))
 
 

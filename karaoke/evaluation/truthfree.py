@@ -170,6 +170,13 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
 RANK_CONFIG = MetricConfig(depth_threshold=0.02)
 
 
+def rank_key(stellar_response: float, leakage: float, min_stellar_response: float = 0.6) -> tuple:
+    """Sort key of the ranking (smaller is better): a stellar response below
+    ``min_stellar_response`` first puts a network after all others, then the larger separation
+    (stellar response - leakage) comes first."""
+    return (stellar_response < min_stellar_response, -(stellar_response - leakage))
+
+
 def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConfig = RANK_CONFIG,
                   min_stellar_response: float = 0.6, templates=None):
     """Rank candidate networks (e.g. a ladder of KL weights) by their separation, without truth.
@@ -198,4 +205,4 @@ def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConf
         leak, star = self_responses(f, flux, wave, berv, star_id, cfg, templates=templates)
         lk, st = float(np.nanmedian(leak)), float(np.nanmedian(star))
         rows.append({"label": label, "leakage": lk, "stellar_response": st, "separation": st - lk})
-    return sorted(rows, key=lambda r: (r["stellar_response"] < min_stellar_response, -r["separation"]))
+    return sorted(rows, key=lambda r: rank_key(r["stellar_response"], r["leakage"], min_stellar_response))

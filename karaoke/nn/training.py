@@ -207,16 +207,28 @@ def _write_history(path: Path, history: list):
         write_csv(path, history)
 
 
+def normalised_once(survey: Survey, min_median: float = 50.0):
+    """``survey.normalised(min_median)``, or the survey as it is when it is normalised already
+    (``attrs['normalised']``, e.g. a prepared store, which is not loaded into memory).
+
+    Returns
+    -------
+    norm : Survey
+    rejected : dict
+        As :meth:`karaoke.spectra.survey.Survey.normalised` (empty for a normalised survey).
+    """
+    if survey.attrs.get("normalised"):
+        return survey, {}
+    return survey.normalised(min_median=min_median)
+
+
 def prepare_training_data(survey: Survey, cfg: TrainConfig):
     """Normalise (rejecting noise-like spectra) and split; returns (normalised survey, train, val).
 
     A survey already normalised (``attrs['normalised']``, e.g. a prepared store) is used as is,
     without loading it into memory.
     """
-    if survey.attrs.get("normalised"):
-        norm, rejected = survey, {}
-    else:
-        norm, rejected = survey.normalised(min_median=cfg.min_median)
+    norm, rejected = normalised_once(survey, cfg.min_median)
     if len(norm) < 2:
         raise ValueError(f"only {len(norm)} usable spectra after rejecting {len(rejected)} noise-like ones")
     train_idx, val_idx = norm.split(cfg.holdout_fraction)
