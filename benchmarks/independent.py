@@ -19,10 +19,11 @@ command line (``karaoke train`` with the default recipe, ``karaoke evaluate``):
 
 Two windows of paper-like telluric share: the O2 gamma band's tail (6315 A) and an H2O window
 (6540 A). For each, the whitened (N = 30 km/s) and topocentric networks of the default preset
-are trained, and the claims of Fig. 7 that do not need karaoke's internals are checked:
+are trained with its default recipe (the KL weight chosen from the data by the preset's ladder:
+three trainings a network, :mod:`karaoke.evaluation.bottleneck`), and the claims of Fig. 7 that do not need karaoke's internals are checked:
 whitened Qt <= 1/2 topocentric and both stellar responses >= 0.6 (``karaoke.evaluation.claims``).
 
-    python benchmarks/independent.py                 # 2 windows x 2 networks (~20 min on 2 CPU cores)
+    python benchmarks/independent.py                 # 2 windows x 2 networks x 3 KL weights
     python benchmarks/independent.py --smoke         # the same path at a tiny size (seconds)
 
 Writes ``docs/results/independent.csv``.
@@ -216,7 +217,7 @@ def main(argv=None):
         res = {}
         for n in (30, 0):
             run = work / f"ladder_{name}_N{n}"
-            trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--kl-weight", "auto", "--quiet",
+            trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--quiet",
                                   *train_extra)
             kl = trained["kl_choice"]["chosen"]
             res[n] = karaoke_cli("evaluate", run, path)

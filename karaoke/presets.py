@@ -51,7 +51,10 @@ class Preset:
     """One preset: survey, network width, training recipe, held-out spectra scored.
 
     ``sdss`` names the SDSS-like preset notebook 08 pairs with this one; ``description`` is the
-    one line the CLI and the notebook runner show.
+    one line the CLI and the notebook runner show. ``kl_ladder``: the KL weights ``karaoke train``
+    tries by default on a survey of its own, keeping the best separated network
+    (:mod:`karaoke.evaluation.bottleneck`); empty: the recipe's fixed ``train.kl_weight`` (the
+    paper's recipe, the SDSS-like ones). The notebooks and tests train the preset's fixed weight.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Preset:
     eval_spectra: int
     sdss: str = "sdss-ci"
     description: str = ""
+    kl_ladder: tuple = ()
 
     def model_config(self, latent_dim: int = 128, variational: bool = True) -> ModelConfig:
         if self.survey.n_pixels == 327680 and self.width == 1.0:
@@ -71,6 +75,11 @@ class Preset:
         cfg = self.train.replace(max_velocity=float(max_velocity), **kw)
         return cfg if variational else cfg.replace(kl_weight=0.0)
 
+
+#: KL weights tried when the bottleneck is chosen from the data (``karaoke train``'s default for
+#: the converged recipes): karaoke's O2 window is best at 0.03, its H2O window at 0.7-1.0, the
+#: independent survey's O2 and H2O windows at 0.3 and 1.0 (docs/results/bottleneck.csv).
+KL_LADDER = (0.03, 0.3, 1.0)
 
 #: Paper-like windows (air A, 4096 px of 0.01 A): the O2 gamma band's tail and an H2O band.
 O2_WINDOW, H2O_WINDOW = 6315.0, 6540.0
@@ -98,17 +107,17 @@ _SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_W
 PRESETS = {
     "regime": Preset("regime", _SURVEY_4096, width=0.5, train=CONVERGED, eval_spectra=200, sdss="sdss-cpu",
                     description="converged recipe, O2 window 6315-6356 A (paper-like telluric share); "
-                                "make figures and the science tests"),
+                                "make figures and the science tests", kl_ladder=KL_LADDER),
     "regime-h2o": Preset("regime-h2o", _SURVEY_4096.replace(grid_start=H2O_WINDOW), width=0.5, train=CONVERGED_H2O,
                         eval_spectra=200, sdss="sdss-cpu",
-                        description="converged recipe with KL weight 1.0, H2O window 6540-6581 A"),
+                        description="converged recipe with KL weight 1.0, H2O window 6540-6581 A", kl_ladder=KL_LADDER),
     "ci": Preset("ci", _SURVEY_4096, width=0.5, train=CONVERGED.replace(epochs=8, lr=1e-3), eval_spectra=200,
                 sdss="sdss-ci",
-                description="nbval: the regime survey and recipe cut to 8 epochs, lr 1e-3 (partly trained, paper-like window)"),
+                description="nbval: the regime survey and recipe cut to 8 epochs, lr 1e-3 (partly trained, paper-like window)", kl_ladder=KL_LADDER),
     "o2-head": Preset("o2-head", _SURVEY_4096.replace(grid_start=6260.0), width=0.5, train=CONVERGED,
                      eval_spectra=200, sdss="sdss-cpu",
                      description="hard case: the O2 gamma band head 6260-6301 A (tellurics 0.94 of the stellar "
-                                 "line absorption), converged recipe"),
+                                 "line absorption), converged recipe", kl_ladder=KL_LADDER),
     "paper": Preset("paper", SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11,
                                          n_pixels=327680),
                    width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),

@@ -22,6 +22,9 @@ def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
     assert info["n_spectra"] == 80 and info["n_pixels"] == 1024
     assert main(["train", str(tmp_path / "s.npz"), "--out", str(tmp_path / "run"), "--velocity", "30",
                  "--latent", "8", "--epochs", "1", "--scale", "ci", "--quiet"]) == 0
+    trained = _json(capsys)  # the preset's default: the KL weight chosen from the data by its ladder
+    assert trained["kl_choice"]["kl_weights"] == [0.03, 0.3, 1.0] and "kl_note" not in trained
+    assert trained["train_config"]["kl_weight"] == trained["kl_choice"]["chosen"]
     assert (tmp_path / "run" / "model.pt").exists()
     assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "s.npz")]) == 0
     ev = _json(capsys)
@@ -122,8 +125,12 @@ def test_train_reads_a_prepared_store(tmp_path, capsys):
     assert _json(capsys)["accepted"] == 4
     assert main(["train", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
                  "--batch-size", "2", "--latent", "4", "--quiet"]) == 0
-    out = _json(capsys)
+    cap = capsys.readouterr()
+    out = json.loads(cap.out.strip().splitlines()[-1])
     assert out["processes"] == 1 and out["model_config"]["n_pixels"] == 512
+    # one exposure's copies share a BERV: no ladder, the preset's weight, and the output says why
+    assert "kl_choice" not in out and "BERVs span only" in out["kl_note"] and "preset regime's" in out["kl_note"]
+    assert "note: " + str(tmp_path / "store") in cap.err and out["train_config"]["kl_weight"] == 0.03
     assert (tmp_path / "run" / "model.pt").exists()
     # evaluate reads the store too; copies of one exposure share one BERV, so the truth-free responses
     # cannot tell telluric from stellar lines, and it says so, naming the store
@@ -163,7 +170,7 @@ def tiny_run(tmp_path_factory):
     assert main(["synth", str(d / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024",
                  "--quiet"]) == 0
     assert main(["train", str(d / "s.npz"), "--out", str(d / "run"), "--latent", "8", "--epochs", "1",
-                 "--quiet"]) == 0
+                 "--kl-weight", "0.03", "--quiet"]) == 0  # one plain run (the default would train the KL ladder)
     return d
 
 
@@ -241,10 +248,14 @@ def test_ctrl_c_in_train_and_prepare_exits_130_with_a_resume_hint(tiny_run, tmp_
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
+    import karaoke.evaluation.bottleneck
+
     monkeypatch.setattr(karaoke.nn.training, "train", interrupt)
-    rc = main(["train", str(tiny_run / "s.npz"), "--out", str(tmp_path / "r"), "--quiet"])
-    err = capsys.readouterr().err
-    assert rc == 130 and "resume" in err and "Traceback" not in err
+    monkeypatch.setattr(karaoke.evaluation.bottleneck, "train", interrupt)
+    for kl in ("0.1", "auto"):  # one network, or the ladder (the default here)
+        rc = main(["train", str(tiny_run / "s.npz"), "--out", str(tmp_path / f"r{kl}"), "--kl-weight", kl, "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 130 and "resume" in err and "Traceback" not in err
     monkeypatch.setattr(karaoke.archive.prepare, "prepare_collection", interrupt)
     good = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
     rc = main(["prepare", str(good), "--out", str(tmp_path / "st"), "--grid-start", "6260", "--quiet"])
@@ -372,7 +383,7 @@ def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path,
     assert rc == 1 and "BERVs span only" in capsys.readouterr().err and not (tmp_path / "r0").exists()
     rc = main(["train", str(s), "--out", str(tmp_path / "r2"), "--kl-weight", "auto", "--ae", "--quiet"])
     assert rc == 1 and "--ae" in capsys.readouterr().err
-    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-ladder", "0.1", "1", "--quiet"])
+    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-weight", "0.1", "--kl-ladder", "0.1", "1", "--quiet"])
     assert rc == 1 and "--kl-weight auto" in capsys.readouterr().err
     rc = main(["train", str(s), "--out", str(tmp_path / "r4"), "--kl-weight", "auto", "--kl-ladder", "0.1", "--quiet"])
     assert rc == 1 and "at least two" in capsys.readouterr().err

@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-spectra", type=int, default=None)
     p.add_argument("--n-stars", type=int, default=None)
     p.add_argument("--seed", type=int, default=None, help="training seed")
+    p.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clipping threshold (0: none)")
+    p.add_argument("--topocentric-only", action="store_true", help="train and score the topocentric network alone")
     p.add_argument("--velocity", type=float, default=30.0, help="N of the whitened network (km/s)")
     p.add_argument("--whitened-only", action="store_true", help="train and score the whitened network alone")
     a = p.parse_args(argv)
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
                                    ("n_stars", a.n_stars)) if v is not None}
     train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
                                   ("batch_size", a.batch_size), ("lr_schedule", a.lr_schedule), ("loss_reduction", a.loss_reduction),
-                                  ("seed", a.seed)) if v is not None}
+                                  ("seed", a.seed), ("grad_clip", a.grad_clip)) if v is not None}
     if a.kl_warmup:
         train_kw["kl_warmup"] = tuple(a.kl_warmup)
     preset = dataclasses.replace(base, name=f"{base.name}-trial", survey=base.survey.replace(**survey_kw),
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
     print(f"{survey.wave[0]:.2f}-{survey.wave[-1]:.2f} A, {len(test)} held-out spectra; "
           f"train {preset.train.to_dict()}; width {preset.width}", flush=True)
     rows = []
-    for n in (a.velocity,) if a.whitened_only else (a.velocity, 0.0):
+    for n in (a.velocity,) if a.whitened_only else (0.0,) if a.topocentric_only else (a.velocity, 0.0):
         t = time.time()
         model = presets.preset_model(preset, max_velocity=n, survey=survey, progress=False)
         secs = time.time() - t

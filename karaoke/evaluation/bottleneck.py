@@ -23,10 +23,8 @@ from karaoke._atomic import atomic_path, check_output_dir, write_json
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
 from karaoke.nn.model import load_model
 from karaoke.nn.training import prepare_training_data, train
+from karaoke.presets import KL_LADDER  # noqa: F401  (the weights tried by default; re-exported)
 
-#: KL weights tried by default: karaoke's O2 window is best at 0.03, its H2O window at 0.7-1.0,
-#: the independent H2O survey at 1.0 (docs/history.md).
-KL_LADDER = (0.03, 0.3, 1.0)
 #: Most held-out spectra the ranking reconstructs.
 MAX_RANK_SPECTRA = 400
 #: Most spectra (held-out ones and a sample of the training ones) the line templates average,

@@ -43,7 +43,7 @@ from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whi
 LR_SCHEDULES = ("constant", "onecycle")
 #: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
 #: at the default).
-_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean", "compile": False}
+_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean", "compile": False, "grad_clip": 0.0}
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
 
@@ -64,6 +64,13 @@ class TrainConfig:
     for GPUs, where it is to be measured). There is no mixed precision: a median-normalised
     spectrum sits near 1, where a bfloat16 step is 2^-7 = 0.008, as deep as the lines that matter
     (a bf16-autocast network did not learn where float32 did; docs/history.md, session 7).
+
+    ``grad_clip`` > 0 rescales each step's gradient to at most that global L2 norm
+    (``torch.nn.utils.clip_grad_norm_``), a guard against the rare step that throws a network
+    off (a VAE's log-variance running away at the learning rate's peak). The norm's scale
+    depends on the loss reduction, the number of pixels and the network, so the threshold is
+    measured per recipe: every run's ``history.csv`` records the median and largest norm of each
+    epoch (``grad_norm_p50``, ``grad_norm_max``) and the fraction of steps clipped. 0: no clipping.
     """
 
     max_velocity: float = 30.0
@@ -80,12 +87,15 @@ class TrainConfig:
     lr_schedule: str = "constant"
     loss_reduction: str = "mean"
     compile: bool = False
+    grad_clip: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"invalid training config {self}")
         if self.max_velocity < 0 or self.kl_weight < 0:
             raise ValueError("max_velocity and kl_weight must be >= 0")
+        if not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
+            raise ValueError(f"grad_clip must be a finite norm >= 0 (0: no clipping), got {self.grad_clip!r}")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
         if self.loss_reduction not in LOSS_REDUCTIONS:
@@ -203,8 +213,9 @@ def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str
 
 
 def _write_history(path: Path, history: list):
-    if history:
-        write_csv(path, history)
+    if history:  # a run resumed from an older checkpoint gains columns: keep them all, first seen first
+        fields = list(dict.fromkeys(k for row in history for k in row))
+        write_csv(path, [{k: row.get(k, "") for k in fields} for row in history], fields)
 
 
 def normalised_once(survey: Survey, min_median: float = 50.0):
@@ -341,6 +352,7 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         t0 = time.time()
         first = state.epoch_step
         dsums = torch.zeros(3, dtype=torch.float64, device=dev)  # summed on the device: no sync per step
+        gnorms = torch.full((steps_per_epoch,), float("nan"), device=dev)  # each step's gradient norm
         bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for inner in bar:
@@ -354,6 +366,7 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
             loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            gnorms[inner] = _clip_gradients(model, cfg.grad_clip)
             opt.step()
             state.step += 1
             steps_this_call += 1
@@ -374,7 +387,8 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         n_b = steps_per_epoch
         state.history.append({"epoch": state.epoch + 1, "step": state.step, "loss": sums[0] / n_b,
                               "l1": sums[1] / n_b, "kl": sums[2] / n_b, "val_l1": val_l1,
-                              "beta": cfg.beta(state.step), "seconds": round(time.time() - t0, 3)})
+                              "beta": cfg.beta(state.step), "seconds": round(time.time() - t0, 3),
+                              **_norm_summary(gnorms, cfg.grad_clip)})
         state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
         if ctx.is_main:
             state.save(ckpt_path, model, opt, provenance)
@@ -385,6 +399,25 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         save_model(model, out / "model.pt", **provenance, step=state.step, epoch=cfg.epochs, history=state.history)
     distributed.barrier(ctx)
     return model
+
+
+def _clip_gradients(model, max_norm: float) -> torch.Tensor:
+    """The global L2 norm of the gradients (a 0-d tensor on their device, no host sync), which
+    are rescaled to at most ``max_norm`` when it is > 0."""
+    if max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
+    return torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None], foreach=True)
+
+
+def _norm_summary(gnorms: torch.Tensor, max_norm: float) -> dict:
+    """Median and largest gradient norm of an epoch's steps, and the fraction clipped (steps of
+    an epoch interrupted and resumed count from the resume on)."""
+    g = gnorms.cpu().numpy().astype(np.float64)
+    g = g[~np.isnan(g)]
+    if g.size == 0:
+        return {"grad_norm_p50": float("nan"), "grad_norm_max": float("nan"), "clipped": float("nan")}
+    return {"grad_norm_p50": float(np.median(g)), "grad_norm_max": float(g.max()),
+            "clipped": float(np.mean(g > max_norm)) if max_norm > 0 else 0.0}
 
 
 @torch.no_grad()
@@ -455,7 +488,8 @@ def load_history(run_dir) -> list[dict]:
     -------
     list of dict
         One per epoch: ``epoch``, ``step``, ``loss``, ``l1``, ``kl``, ``val_l1``, ``beta``,
-        ``seconds`` (floats).
+        ``seconds``, and (runs since the gradient norm was recorded) ``grad_norm_p50``,
+        ``grad_norm_max``, ``clipped`` (floats; NaN for epochs trained before).
     """
     with open(Path(run_dir) / "history.csv") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(fh)]

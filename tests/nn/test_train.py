@@ -70,6 +70,51 @@ def test_compiled_training_matches_eager(small_survey, tmp_path):
     assert not any(k.startswith("_orig_mod") for k in loaded.state_dict())
 
 
+def test_gradient_norm_against_float64_and_clipping_to_the_threshold():
+    from karaoke.nn.training import _clip_gradients
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 5), torch.nn.Flatten(), torch.nn.Linear(4 * 60, 3))
+    net(torch.randn(8, 1, 64)).square().sum().backward()
+    ref = np.sqrt(sum(np.sum(p.grad.double().numpy() ** 2) for p in net.parameters()))
+    assert float(_clip_gradients(net, 0.0)) == pytest.approx(ref, rel=1e-6)  # recorded, not clipped
+    before = [p.grad.clone() for p in net.parameters()]
+    assert float(_clip_gradients(net, 1e9)) == pytest.approx(ref, rel=1e-6)  # above the norm: untouched
+    for a, p in zip(before, net.parameters()):
+        torch.testing.assert_close(p.grad, a, rtol=0, atol=0)
+    assert float(_clip_gradients(net, ref / 10)) == pytest.approx(ref, rel=1e-6)  # returns the norm before
+    after = np.sqrt(sum(np.sum(p.grad.double().numpy() ** 2) for p in net.parameters()))
+    assert after == pytest.approx(ref / 10, rel=1e-5)
+    for a, p in zip(before, net.parameters()):  # the same direction
+        np.testing.assert_allclose(p.grad.numpy(), a.numpy() / 10, rtol=1e-5, atol=1e-12)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="grad_clip"):
+            TrainConfig(grad_clip=bad)
+
+
+def test_training_records_gradient_norms_and_clips_when_asked(small_survey, tmp_path):
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=1, max_velocity=0.0)
+    assert "grad_clip" not in tc.to_dict() and run_key(mc, tc.replace(grad_clip=1.0), "h") != run_key(mc, tc, "h")
+    train(small_survey, mc, tc, tmp_path / "free", progress=False)
+    (free,) = load_history(tmp_path / "free")
+    assert 0 < free["grad_norm_p50"] <= free["grad_norm_max"] and free["clipped"] == 0.0
+    clip = free["grad_norm_p50"] / 100  # every step is clipped: the run differs from the free one
+    train(small_survey, mc, tc.replace(grad_clip=clip), tmp_path / "clipped", progress=False)
+    (cl,) = load_history(tmp_path / "clipped")
+    assert cl["clipped"] == 1.0 and cl["l1"] != free["l1"]
+    assert load_model(tmp_path / "clipped").config == mc
+
+
+def test_history_of_a_run_resumed_from_before_the_norms_keeps_every_column(tmp_path):
+    from karaoke.nn.training import _write_history
+
+    old = {"epoch": 1, "step": 10, "loss": 1.0}
+    _write_history(tmp_path / "history.csv", [old, {**old, "epoch": 2, "grad_norm_max": 3.5}])
+    h = load_history(tmp_path)
+    assert np.isnan(h[0]["grad_norm_max"]) and h[1]["grad_norm_max"] == 3.5 and h[1]["epoch"] == 2
+
+
 def test_interrupted_training_resumes_to_the_same_weights(small_survey, tmp_path):
     mc, tc = _small(small_survey)
     full = train(small_survey, mc, tc, tmp_path / "full", progress=False)
