@@ -23,6 +23,7 @@ wobble_iterations = 400
 
 # %%
 import csv
+from functools import partial
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from karaoke.archive.realdata import (alpha_cen_b_path, alpha_cen_b_training, lo
                               to_topocentric)
 from karaoke.presets import get_preset, preset_survey
 from karaoke.nn.training import train_cached
-from karaoke.evaluation.joint_fit import fit_wobble
+from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct
 
 plotting.use_style()
 preset = get_preset(scale)
@@ -69,16 +70,11 @@ rms = {k: float(np.nanmedian(transmission_rms(topo.flux, r, T, pixmask=topo.pixe
 # reference transmission) and to the star's lines (estimated from the 88 spectra alone, no truth)
 
 
-def wobble_reconstruct(x):  # the per-object fit redone on other (topocentric) inputs
-    inside = doppler_shift(topo.wave, np.ones_like(x), bary.meta["berv"]) > 0.999  # not past the grid's ends
-    fit = fit_wobble(doppler_shift(topo.wave, x, bary.meta["berv"], fill=1.0), bary.pixel_mask() * inside, bary.grid,
-                     bary.meta["berv"], bary.meta["airmass"], iterations=wobble_iterations)
-    return doppler_shift(topo.wave, fit.stellar, -bary.meta["berv"], fill=1.0).astype(np.float32)
-
-
+wobble = partial(wobble_reconstruct, grid=topo.grid, berv=bary.meta["berv"], mask=bary.pixel_mask(),
+                 airmass=bary.meta["airmass"], iterations=wobble_iterations)  # the per-object fit, on any inputs
 methods = {"karaoke (alone)": alone.reconstruct, "karaoke (mixed)": mixed.reconstruct,
-           "wobble-style": wobble_reconstruct, f"PCA ({pca_components})": pca.reconstruct}
-out = {**recon, "wobble-style": wobble_reconstruct(topo.flux)}  # each output through the same path as its probes
+           "wobble-style": wobble, f"PCA ({pca_components})": pca.reconstruct}
+out = {**recon, "wobble-style": wobble(topo.flux)}  # each output through the same path as its probes
 one_star = np.zeros(len(topo), dtype=int)
 templates = line_templates(topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG)
 resp = {k: (np.nanmedian(telluric_leakage(f, topo.flux, topo.wave, T, RANK_CONFIG, recon=out[k])),

@@ -13,9 +13,9 @@ Layer 5 (above :mod:`karaoke.presets`):
 * :mod:`karaoke.evaluation.truthfree` -- the telluric leakage and stellar response estimated
   from the spectra, their BERVs and star identifiers alone (archives have no truth);
 * :mod:`karaoke.evaluation.bottleneck` -- the KL weight chosen with them
-  (``karaoke train --kl-weight auto``).
+  (``karaoke train``'s default for the converged presets, or ``--kl-weight auto``).
 """
-from karaoke.evaluation.joint_fit import fit_wobble  # noqa: F401
+from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct  # noqa: F401
 from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
                                         line_responses, lowpass_baseline, static_telluric_pattern, telluric_leakage,
                                         transmission_rms)
@@ -25,7 +25,7 @@ from karaoke.evaluation.telluric_fit import fit_transmission  # noqa: F401
 from karaoke.evaluation.truthfree import line_templates, rank_networks, self_responses  # noqa: F401
 from karaoke.evaluation.bottleneck import KL_LADDER, train_kl_ladder  # noqa: F401
 
-__all__ = ["CLAIMS", "check_claims", "fit_wobble", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
+__all__ = ["CLAIMS", "check_claims", "fit_wobble", "wobble_reconstruct", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
            "lowpass_baseline", "static_telluric_pattern", "telluric_leakage", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
            "write_table", "fit_transmission", "line_templates", "rank_networks", "self_responses", "KL_LADDER",
            "train_kl_ladder"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from karaoke.spectra.grid import Grid
+from karaoke.spectra.grid import Grid, doppler_shift
 from karaoke.nn.whitening import velocity_shift
 
 
@@ -93,3 +93,46 @@ def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400
         telluric = torch.exp(a[:, None] * t_b)
     return WobbleFit(stellar.numpy(), telluric.numpy(), t.numpy(), a.numpy(), time.perf_counter() - t0,
                      float(loss.detach()))
+
+
+def wobble_reconstruct(flux, grid: Grid, berv, mask=None, airmass=None, iterations: int = 400,
+                       **fit_kw) -> np.ndarray:
+    """Telluric-free models of topocentric spectra of one object from the wobble-style fit, in
+    the frame of the input: the reconstruction step a network provides, for the same probes.
+
+    The spectra are shifted to the barycentric frame (+BERV), fitted with :func:`fit_wobble`,
+    and the fitted stellar spectra shifted back (-BERV). Pixels that a shift brings in from
+    beyond the grid's ends are left out of the fit.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (N, L)
+        Median-normalised spectra of one object, topocentric frame, on ``grid``.
+    grid : Grid
+        Air wavelength grid, Angstrom.
+    berv : ndarray, shape (N,)
+        Barycentric Earth radial velocity of each spectrum, km/s.
+    mask : ndarray, shape (N, L) or (L,), optional
+        1 for valid pixels, barycentric frame (e.g. the spectra's pixel mask before their shift
+        to topocentric); default all valid.
+    airmass : ndarray, shape (N,), optional
+        Start values of the per-epoch telluric depth scaling.
+    iterations : int
+    **fit_kw
+        Further arguments of :func:`fit_wobble` (``lr``, ``l1``, ``poly_degree``, ``seed``).
+
+    Returns
+    -------
+    ndarray, shape (N, L), float32
+        The fitted stellar spectra (template x continuum), topocentric frame.
+    """
+    flux = np.asarray(flux, dtype=np.float64)
+    berv = np.asarray(berv, dtype=np.float64)
+    if flux.ndim != 2 or flux.shape[1] != grid.n or berv.shape != (flux.shape[0],):
+        raise ValueError(f"flux must be (N, {grid.n}) and berv (N,), got {flux.shape} and {berv.shape}")
+    wave = grid.wave
+    inside = doppler_shift(wave, np.ones_like(flux), berv) > 0.999  # (N, L) not past the grid's ends
+    valid = inside if mask is None else np.asarray(mask) * inside
+    fit = fit_wobble(doppler_shift(wave, flux, berv, fill=1.0), valid, grid, berv, airmass, iterations=iterations,
+                     **fit_kw)
+    return doppler_shift(wave, fit.stellar, -berv, fill=1.0).astype(np.float32)

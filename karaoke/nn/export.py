@@ -270,8 +270,8 @@ class _Decoder(nn.Module):
         return self.model.decode(z)[:, 0]  # (B, L)
 
 
-def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False,
-                decoder2d: bool = False) -> tuple[bytes, bytes]:
+def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = True,
+                decoder2d: bool | None = None) -> tuple[bytes, bytes]:
     """The encoder and decoder of ``model`` as serialised ONNX graphs (dynamic batch size).
 
     Parameters
@@ -282,8 +282,10 @@ def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False,
     conv2d : bool
         Export the encoder's convolutions as 2-D ones of height 1 (the same sums), for which
         ONNX Runtime's blocked-channel convolution kernels apply.
-    decoder2d : bool
-        The same for the decoder (needs ``rewrite``).
+    decoder2d : bool, optional
+        The same for the decoder (needs ``rewrite``; default: follows ``rewrite``). The defaults
+        are the fastest form measured (``benchmarks/inference.py``) and those of
+        :class:`OnnxKaraoke`.
 
     Returns
     -------
@@ -294,6 +296,7 @@ def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = False,
     import copy
     import warnings
 
+    decoder2d = rewrite if decoder2d is None else decoder2d
     if decoder2d and not rewrite:
         raise ValueError("decoder2d needs rewrite=True (a stride-2 transposed convolution has no height-1 2-D form here)")
     net = polyphase(model) if rewrite else copy.deepcopy(model).cpu().eval()
@@ -351,7 +354,6 @@ class OnnxKaraoke(Reconstructor):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        decoder2d = rewrite if decoder2d is None else decoder2d
         enc, dec = export_onnx(model, rewrite=rewrite, conv2d=conv2d, decoder2d=decoder2d)
         self._enc = ort.InferenceSession(enc, opts, providers=["CPUExecutionProvider"])
         self._dec = ort.InferenceSession(dec, opts, providers=["CPUExecutionProvider"])
