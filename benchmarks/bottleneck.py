@@ -59,7 +59,7 @@ def score(family, labels, models, test, norm, rows_idx) -> list[dict]:
                                      pixmask=test.pixel_mask()).summary()
         lk, st = line_responses(m.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
         lk2, st2 = self_responses(m.reconstruct, test.flux, test.wave, test.meta["berv"], star_ids(test, False),
-                                  RANK_CONFIG, recon=recon, templates=templates)
+                                  RANK_CONFIG, recon=recon, templates=templates, mask=test.pixel_mask())
         rows.append({"family": family, "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
                      "leakage": float(np.nanmedian(lk)), "stellar_response": float(np.nanmedian(st)),
                      "leakage_est": float(np.nanmedian(lk2)), "stellar_response_est": float(np.nanmedian(st2))})
@@ -91,14 +91,14 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
     nets = {"alone": train_cached(real, mc, sc.train_config(30.0, epochs=300)),  # as notebook 07
             "mixed": train_cached(mixed, mc, sc.train_config(30.0))}
     star = np.zeros(len(real), dtype=int)
-    templates = line_templates(real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG)
+    templates = line_templates(real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG, mask=real.pixel_mask())
     rows = []
     for lab, m in nets.items():
         recon = m.reconstruct(real.flux)
         ev = evaluate_reconstruction(recon, real.flux, real.wave, ref, pixmask=real.pixel_mask()).summary()
         lk = telluric_leakage(m.reconstruct, real.flux, real.wave, ref, RANK_CONFIG, recon=recon)
         lk2, st2 = self_responses(m.reconstruct, real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG,
-                                  recon=recon, templates=templates)
+                                  recon=recon, templates=templates, mask=real.pixel_mask())
         rows.append({"family": "alpha Cen B (real)", "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
                      "leakage": float(np.nanmedian(lk)), "stellar_response": float("nan"),
                      "leakage_est": float(np.nanmedian(lk2)), "stellar_response_est": float(np.nanmedian(st2)),

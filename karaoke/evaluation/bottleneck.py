@@ -85,7 +85,8 @@ def survey_templates(norm, rows, cfg=RANK_CONFIG, max_spectra: int = MAX_TEMPLAT
     k = min(others.size, max(0, max_spectra - rows.size))
     extra = others[np.unique(np.linspace(0, others.size - 1, k).astype(int))] if k else others[:0]
     pool = norm.subset(np.concatenate([rows, extra]))
-    tell, stellar = line_templates(pool.flux, pool.wave, pool.meta["berv"], star_ids(pool), cfg)
+    tell, stellar = line_templates(pool.flux, pool.wave, pool.meta["berv"], star_ids(pool), cfg,
+                                   mask=pool.pixel_mask())  # padding and gaps are no lines
     return (tell, stellar[: rows.size]), int(len(pool))
 
 
@@ -137,7 +138,7 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     models = {w: load_model(out / _folder(w) / "model.pt") for w in weights}
     rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
                          star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
-                         templates=templates)
+                         templates=templates, mask=sub.pixel_mask())
     ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
                                                                         "separation")}} for r in rows]
     choice = {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "kl_weights": weights,

@@ -74,7 +74,18 @@ def _highpass(y, window: int, threshold: float) -> np.ndarray:
     return np.clip(t / level, 0.0, None)
 
 
-def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(), iterations: int = 8):
+def _valid(mask, shape):
+    """The valid-pixel mask as booleans of ``shape`` (N, L), all valid when ``mask`` is None."""
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    m = np.asarray(mask)
+    if m.shape not in (shape, shape[1:]):
+        raise ValueError(f"mask must be (N, L) or (L,) for flux of shape {shape}, got {m.shape}")
+    return np.broadcast_to(m > 0, shape)
+
+
+def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(), iterations: int = 8,
+                   mask=None):
     """Telluric and stellar line profiles estimated from the spectra alone.
 
     Parameters
@@ -93,6 +104,9 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
     iterations : int
         Alternations of the two least-squares averages (the telluric estimate's correlation with
         the truth on the synthetic surveys rises from 0.96 after one to 0.99 after eight).
+    mask : array, shape (N, L) or (L,), optional
+        1 for valid pixels (e.g. ``Survey.pixel_mask()``): padding and instrument gaps, whose
+        zero flux would read as lines 100 % deep, are left out of the averages and get no lines.
 
     Returns
     -------
@@ -103,6 +117,8 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
         shifted to the spectrum's topocentric frame; 1 where unknown (grid edges).
     """
     flux, wave, berv, star_id = _check(flux, wave, berv, star_id)
+    valid = _valid(mask, flux.shape)
+    flux = np.where(valid, flux, np.nan)  # masked pixels are missing data, not zero flux
     step = float(np.median(np.diff(wave)))
     star_frame = doppler_shift(wave, flux, berv, fill=np.nan)  # (N, L) each star's own frame
     stars = [np.flatnonzero(star_id == s) for s in np.unique(star_id)]
@@ -126,11 +142,12 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
     for k, rows in enumerate(stars):
         prof = tmpl[k] / np.clip(continuum_estimate(tmpl[k], step, cfg)[0], 1e-6, None)
         stellar[rows] = doppler_shift(wave, np.broadcast_to(prof, (rows.size, wave.size)), -berv[rows], fill=1.0)
-    return np.minimum(telluric, 1.0), np.clip(stellar, 0.0, None)
+    telluric = np.where(valid.any(0), np.minimum(telluric, 1.0), 1.0)  # no lines where no spectrum has data
+    return telluric, np.where(valid, np.clip(stellar, 0.0, None), 1.0)
 
 
 def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(),
-                   roi=None, recon=None, templates=None):
+                   roi=None, recon=None, templates=None, mask=None):
     """Telluric leakage and stellar response of a method, from estimated line profiles.
 
     The same ratios as :func:`karaoke.evaluation.metrics.line_responses` with the line profiles
@@ -148,21 +165,26 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
         ``reconstruct(flux)`` when already computed.
     templates : (telluric, stellar), optional
         :func:`line_templates`'s output when already computed.
+    mask : array, shape (N, L) or (L,), optional
+        1 for valid pixels: masked ones are neither probed nor counted (as in
+        :func:`line_templates`).
 
     Returns
     -------
     leakage, stellar_response : ndarray (N,) each; NaN where a spectrum has no such pixels.
     """
     flux, wave, berv, star_id = _check(flux, wave, berv, star_id, need_span=templates is None)
-    telluric, stellar = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg)
+    telluric, stellar = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg,
+                                                                                mask=mask)
+    valid = _valid(mask, flux.shape)
     rm = roi_mask(wave, roi or cfg.roi)
     rm = rm if rm.sum() else np.ones_like(wave)
-    mt = telluric_mask(telluric, cfg)[0] * rm  # (L,) telluric lines of the mean profile
-    ms = (stellar < 1.0 - cfg.depth_threshold) * (1.0 - mt)[None] * rm[None]  # (N, L)
+    mt = telluric_mask(telluric, cfg)[0] * rm * valid  # (N, L) telluric lines of the mean profile
+    ms = (stellar < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None] * valid  # (N, L)
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else recon, np.float64)
-    tprof = np.broadcast_to(telluric, flux.shape)
-    return (_response(reconstruct, flux, out, tprof, np.broadcast_to(mt, flux.shape)),
-            _response(reconstruct, flux, out, stellar, ms))
+    tprof = np.where(valid, telluric, 1.0)  # (N, L): masked pixels are left as they are
+    sprof = np.where(valid, stellar, 1.0)
+    return _response(reconstruct, flux, out, tprof, mt), _response(reconstruct, flux, out, sprof, ms)
 
 
 #: The mask of the estimated telluric profile is drawn at twice the truth-based metrics' depth
@@ -178,7 +200,7 @@ def rank_key(stellar_response: float, leakage: float, min_stellar_response: floa
 
 
 def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConfig = RANK_CONFIG,
-                  min_stellar_response: float = 0.6, templates=None):
+                  min_stellar_response: float = 0.6, templates=None, mask=None):
     """Rank candidate networks (e.g. a ladder of KL weights) by their separation, without truth.
 
     Parameters
@@ -192,6 +214,8 @@ def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConf
     templates : (telluric, stellar), optional
         :func:`line_templates` of these spectra, e.g. estimated from a larger set that holds
         them (more stars smear the stellar lines out of the telluric estimate better).
+    mask : array, shape (N, L) or (L,), optional
+        1 for valid pixels (:func:`line_templates`).
 
     Returns
     -------
@@ -199,10 +223,10 @@ def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConf
         One row per candidate, best first: ``label``, ``leakage``, ``stellar_response`` (medians
         over spectra) and ``separation`` = stellar response - leakage.
     """
-    templates = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg)
+    templates = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg, mask=mask)
     rows = []
     for label, f in reconstructs.items():
-        leak, star = self_responses(f, flux, wave, berv, star_id, cfg, templates=templates)
+        leak, star = self_responses(f, flux, wave, berv, star_id, cfg, templates=templates, mask=mask)
         lk, st = float(np.nanmedian(leak)), float(np.nanmedian(star))
         rows.append({"label": label, "leakage": lk, "stellar_response": st, "separation": st - lk})
     return sorted(rows, key=lambda r: rank_key(r["stellar_response"], r["leakage"], min_stellar_response))
