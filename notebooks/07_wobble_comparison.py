@@ -76,10 +76,10 @@ methods = {"karaoke (alone)": alone.reconstruct, "karaoke (mixed)": mixed.recons
            "wobble-style": wobble, f"PCA ({pca_components})": pca.reconstruct}
 out = {**recon, "wobble-style": wobble(topo.flux)}  # each output through the same path as its probes
 one_star = np.zeros(len(topo), dtype=int)
-templates = line_templates(topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG)
+templates = line_templates(topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG, mask=topo.pixel_mask())
 resp = {k: (np.nanmedian(telluric_leakage(f, topo.flux, topo.wave, T, RANK_CONFIG, recon=out[k])),
             np.nanmedian(self_responses(f, topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG,
-                                        recon=out[k], templates=templates)[1]))
+                                        recon=out[k], templates=templates, mask=topo.pixel_mask())[1]))
         for k, f in methods.items()}
 rows = [{"method": k, "Qt": round(e.summary()["Qt"], 3), "Qs": round(e.summary()["Qs"], 3),
          "transmission_rms": round(rms[k], 4), "leakage": round(float(resp[k][0]), 3),
