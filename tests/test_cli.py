@@ -368,6 +368,32 @@ def test_train_kl_weight_auto_trains_the_ladder_and_keeps_the_best_separated(tin
     assert (chosen / "history.csv").read_text() == before
 
 
+def test_a_diverged_network_is_left_out_of_the_ladder_and_reported(tiny_run, tmp_path, capsys, monkeypatch):
+    import karaoke.evaluation.bottleneck as bottleneck
+    from karaoke.nn.training import TrainingDiverged
+
+    real = bottleneck.train
+
+    def diverge_at_one(survey, mc, tc, out, **kw):
+        if tc.kl_weight == 1.0:
+            raise TrainingDiverged(f"{out}: the loss became non-finite in epoch 1")
+        return real(survey, mc, tc, out, **kw)
+
+    monkeypatch.setattr(bottleneck, "train", diverge_at_one)
+    argv = ["train", str(tiny_run / "s.npz"), "--out", str(tmp_path / "lad"), "--latent", "8", "--epochs", "1",
+            "--kl-ladder", "0.03", "1", "--quiet"]
+    with pytest.warns(RuntimeWarning, match="KL weight 1 left out"):
+        assert main(argv) == 0
+    choice = _json(capsys)["kl_choice"]
+    assert choice["chosen"] == 0.03 and [r["kl_weight"] for r in choice["ranking"]] == [0.03]
+    assert "non-finite" in choice["diverged"]["1"]
+    monkeypatch.setattr(bottleneck, "train", lambda *a, **k: diverge_at_one(*a[:2], a[2].replace(kl_weight=1.0), a[3]))
+    with pytest.warns(RuntimeWarning):
+        rc = main(argv[:3] + [str(tmp_path / "lad2")] + argv[4:])
+    err = capsys.readouterr().err
+    assert rc == 1 and "every network of the KL ladder diverged" in err and "Traceback" not in err
+
+
 def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path, capsys):
     s = tiny_run / "s.npz"
     with np.load(s) as z:

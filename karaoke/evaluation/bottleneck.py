@@ -17,12 +17,14 @@ Layout of the output folder ``OUT``::
 from __future__ import annotations
 
 import shutil
+import warnings
+
 import numpy as np
 
 from karaoke._atomic import atomic_path, check_output_dir, write_json
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
 from karaoke.nn.model import load_model
-from karaoke.nn.training import prepare_training_data, train
+from karaoke.nn.training import TrainingDiverged, prepare_training_data, train
 from karaoke.presets import KL_LADDER  # noqa: F401  (the weights tried by default; re-exported)
 
 #: Most held-out spectra the ranking reconstructs.
@@ -119,7 +121,15 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     dict
         The content of ``OUT/choice.json``: ``chosen`` (weight), ``ranking`` (rows of weight,
         leakage, stellar_response, separation, best first), ``n_spectra`` (held-out spectra
-        ranked), ``n_template_spectra``, ``star_key``.
+        ranked), ``n_template_spectra``, ``star_key``; ``diverged`` (weight -> message) for
+        networks whose training diverged (:class:`~karaoke.nn.training.TrainingDiverged`: left
+        out of the ranking with a warning; a re-run retries them from their last good
+        checkpoint).
+
+    Raises
+    ------
+    TrainingDiverged
+        When every network of the ladder diverged.
     """
     if not model_config.variational:
         raise ValueError("the KL ladder is for the VAE (the autoencoder has no KL term)")
@@ -128,14 +138,21 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
         raise ValueError(f"need at least two KL weights > 0 to choose from, got {list(kl_weights)}")
     star_ids(survey)  # fail before any training
     out = check_output_dir(out, "output folder")
+    diverged = {}
     for w in weights:
-        train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
-              progress=progress)
+        try:
+            train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
+                  progress=progress)
+        except TrainingDiverged as exc:  # the others can still be chosen from: go on, and say so
+            diverged[w] = str(exc)
+            warnings.warn(f"KL weight {w:g} left out of the ladder: {exc}", RuntimeWarning, stacklevel=2)
+    if len(diverged) == len(weights):
+        raise TrainingDiverged(f"{out}: every network of the KL ladder diverged: {diverged}")
     norm, _, test, _ = prepare_training_data(survey, train_config)  # the training's own split
     test = test[:MAX_RANK_SPECTRA]
     templates, n_pool = survey_templates(norm, test)
     sub = norm.subset(test)
-    models = {w: load_model(out / _folder(w) / "model.pt") for w in weights}
+    models = {w: load_model(out / _folder(w) / "model.pt") for w in weights if w not in diverged}
     rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
                          star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
                          templates=templates, mask=sub.pixel_mask())
@@ -144,6 +161,8 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     choice = {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "kl_weights": weights,
               "n_spectra": int(len(sub)), "n_template_spectra": n_pool, "star_key": "star_id" if "star_id" in sub.meta else "object",
               "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)"}
+    if diverged:
+        choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
     best = out / _folder(choice["chosen"])
     for name in ("model.pt", "run.json", "history.csv"):
         with atomic_path(out / name) as tmp:
