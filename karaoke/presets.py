@@ -98,8 +98,9 @@ CONVERGED = TrainConfig(epochs=60, batch_size=16, lr=2e-3, lr_schedule="onecycle
 #: The O2 window's stars cannot pay that price: there KL 0.5 already loses stellar lines (stellar
 #: response 0.59, Qs 0.60) and 1.0 loses them all (0.10), so no one weight serves both windows.
 #: 60 epochs, as in the O2 window: at 120 the whitened Qs of two seeds is 0.347 / 0.360 (0.38 at
-#: 60), but a topocentric network (seed 1) diverged at the learning rate's peak (docs/history.md,
-#: session 9), so the longer recipe waits for a guard against that.
+#: 60), and a topocentric network (seed 1) diverged at the learning rate's peak unless its gradient
+#: norm was clipped (``grad_clip=2e4``: it then trained through; whitened seed 1 still 0.36;
+#: docs/history.md, sessions 9-10). Twice the cost for Qs 0.36 is not worth a change of recipe.
 CONVERGED_H2O = CONVERGED.replace(kl_weight=1.0)
 
 _SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
