@@ -219,7 +219,7 @@ def main(argv=None):
             run = work / f"ladder_{name}_N{n}"
             trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--quiet",
                                   *train_extra)
-            kl = trained["kl_choice"]["chosen"]
+            kl = trained["train_config"]["kl_weight"]  # the ladder's choice (or the preset's, kl_note says why)
             res[n] = karaoke_cli("evaluate", run, path)
             r = res[n]
             label = "VAE topocentric" if n == 0 else f"VAE N = {n} km/s"
