@@ -1,7 +1,7 @@
 """Choosing the bottleneck without truth, checked against the truth: one table, one CSV.
 
 For each family of networks that differ only in their bottleneck -- a ladder of KL weights in
-karaoke's O2 window (``regime``) and H2O window (``regime-h2o``), and the latent sizes of
+karaoke's O2 window (``regime``) and H2O window (``regime-h2o-half``: its width-0.5 network), and the latent sizes of
 Fig. 9 with the AE -- the exact telluric leakage and stellar response
 (:func:`karaoke.evaluation.metrics.line_responses`, from the survey's truth) are printed next to
 the estimates made from the spectra, their BERVs and star identifiers alone
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: family -> (preset, points); the KL weights trained in sessions 6-8, the latent sizes of Fig. 9
 FAMILIES = {
     "O2 6315, KL weight": ("regime", [{"kl_weight": w} for w in (0.03, 0.1, 0.5, 1.0)]),
-    "H2O 6540, KL weight": ("regime-h2o", [{"kl_weight": w, "epochs": 60} for w in (0.03, 0.3, 0.5, 0.7, 1.0)]),
+    "H2O 6540, KL weight": ("regime-h2o-half", [{"kl_weight": w, "epochs": 60} for w in (0.03, 0.3, 0.5, 0.7, 1.0)]),
     "O2 6315, latent size": ("regime", [{"latent_dim": d} for d in (2, 8, 32, 128, 512, 1024)]
                              + [{"variational": False}]),
 }

@@ -1,5 +1,6 @@
 """The bottleneck against the window: whitened networks of the converged recipe with several KL
-weights in the O2 (``regime``) and H2O (``regime-h2o``) windows, scored on held-out stars.
+weights in the O2 (``regime``) and H2O (``regime-h2o`` at width 0.5, ``presets.REGIME_H2O_HALF``)
+windows, scored on held-out stars.
 
 Each network is a variant of a preset's recipe with another KL weight (built with
 ``dataclasses.replace``, trained through the run cache, so networks already trained by
@@ -22,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 60
 #: (preset, KL weight, velocity N) of every network in the table.
 POINTS = [("regime", 0.03, 30.0), ("regime", 0.5, 30.0), ("regime", 1.0, 30.0), ("regime", 0.03, 0.0),
-          ("regime-h2o", 0.03, 30.0), ("regime-h2o", 0.3, 30.0), ("regime-h2o", 0.5, 30.0),
-          ("regime-h2o", 1.0, 30.0), ("regime-h2o", 0.03, 0.0), ("regime-h2o", 1.0, 0.0)]
+          ("regime-h2o-half", 0.03, 30.0), ("regime-h2o-half", 0.3, 30.0), ("regime-h2o-half", 0.5, 30.0),
+          ("regime-h2o-half", 1.0, 30.0), ("regime-h2o-half", 0.03, 0.0), ("regime-h2o-half", 1.0, 0.0)]
 
 
 def main(argv=None) -> int:

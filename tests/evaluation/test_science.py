@@ -72,7 +72,8 @@ def test_regime_presets_sit_in_windows_with_the_papers_telluric_share():
 
     o2, h2o = get_preset("regime"), get_preset("regime-h2o")
     assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey
-    assert o2.train == CONVERGED and h2o.train == CONVERGED_H2O == CONVERGED.replace(kl_weight=h2o.train.kl_weight)
+    assert o2.train == CONVERGED and h2o.train == CONVERGED_H2O == CONVERGED.replace(
+        kl_weight=h2o.train.kl_weight, grad_clip=h2o.train.grad_clip)
     for preset, lo, hi in ((o2, 0.08, 0.16), (h2o, 0.12, 0.25)):
         s = make_survey(preset.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
         tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
