@@ -1,8 +1,8 @@
 """Choosing the bottleneck without truth, checked against the truth: one table, one CSV.
 
 For each family of networks that differ only in their bottleneck -- a ladder of KL weights in
-karaoke's O2 window (``regime``) and H2O window (``regime-h2o-half``: its width-0.5 network), and the latent sizes of
-Fig. 9 with the AE -- the exact telluric leakage and stellar response
+karaoke's O2 window (``regime``) and H2O window (``regime-h2o-half``: its width-0.5 network), and
+the latent sizes of Fig. 9 with the AE -- the exact telluric leakage and stellar response
 (:func:`karaoke.evaluation.metrics.line_responses`, from the survey's truth) are printed next to
 the estimates made from the spectra, their BERVs and star identifiers alone
 (:mod:`karaoke.evaluation.truthfree`), with Qt and Qs, and which network each ranking picks

@@ -409,7 +409,8 @@ def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path,
     assert rc == 1 and "BERVs span only" in capsys.readouterr().err and not (tmp_path / "r0").exists()
     rc = main(["train", str(s), "--out", str(tmp_path / "r2"), "--kl-weight", "auto", "--ae", "--quiet"])
     assert rc == 1 and "--ae" in capsys.readouterr().err
-    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-weight", "0.1", "--kl-ladder", "0.1", "1", "--quiet"])
+    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-weight", "0.1", "--kl-ladder", "0.1", "1",
+               "--quiet"])
     assert rc == 1 and "--kl-weight auto" in capsys.readouterr().err
     rc = main(["train", str(s), "--out", str(tmp_path / "r4"), "--kl-weight", "auto", "--kl-ladder", "0.1", "--quiet"])
     assert rc == 1 and "at least two" in capsys.readouterr().err
