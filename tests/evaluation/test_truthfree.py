@@ -126,3 +126,33 @@ def test_padding_and_gaps_are_no_lines():
     assert {r["label"] for r in ranked} == {4, 48}
     with pytest.raises(ValueError, match="mask"):
         line_templates(*args, cfg, mask=m[:, :10])
+
+
+def test_responses_in_chunks_are_the_responses_of_each_spectrum(survey):
+    """Probing a few spectra at a time (the memory bound at 327680 px) gives each spectrum the
+    response it gets alone: chunks of 7 (not a divisor of 240) equal one spectrum at a time and
+    all at once (within the float32 rounding of a batch-size-dependent GEMM), with a
+    per-spectrum mask and a precomputed reconstruction."""
+    from karaoke.evaluation.metrics import PCABaseline
+
+    pca = PCABaseline(6).fit(survey.flux[:120])
+    args = _args(survey.subset(np.arange(120, 240)))
+    tmpl = line_templates(*args, RANK_CONFIG)
+    m = np.ones(args[0].shape)
+    m[::3, :200] = 0  # some spectra lose their blue end
+    whole = self_responses(pca.reconstruct, *args, RANK_CONFIG, templates=tmpl, mask=m, chunk=10_000)
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return pca.reconstruct(x)
+
+    for chunk in (7, 1):
+        calls.clear()
+        parts = self_responses(counted, *args, RANK_CONFIG, templates=tmpl, mask=m, chunk=chunk,
+                               recon=pca.reconstruct(args[0].astype(np.float32)))
+        assert max(calls) <= chunk
+        np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-4, equal_nan=True)  # float32 GEMM paths per batch size
+    assert np.isfinite(whole).mean() > 0.9 and np.nanstd(whole[1]) > 0.01  # responses, not NaNs or constants
+    with pytest.raises(ValueError, match="chunk"):
+        self_responses(pca.reconstruct, *args, RANK_CONFIG, templates=tmpl, chunk=0)
