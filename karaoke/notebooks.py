@@ -198,7 +198,8 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU {cpu}, {n} thread" + ("s" if n != 1 else "")
 
 
 def report_claims(scale: str, seconds: float, failed=()) -> Path:

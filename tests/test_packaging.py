@@ -58,6 +58,22 @@ def test_readme_result_tables_are_generated_from_their_csv_files():
     blocks = mod.BLOCK.findall(readme)
     assert blocks, "the README has no generated result table"
     assert mod.render(readme) == readme, "README tables differ from their CSV: run python tools/render_readme.py"
+    assert mod.VALUE.findall(readme), "the README prose quotes no generated number"
+
+
+def test_a_number_in_prose_names_exactly_one_csv_cell(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_readme", ROOT / "tools" / "render_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "t.csv").write_text("method,seed,Qt\na,0,0.3456\na,1,0.5\nb,0,1.0\n")
+    text = "Qt <!-- value: t.csv|method=a&seed=1|Qt|.2f -->?<!-- /value --> and <!-- value: t.csv|method=b|Qt -->?<!-- /value -->"
+    assert mod.render(text, tmp_path) == text.replace("?", "0.50", 1).replace("?", "1.0", 1)
+    with pytest.raises(ValueError, match="2 rows"):
+        mod.render("<!-- value: t.csv|method=a|Qt -->?<!-- /value -->", tmp_path)
+    with pytest.raises(ValueError, match="0 rows"):
+        mod.render("<!-- value: t.csv|method=c|Qt -->?<!-- /value -->", tmp_path)
 
 
 def test_every_preset_is_offered_by_the_cli_and_the_notebook_runner():

@@ -7,7 +7,14 @@ A block in README.md::
     <!-- /table -->
 
 is replaced by a Markdown table of those columns of the CSV (all columns when ``columns`` is
-absent). ``--check`` exits 1 when the README differs from what the CSVs give (a test runs it).
+absent). A number in prose is one cell::
+
+    Qt <!-- value: docs/results/alpha_cen_b_regime-h2o.csv|method=karaoke (alone)|Qt|.2f -->0.34<!-- /value -->
+
+the cell in column ``Qt`` of the row whose ``method`` is ``karaoke (alone)`` (several
+``key=value`` conditions joined by ``&``), formatted with ``.2f`` (optional; the CSV's text
+when absent). A condition that matches no row or several is an error. ``--check`` exits 1 when
+the README differs from what the CSVs give (a test runs it).
 
     python tools/render_readme.py          # rewrite README.md
     python tools/render_readme.py --check
@@ -28,6 +35,24 @@ HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pa
            "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by", "transmission_rms": "transmission RMS"}
 
 
+VALUE = re.compile(r"(<!-- value: (?P<spec>[^>]*?) -->)(?P<body>[^<]*)(<!-- /value -->)")
+
+
+def value(spec: str, root: Path = ROOT) -> str:
+    """The CSV cell a ``src|key=value[&key=value]|column[|format]`` spec names."""
+    parts = spec.split("|")
+    if len(parts) not in (3, 4):
+        raise ValueError(f"value spec {spec!r}: expected src|key=value|column[|format]")
+    src, cond, col = parts[:3]
+    want = dict(c.split("=", 1) for c in cond.split("&"))
+    with open(root / src) as fh:
+        rows = [r for r in csv.DictReader(fh) if all(r.get(k) == v for k, v in want.items())]
+    if len(rows) != 1:
+        raise ValueError(f"value spec {spec!r}: {len(rows)} rows of {src} match {want}, need exactly one")
+    cell = rows[0][col]
+    return format(float(cell), parts[3]) if len(parts) == 4 else cell
+
+
 def table(src: Path, cols: list[str] | None) -> str:
     with open(src) as fh:
         rows = list(csv.DictReader(fh))
@@ -42,7 +67,8 @@ def render(text: str, root: Path = ROOT) -> str:
         cols = m.group("cols").split(",") if m.group("cols") else None
         return m.group(1) + table(root / m.group("src"), cols) + m.group(5)
 
-    return BLOCK.sub(fill, text)
+    text = BLOCK.sub(fill, text)
+    return VALUE.sub(lambda m: m.group(1) + value(m.group("spec"), root) + m.group(4), text)
 
 
 def main(argv=None) -> int:

@@ -71,6 +71,9 @@ class TrainConfig:
     depends on the loss reduction, the number of pixels and the network, so the threshold is
     measured per recipe: every run's ``history.csv`` records the median and largest norm of each
     epoch (``grad_norm_p50``, ``grad_norm_max``) and the fraction of steps clipped. 0: no clipping.
+    The norm is computed every step either way (one fused reduction on the device): 0.4 ms, 0.5 %
+    of a step of the regime network at batch 32, and 1.2 ms, 0.25 % of a paper-network step at
+    batch 2 (one CPU thread, session 11).
     """
 
     max_velocity: float = 30.0
