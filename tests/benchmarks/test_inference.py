@@ -1,0 +1,32 @@
+"""benchmarks/inference.py at a tiny size: every engine reconstructs what PyTorch does, and each
+row's ratio to the GEMM floor is against the floor at its own thread count."""
+import csv
+import importlib.util
+
+import pytest
+import torch
+
+from karaoke.paths import ROOT
+
+pytest.importorskip("onnxruntime")
+
+
+def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_inference", ROOT / "benchmarks" / "inference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    threads = torch.get_num_threads()
+    try:
+        mod.main(["--pixels", "4096", "--repeats", "1", "--batches", "1", "--csv", str(tmp_path / "t.csv")])
+    finally:
+        torch.set_num_threads(threads)
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert {r["engine"] for r in rows} >= {"PyTorch (reference)", "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)"}
+    assert {int(r["threads"]) for r in rows} == {1, threads}
+    for r in rows:
+        assert float(r["max_abs_diff"]) < 1e-5, r["engine"]
+        assert float(r["x_floor"]) == pytest.approx(float(r["ms_per_spectrum"]) / float(r["floor_ms"]), abs=0.01)
+    floors = {}
+    for r in rows:  # one floor per thread count (timings themselves are not asserted)
+        floors.setdefault(r["threads"], set()).add(r["floor_ms"])
+    assert all(len(f) == 1 for f in floors.values())
