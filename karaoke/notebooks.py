@@ -84,12 +84,12 @@ def figure_points(srcs) -> list[dict]:
 
 
 def pretrain(scale: str, srcs) -> None:
-    """Train the networks of :func:`figure_points`, notebook 07's two networks on alpha Cen B
-    (where ../shared/data is present) and notebook 08's network of the paired SDSS-like preset,
+    """Train the networks of :func:`figure_points`, notebook 07's networks on alpha Cen B (its
+    KL ladder on the star alone and the mixed network; where ../shared/data is present) and notebook 08's network of the paired SDSS-like preset,
     side by side (those not in the cache; :func:`karaoke.nn.pool.train_many`). A failure is
     printed and left to the notebook that needs the network."""
     from karaoke.nn.pool import train_many
-    from karaoke.presets import get_preset, preset_jobs, preset_survey
+    from karaoke.presets import KL_LADDER, get_preset, preset_jobs, preset_survey
 
     preset = get_preset(scale)
     points = figure_points(srcs)
@@ -104,8 +104,9 @@ def pretrain(scale: str, srcs) -> None:
                 n = p.get("n_pixels") if p.get("n_pixels") is not None else preset.survey.n_pixels
                 real, mixed = alpha_cen_b_training(start, n, synth=preset_survey(scale).normalised()[0])
                 mc = preset.model_config()
-                jobs += [(real, mc, preset.train_config(p["velocity"], epochs=p["epochs_alone"])),
-                         (mixed, mc, preset.train_config(p["velocity"]))]
+                alone = preset.train_config(p["velocity"], epochs=p["epochs_alone"])
+                jobs += [(real, mc, alone.replace(kl_weight=w)) for w in preset.kl_ladder or KL_LADDER]  # its ladder
+                jobs += [(mixed, mc, preset.train_config(p["velocity"]))]
         if src.name.startswith("08"):
             jobs += preset_jobs(preset.sdss, [{"velocity": notebook_parameters(src)["velocity"]}])
     if not jobs:

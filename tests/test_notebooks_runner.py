@@ -61,3 +61,27 @@ def test_train_only_trains_and_runs_no_notebook(monkeypatch):
     monkeypatch.setattr(nbr, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a notebook ran")))
     assert nbr.main(["--scale", "ci", "--train-only", "--only", "0[45]_*"]) == 0
     assert planned == [("ci", ["04_whitening_sweep.py", "05_compression_sweep.py"])]
+
+
+def test_the_runner_trains_notebook_07s_ladder_as_the_notebook_asks_for_it(monkeypatch):
+    """Notebook 07 trains alpha Cen B alone as `karaoke train` does by default (the preset's KL
+    ladder, through the run cache): the runner plans exactly those networks, so the notebook
+    finds every one of them in the cache, plus the mixed network at the preset's weight."""
+    import pytest
+
+    import karaoke.nn.pool as pool
+    import karaoke.notebooks as nbr
+    from karaoke.archive.realdata import alpha_cen_b_path
+    from karaoke.presets import get_preset
+
+    if not alpha_cen_b_path().exists():
+        pytest.skip("needs the alpha Cen B spectra in ../shared/data")
+    jobs = []
+    monkeypatch.setattr(pool, "train_many", lambda js, **k: jobs.extend(js))
+    src = [s for s in notebook_sources() if s.name.startswith("07")]
+    nbr.pretrain("ci", src)
+    p, preset = notebook_parameters(src[0]), get_preset("ci")
+    alone = preset.train_config(p["velocity"], epochs=p["epochs_alone"])
+    assert [tc for _, _, tc in jobs[:-1]] == [alone.replace(kl_weight=w) for w in preset.kl_ladder]
+    assert len(preset.kl_ladder) >= 2 and len({len(s) for s, _, _ in jobs[:-1]}) == 1
+    assert jobs[-1][2] == preset.train_config(p["velocity"]) and len(jobs[-1][0]) > len(jobs[0][0])

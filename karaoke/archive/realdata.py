@@ -156,7 +156,8 @@ def alpha_cen_b_training(start: float, n_pixels: int, synth: Survey | None = Non
     Returns
     -------
     real : Survey
-        The median-normalised spectra shifted to the topocentric frame (``meta['berv']``, km/s).
+        The median-normalised spectra shifted to the topocentric frame (``meta['berv']``, km/s;
+        ``meta['object']``).
     mixed : Survey or None
         ``real`` stacked with ``synth`` (:func:`mix_with_synthetic`); None without ``synth``.
 
@@ -167,6 +168,9 @@ def alpha_cen_b_training(start: float, n_pixels: int, synth: Survey | None = Non
     """
     bary, _ = load_alpha_cen_b(start, n_pixels).normalised()
     topo = to_topocentric(bary)
-    real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask, meta={"berv": topo.meta["berv"]},
+    # the object names the star for the truth-free responses (a KL ladder's choice); no star id,
+    # whose hold-out split would hold out the only star
+    real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask,
+                  meta={"berv": topo.meta["berv"], "object": np.full(len(topo), "alpha Cen B")},
                   frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
     return real, (mix_with_synthetic(real, synth) if synth is not None else None)

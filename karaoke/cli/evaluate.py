@@ -95,7 +95,8 @@ def run(a):
         else:
             leak, star = self_responses(model.reconstruct, sub.flux, sub.wave, sub.meta["berv"],
                                         star_ids(sub, check_span=False),
-                                        RANK_CONFIG, recon=recon, templates=templates, mask=sub.pixel_mask())
+                                        RANK_CONFIG, recon=recon, templates=templates, mask=sub.pixel_mask(),
+                                        chunk=16)  # a network: each spectrum on its own
             out.update(leakage_est=round(float(np.nanmedian(leak)), 4),
                        stellar_response_est=round(float(np.nanmedian(star)), 4))
     out["partial_model"] = bool(meta.get("partial"))

@@ -96,6 +96,102 @@ def _folder(weight: float) -> str:
     return f"kl-{weight:g}"
 
 
+def _ladder_weights(survey, model_config, kl_weights) -> list:
+    """The candidate weights, sorted, after the checks that must pass before any training."""
+    if not model_config.variational:
+        raise ValueError("the KL ladder is for the VAE (the autoencoder has no KL term)")
+    weights = sorted({float(w) for w in kl_weights})
+    if len(weights) < 2 or weights[0] <= 0:
+        raise ValueError(f"need at least two KL weights > 0 to choose from, got {list(kl_weights)}")
+    star_ids(survey)  # fail before any training
+    return weights
+
+
+def _train_each(weights, fit, where) -> tuple[dict, dict]:
+    """``fit(w)`` -> trained network for each weight; a diverged training is left out with a
+    warning (weight -> message in the second dict), and it is an error only when all diverge."""
+    models, diverged = {}, {}
+    for w in weights:
+        try:
+            models[w] = fit(w)
+        except TrainingDiverged as exc:  # the others can still be chosen from: go on, and say so
+            diverged[w] = str(exc)
+            warnings.warn(f"KL weight {w:g} left out of the ladder: {exc}", RuntimeWarning, stacklevel=3)
+    if not models:
+        raise TrainingDiverged(f"{where}: every network of the KL ladder diverged: {diverged}")
+    return models, diverged
+
+
+def rank_ladder(survey, train_config, models: dict, min_stellar_response: float = 0.6) -> dict:
+    """Rank trained networks of one recipe (e.g. a KL ladder) on the held-out spectra of the
+    split they were trained with, without truth.
+
+    Parameters
+    ----------
+    survey : Survey
+        The topocentric survey they were trained on, with BERVs and star identifiers.
+    train_config : TrainConfig
+        Their recipe (its ``holdout_fraction`` gives the split; the other fields do not matter).
+    models : dict
+        Label (e.g. the KL weight) -> trained network.
+    min_stellar_response : float
+        As in :func:`~karaoke.evaluation.truthfree.rank_networks`.
+
+    Returns
+    -------
+    dict
+        ``chosen`` (the best label), ``ranking`` (rows of ``kl_weight`` (the label), leakage,
+        stellar_response, separation, best first), ``n_spectra``, ``n_template_spectra``,
+        ``star_key``, ``method``.
+    """
+    norm, _, test, _ = prepare_training_data(survey, train_config)  # the training's own split
+    test = test[:MAX_RANK_SPECTRA]
+    templates, n_pool = survey_templates(norm, test)
+    sub = norm.subset(test)
+    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
+                         star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
+                         templates=templates, mask=sub.pixel_mask())
+    ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
+                                                                        "separation")}} for r in rows]
+    return {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "n_spectra": int(len(sub)),
+            "n_template_spectra": n_pool, "star_key": "star_id" if "star_id" in sub.meta else "object",
+            "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)"}
+
+
+def ladder_cached(survey, model_config, train_config, kl_weights=KL_LADDER, root=None, device="auto",
+                  progress: bool = True, min_stellar_response: float = 0.6):
+    """:func:`train_kl_ladder` through the run cache: each weight's network is the one
+    :func:`karaoke.nn.training.train_cached` returns (trained only if missing, shared with any
+    other use of the same recipe), and the best separated one is chosen without truth.
+
+    Parameters
+    ----------
+    survey, model_config, train_config, kl_weights, device, progress, min_stellar_response
+        As in :func:`train_kl_ladder`.
+    root : path, optional
+        As in :func:`~karaoke.nn.training.train_cached`.
+
+    Returns
+    -------
+    model : Karaoke
+        The chosen network.
+    choice : dict
+        As :func:`train_kl_ladder`'s (``chosen``, ``ranking``, ``kl_weights``...), with each
+        weight's ``run_dirs``.
+    """
+    from karaoke.nn.training import train_cached
+
+    weights = _ladder_weights(survey, model_config, kl_weights)
+    models, diverged = _train_each(weights, lambda w: train_cached(
+        survey, model_config, train_config.replace(kl_weight=w), root, device=device, progress=progress),
+        "the cached KL ladder")
+    choice = {**rank_ladder(survey, train_config, models, min_stellar_response), "kl_weights": weights,
+              "run_dirs": {f"{w:g}": str(m.run_dir) for w, m in models.items()}}
+    if diverged:
+        choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
+    return models[choice["chosen"]], choice
+
+
 def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDER, device="auto",
                     progress: bool = True, min_stellar_response: float = 0.6) -> dict:
     """Train one network per KL weight and keep the best separated one (no truth used).
@@ -131,36 +227,16 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     TrainingDiverged
         When every network of the ladder diverged.
     """
-    if not model_config.variational:
-        raise ValueError("the KL ladder is for the VAE (the autoencoder has no KL term)")
-    weights = sorted({float(w) for w in kl_weights})
-    if len(weights) < 2 or weights[0] <= 0:
-        raise ValueError(f"need at least two KL weights > 0 to choose from, got {list(kl_weights)}")
-    star_ids(survey)  # fail before any training
+    weights = _ladder_weights(survey, model_config, kl_weights)
     out = check_output_dir(out, "output folder")
-    diverged = {}
-    for w in weights:
-        try:
-            train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
-                  progress=progress)
-        except TrainingDiverged as exc:  # the others can still be chosen from: go on, and say so
-            diverged[w] = str(exc)
-            warnings.warn(f"KL weight {w:g} left out of the ladder: {exc}", RuntimeWarning, stacklevel=2)
-    if len(diverged) == len(weights):
-        raise TrainingDiverged(f"{out}: every network of the KL ladder diverged: {diverged}")
-    norm, _, test, _ = prepare_training_data(survey, train_config)  # the training's own split
-    test = test[:MAX_RANK_SPECTRA]
-    templates, n_pool = survey_templates(norm, test)
-    sub = norm.subset(test)
-    models = {w: load_model(out / _folder(w) / "model.pt") for w in weights if w not in diverged}
-    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
-                         star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
-                         templates=templates, mask=sub.pixel_mask())
-    ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
-                                                                        "separation")}} for r in rows]
-    choice = {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "kl_weights": weights,
-              "n_spectra": int(len(sub)), "n_template_spectra": n_pool, "star_key": "star_id" if "star_id" in sub.meta else "object",
-              "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)"}
+
+    def fit(w):
+        train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
+              progress=progress)
+        return load_model(out / _folder(w) / "model.pt")
+
+    models, diverged = _train_each(weights, fit, out)
+    choice = {**rank_ladder(survey, train_config, models, min_stellar_response), "kl_weights": weights}
     if diverged:
         choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
     best = out / _folder(choice["chosen"])

@@ -153,7 +153,7 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
 
 
 def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(),
-                   roi=None, recon=None, templates=None, mask=None, chunk: int = 16):
+                   roi=None, recon=None, templates=None, mask=None, chunk: int | None = None):
     """Telluric leakage and stellar response of a method, from estimated line profiles.
 
     The same ratios as :func:`karaoke.evaluation.metrics.line_responses` with the line profiles
@@ -174,12 +174,14 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
     mask : array, shape (N, L) or (L,), optional
         1 for valid pixels: masked ones are neither probed nor counted (as in
         :func:`line_templates`).
-    chunk : int
-        Spectra probed at a time: the responses are per spectrum, so the result does not depend
-        on it (up to float32 rounding where ``reconstruct``'s arithmetic depends on its batch
-        size), and the working arrays are (chunk, L) instead of (N, L). At 327680 px the peak
-        working memory is 0.43 GB with 16 spectra at a time, against 5.3 GB for 200 spectra at
-        once (session 11, 2-core AMD EPYC, tracemalloc).
+    chunk : int, optional
+        Spectra probed at a time, for a ``reconstruct`` that treats each spectrum on its own (a
+        network, PCA): then the result does not depend on it (up to float32 rounding where the
+        arithmetic depends on the batch size), and the working arrays are (chunk, L) instead of
+        (N, L). At 327680 px the peak working memory is 0.43 GB with 16 spectra at a time,
+        against 5.3 GB for 200 spectra at once (session 11, 2-core AMD EPYC, tracemalloc).
+        Default: all at once, as a joint fit over the spectra (e.g.
+        :func:`karaoke.evaluation.joint_fit.wobble_reconstruct`) needs.
 
     Returns
     -------
@@ -188,7 +190,8 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
     flux, wave, berv, star_id = _check(flux, wave, berv, star_id, need_span=templates is None, dtype=None)
     telluric, stellar = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg,
                                                                                 mask=mask)
-    if int(chunk) < 1:
+    chunk = max(1, flux.shape[0]) if chunk is None else int(chunk)
+    if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     recon = None if recon is None else np.asarray(recon)
     valid = _valid(mask, flux.shape)  # (N, L) view when mask is (L,) or None
@@ -197,8 +200,8 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
     rm = rm if rm.sum() else np.ones_like(wave)
     mt_row = telluric_mask(telluric, cfg)[0] * rm  # (L,) telluric lines of the mean profile
     leak, star = np.empty(flux.shape[0]), np.empty(flux.shape[0])
-    for a in range(0, flux.shape[0], int(chunk)):
-        b = min(a + int(chunk), flux.shape[0])
+    for a in range(0, flux.shape[0], chunk):
+        b = min(a + chunk, flux.shape[0])
         f, v = np.asarray(flux[a:b], np.float64), valid[a:b]  # (n, L) each
         mt = mt_row * v
         ms = (stellar[a:b] < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None] * v  # (n, L)
@@ -223,7 +226,7 @@ def rank_key(stellar_response: float, leakage: float, min_stellar_response: floa
 
 
 def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConfig = RANK_CONFIG,
-                  min_stellar_response: float = 0.6, templates=None, mask=None):
+                  min_stellar_response: float = 0.6, templates=None, mask=None, chunk: int | None = 16):
     """Rank candidate networks (e.g. a ladder of KL weights) by their separation, without truth.
 
     Parameters
@@ -239,6 +242,9 @@ def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConf
         them (more stars smear the stellar lines out of the telluric estimate better).
     mask : array, shape (N, L) or (L,), optional
         1 for valid pixels (:func:`line_templates`).
+    chunk : int, optional
+        Spectra probed at a time (:func:`self_responses`; networks treat each spectrum on its
+        own). None: all at once, for a candidate that fits the spectra jointly.
 
     Returns
     -------
@@ -249,7 +255,7 @@ def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConf
     templates = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg, mask=mask)
     rows = []
     for label, f in reconstructs.items():
-        leak, star = self_responses(f, flux, wave, berv, star_id, cfg, templates=templates, mask=mask)
+        leak, star = self_responses(f, flux, wave, berv, star_id, cfg, templates=templates, mask=mask, chunk=chunk)
         lk, st = float(np.nanmedian(leak)), float(np.nanmedian(star))
         rows.append({"label": label, "leakage": lk, "stellar_response": st, "separation": st - lk})
     return sorted(rows, key=lambda r: rank_key(r["stellar_response"], r["leakage"], min_stellar_response))
