@@ -97,7 +97,7 @@ def cpu_rows(model, repeats: int, threads_list, batches):
     return rows
 
 
-def cuda_rows(model, repeats: int, batches=(1, 16, 256)):
+def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024)):
     torch.backends.cudnn.benchmark = True
     gm = model.cuda()
     rows = []
@@ -129,6 +129,7 @@ def main(argv=None):
                    help="input length (327680: the paper's network; smaller: the scaled family, for a quick try)")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     p.add_argument("--csv", type=Path, default=None, help="also write the table here")
+    p.add_argument("--cuda-only", action="store_true", help="only the GPU rows (e.g. tools/gpu_check.sh)")
     a = p.parse_args(argv)
     all_threads = torch.get_num_threads()
     machine = device_name()  # before the thread count changes
@@ -137,6 +138,22 @@ def main(argv=None):
     with FlopCounterMode(display=False) as fc, torch.inference_mode():
         model.decode(model.encode(torch.rand(1, 1, config.n_pixels))[0])
     flops = fc.get_total_flops()
+    if a.cuda_only:
+        if not torch.cuda.is_available():
+            p.error("--cuda-only: no CUDA device here")
+        print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
+        print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum")
+        rows = cuda_rows(model, a.repeats)
+        best = min(rows, key=lambda r: r["ms_per_spectrum"])
+        print(f"best: {best['engine']} at batch {best['batch']}, {1e3 / best['ms_per_spectrum']:.0f} spectra/s; "
+              f"paper {PAPER_GPU_MS:g} ms (GPU)")
+        if a.csv:
+            for r in rows:
+                r.update(ms_per_spectrum=round(r["ms_per_spectrum"], 3), x_floor="", floor_ms="",
+                         pixels=config.n_pixels, gflop=round(flops / 1e9, 3), machine=r["device"],
+                         date=datetime.date.today().isoformat())
+            write_csv(a.csv, rows, fieldnames=list(rows[0]))
+        return
     threads_list = sorted({1, all_threads})
     rates = {t: gemm_rate(t, a.repeats) for t in threads_list}  # the floor of each row is at its thread count
     rate = rates[1]

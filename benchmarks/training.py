@@ -9,6 +9,7 @@ data are random spectra on the network's grid (the speed does not depend on thei
     python benchmarks/training.py --paper         # also the paper's 327680-px network (~3 s a step on 2 CPU cores)
     python benchmarks/training.py --kernels       # bare steps of the regime network: eager, torch.compile, bf16
     python benchmarks/training.py --pool 2        # 2 regime networks one after the other vs side by side
+    python benchmarks/training.py --cuda-only --paper --paper-spectra 2048   # on a GPU (tools/gpu_check.sh)
 
 ``--kernels`` times a bare optimiser step (forward, ELBO, backward, Adam) of the regime network
 (128 and 1024 latent dimensions) on the same batch in four forms -- eager float32 with the fused
@@ -143,12 +144,18 @@ def main(argv=None) -> int:
     p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
     p.add_argument("--spectra", type=int, default=512, help="spectra in the timed survey (default 512; "
                    "the paper network on CPU: 72, i.e. 2 steps an epoch)")
+    p.add_argument("--paper-spectra", type=int, default=72,
+                   help="spectra in the paper network's timed survey (default 72: 2 steps an epoch, for a CPU; "
+                        "a GPU wants ~2048 for a steady epoch)")
+    p.add_argument("--cuda-only", action="store_true", help="time only on the GPU (e.g. tools/gpu_check.sh)")
     p.add_argument("--kernels", action="store_true",
                    help="bare steps of the regime network: eager, torch.compile and bf16 autocast")
     p.add_argument("--pool", type=int, default=0, metavar="K",
                    help="train K regime networks one after the other and side by side (CPU)")
     a = p.parse_args(argv)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = ([] if a.cuda_only else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
+    if not devices:
+        p.error("--cuda-only: no CUDA device here")
     reg = get_preset("regime")
     if a.kernels:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; regime network, batch "
@@ -177,7 +184,7 @@ def main(argv=None) -> int:
     print(f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
           f"{'vs paper':>8}")
     for name, n_pix, start, mc, tc in rows:
-        survey = _survey(n_pix, start, n=72 if n_pix > 100000 else a.spectra)
+        survey = _survey(n_pix, start, n=a.paper_spectra if n_pix > 100000 else a.spectra)
         for dev in devices:
             sec = time_steps(survey, mc, tc, dev)
             sps = tc.batch_size / sec
