@@ -15,7 +15,9 @@ data are random spectra on the network's grid (the speed does not depend on thei
 (128 and 1024 latent dimensions) on the same batch in four forms -- eager float32 with the fused
 Adam that ``train`` uses, the same with PyTorch's for-loop Adam, ``torch.compile`` (inductor;
 compile time excluded, reported apart) and bfloat16 autocast -- on each device, as ratios to the
-first measured in one run. (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
+first measured in one run; on a GPU also two against launch overhead (the regime network is
+launch-bound there): ``torch.compile(mode="reduce-overhead")`` and the whole step captured as one
+CUDA graph (capturable fused Adam). (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
 
 ``--pool K`` trains K regime networks (seeds 0..K-1, 3 epochs of a 1024-spectrum survey) through
 :func:`karaoke.nn.pool.train_many`, once one after the other in this process on every thread and
@@ -71,16 +73,21 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
     x = (1 + 0.05 * torch.randn(tc.batch_size, mc.n_pixels)).to(device)  # (B, L)
     mask = torch.ones_like(x)
     out = []
-    for form in ("eager fp32", "eager fp32, for-loop Adam", "torch.compile fp32", "eager bf16 autocast"):
+    forms = ["eager fp32", "eager fp32, for-loop Adam", "torch.compile fp32", "eager bf16 autocast"]
+    if device.startswith("cuda"):  # launch overhead: the step's kernels replayed as CUDA graphs
+        forms += ["torch.compile reduce-overhead fp32", "whole step as one CUDA graph fp32"]
+    for form in forms:
         model = Karaoke(mc).to(device).train()
         fused = "for-loop" not in form  # train() uses the fused Adam
-        opt = torch.optim.Adam(model.parameters(), tc.lr, fused=fused)
+        opt = torch.optim.Adam(model.parameters(), tc.lr, fused=fused, capturable="CUDA graph" in form)
 
         def loss_fn(x):
             y, mu, logvar = model(x)  # (B, L), (B, D), (B, D)
             return vae_loss(y.float(), x, mask, mu.float(), logvar.float(), tc.kl_weight, tc.loss_reduction)[0]
 
-        fn = torch.compile(loss_fn) if form.startswith("torch.compile") else loss_fn
+        fn = loss_fn
+        if form.startswith("torch.compile"):
+            fn = torch.compile(loss_fn, mode="reduce-overhead" if "reduce-overhead" in form else "default")
 
         def step():
             opt.zero_grad(set_to_none=True)
@@ -93,6 +100,8 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
 
         t0 = time.perf_counter()
         try:
+            if "CUDA graph" in form:
+                step = _graphed_step(loss_fn, opt, x)
             step()
             step()
         except Exception as exc:  # e.g. no C++ compiler for inductor
@@ -104,6 +113,33 @@ def bare_steps(mc, tc, device: str, steps: int = 30) -> list[tuple[str, float, f
             step()
         out.append((form, (time.perf_counter() - t0) / steps, setup))
     return out
+
+
+def _graphed_step(loss_fn, opt, x):
+    """One optimiser step (forward, ELBO, backward, capturable fused Adam) captured as a CUDA
+    graph after warm-up steps on a side stream; returns a function that replays it (the batch
+    ``x`` is the graph's static input: a training loop would copy each batch into it)."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(x).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        loss_fn(x).backward()
+        opt.step()
+
+    def replay():
+        graph.replay()
+        torch.cuda.synchronize()
+
+    return replay
 
 
 def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, float, float]]:
