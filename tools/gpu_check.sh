@@ -22,7 +22,8 @@ OUT=${OUT:-/tmp/karaoke_gpu_check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PY:-python3}
-[ -x .venv/bin/python ] && [ $SMOKE = 1 ] && PY=.venv/bin/python
+# a given PY wins; in smoke mode here, the project venv
+[ -x .venv/bin/python ] && [ $SMOKE = 1 ] && [ "$PY" = python3 ] && PY=.venv/bin/python
 
 step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log, go on whatever happens
     local name=$1 limit=$2; shift 2
