@@ -27,6 +27,7 @@ process start-up included, and the steady ms a step of each network (epochs afte
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +35,17 @@ from pathlib import Path
 import numpy as np
 
 PAPER_SPECTRA_PER_S = 124.0
+
+
+def machine(dev: str) -> str:
+    """The device in a few words: the GPU's name, or the CPU and its threads."""
+    import torch
+
+    if dev.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    from karaoke.notebooks import machine as cpu_machine
+
+    return cpu_machine()
 
 
 def _survey(n_pixels: int, start: float, n: int = 256):
@@ -184,6 +196,8 @@ def main(argv=None) -> int:
                    help="spectra in the paper network's timed survey (default 72: 2 steps an epoch, for a CPU; "
                         "a GPU wants ~2048 for a steady epoch)")
     p.add_argument("--cuda-only", action="store_true", help="time only on the GPU (e.g. tools/gpu_check.sh)")
+    p.add_argument("--csv", type=Path, default=None,
+                   help="also write the throughput table here (e.g. docs/results/training.csv, for the README)")
     p.add_argument("--kernels", action="store_true",
                    help="bare steps of the regime network: eager, torch.compile and bf16 autocast")
     p.add_argument("--pool", type=int, default=0, metavar="K",
@@ -219,6 +233,7 @@ def main(argv=None) -> int:
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
     print(f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
           f"{'vs paper':>8}")
+    table = []
     for name, n_pix, start, mc, tc in rows:
         survey = _survey(n_pix, start, n=a.paper_spectra if n_pix > 100000 else a.spectra)
         for dev in devices:
@@ -226,6 +241,15 @@ def main(argv=None) -> int:
             sps = tc.batch_size / sec
             print(f"{name:>8} {n_pix:7d} {dev:>6} {tc.batch_size:5d} {1e3 * sec:8.1f} {1 / sec:8.2f} {sps:9.1f} "
                   f"{sps / PAPER_SPECTRA_PER_S:7.2f}x", flush=True)
+            table.append({"network": name, "pixels": n_pix, "device": machine(dev), "batch": tc.batch_size,
+                          "ms_per_step": round(1e3 * sec, 1), "steps_per_s": round(1 / sec, 2),
+                          "spectra_per_s": round(sps, 1), "vs_paper": round(sps / PAPER_SPECTRA_PER_S, 2),
+                          "torch": torch.__version__, "date": datetime.date.today().isoformat()})
+    if a.csv:
+        from karaoke._atomic import write_csv
+
+        write_csv(a.csv, table, fieldnames=list(table[0]))
+        print(f"written {a.csv}")
     return 0
 
 
