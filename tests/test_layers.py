@@ -14,7 +14,7 @@ PKG = Path(karaoke.__file__).parent
 
 #: Layer of each top-level part of the package (lower numbers may not import higher ones).
 LAYERS = {
-    "karaoke._atomic": 0, "karaoke.paths": 0,
+    "karaoke._atomic": 0, "karaoke._malloc": 0, "karaoke.paths": 0,
     "karaoke.spectra": 1,
     "karaoke.synth": 2, "karaoke.archive": 2,
     "karaoke.nn": 3,

@@ -32,7 +32,8 @@ BLOCK = re.compile(r"(<!-- table: (?P<src>\S+)(?: columns=(?P<cols>\S+))? -->\n)
 HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pattern": "static",
            "train_seconds": "train s", "ms_per_spectrum": "ms / spectrum", "x_floor": "x floor",
            "max_abs_diff": "max abs diff from PyTorch", "kl_weight": "KL weight",
-           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by", "transmission_rms": "transmission RMS"}
+           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by", "transmission_rms": "transmission RMS", "ms_per_step": "ms / step", "steps_per_s": "steps/s",
+           "spectra_per_s": "spectra/s", "vs_paper": "x paper"}
 
 
 VALUE = re.compile(r"(<!-- value: (?P<spec>[^>]*?) -->)(?P<body>[^<]*)(<!-- /value -->)")

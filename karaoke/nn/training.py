@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from karaoke._atomic import check_output_dir, write_csv, write_text
+from karaoke._malloc import reuse_freed_memory
 from karaoke.nn import distributed
 from karaoke.nn.batches import make_batches, sampling_weights
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
@@ -282,6 +283,7 @@ def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, 
     if survey.frame != "topocentric":
         raise ValueError("train on topocentric spectra (shift barycentric ones by -BERV first)")
     out = check_output_dir(out_dir, "run folder")
+    reuse_freed_memory()  # large activations without a page fault per byte each step (karaoke._malloc)
     ctx, dev = distributed.setup(pick_device(device))
     try:
         return _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_device)
