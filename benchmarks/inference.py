@@ -6,7 +6,8 @@ Prints, measured in one run on the machine at hand:
   forward pass (the network's FLOPs / that rate; each row's *x floor* is against the floor at
   its own thread count);
 * milliseconds per spectrum of the deterministic reconstruction (encoder mean -> decoder) on
-  one CPU thread and on all of them: PyTorch as it is (the reference), PyTorch with the
+  one CPU thread and on all of them: PyTorch as it is (the reference; again at the end with
+  glibc's malloc keeping freed memory, as ``karaoke clean --backend torch`` runs it), PyTorch with the
   polyphase decoder (:mod:`karaoke.nn.export`: stride-2 transposed convolutions as ordinary
   ones, the last two kept in phases), ONNX Runtime with and without it, and with the encoder's
   convolutions as height-1 2-D ones (what ``karaoke clean`` runs); the largest difference from
@@ -68,7 +69,7 @@ def trained_like(config: ModelConfig) -> Karaoke:
     return model
 
 
-def cpu_rows(model, repeats: int, threads_list, batches):
+def cpu_rows(model, repeats: int, threads_list, batches, torch_only: bool = False, suffix: str = ""):
     from karaoke.nn.export import OnnxKaraoke, polyphase
 
     L = model.config.n_pixels
@@ -78,11 +79,14 @@ def cpu_rows(model, repeats: int, threads_list, batches):
     rows, ref = [], None
     for threads in threads_list:
         torch.set_num_threads(threads)
-        engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly,
-                   "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
-                   "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False,
-                                                                  decoder2d=False),
-                   "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)": OnnxKaraoke(model, threads=threads)}
+        engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly}
+        if not torch_only:
+            engines.update({
+                "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
+                "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False,
+                                                               decoder2d=False),
+                "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)": OnnxKaraoke(model, threads=threads)})
+        engines = {name + suffix: eng for name, eng in engines.items()}
         for batch in batches:
             xb = x[:batch]
             if ref is None or ref.shape[0] != batch:
@@ -167,6 +171,11 @@ def main(argv=None):
     print("| engine | device | threads | batch | ms / spectrum | max abs diff from the reference |")
     print("|---|---|---|---|---|---|")
     rows = cpu_rows(model, a.repeats, threads_list, a.batches)
+    from karaoke._malloc import reuse_freed_memory
+
+    if reuse_freed_memory():  # what train() and the CLI set (process-wide, so measured after the rest)
+        rows += cpu_rows(model, a.repeats, threads_list, a.batches, torch_only=True,
+                         suffix=", freed memory kept (karaoke._malloc, the CLI's torch backend)")
     again = {t: gemm_rate(t, a.repeats) for t in threads_list}  # after the engines too: keep the better
     rates = {t: max(rates[t], again[t]) for t in threads_list}
     rate = rates[1]
