@@ -5,7 +5,7 @@ The package is layered; a layer imports only from the layers above it in this li
 
 0. infrastructure -- :mod:`karaoke._atomic` (the one atomic writer), :mod:`karaoke.paths`
    (where data, caches and figures live), :mod:`karaoke._malloc` (large tensors reuse freed
-   memory in training and CLI runs);
+   memory in training and in ``karaoke clean --backend torch``);
 1. :mod:`karaoke.spectra` -- spectra coming in: grids and Doppler shifts, the :class:`Survey`
    container, one reader module per file format (:mod:`karaoke.spectra.formats`), SDSS frames;
 2. :mod:`karaoke.synth` -- the synthetic survey and its physical telluric model (line tables as

@@ -60,10 +60,7 @@ def main(argv=None) -> int:
         The exit status (:data:`EXIT_STATUS`).
     """
     from karaoke._atomic import OutputError
-    from karaoke._malloc import reuse_freed_memory
-
     args = build_parser().parse_args(argv)
-    reuse_freed_memory()  # a batch run: large tensors reuse freed memory (karaoke._malloc)
     try:
         return args.func(args)
     except UsageError as exc:

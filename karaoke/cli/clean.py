@@ -71,7 +71,11 @@ def run(a):
     if a.backend == "onnx" or (a.backend == "auto" and device.type == "cpu"):
         from karaoke.nn.export import OnnxKaraoke
 
-        model = OnnxKaraoke(model, threads=a.threads)
+        model = OnnxKaraoke(model, threads=a.threads)  # ONNX Runtime: its own memory arena
+    elif device.type == "cpu":
+        from karaoke._malloc import reuse_freed_memory
+
+        reuse_freed_memory()  # PyTorch's batches of one size: reuse their memory (karaoke._malloc)
     results = clean_files(model, a.files, a.out, progress=not a.quiet, assume_berv=a.assume_berv,
                           samples=a.samples, err_scale=a.err_scale, ecsv=a.ecsv, workers=a.workers,
                           batch_size=a.batch_size)
