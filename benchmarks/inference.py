@@ -146,7 +146,8 @@ def main(argv=None):
         if not torch.cuda.is_available():
             p.error("--cuda-only: no CUDA device here")
         print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
-        print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum")
+        print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, "
+              f"{flops / 1e9:.3f} GFLOP per spectrum")
         rows = cuda_rows(model, a.repeats)
         best = min(rows, key=lambda r: r["ms_per_spectrum"])
         print(f"best: {best['engine']} at batch {best['batch']}, {1e3 / best['ms_per_spectrum']:.0f} spectra/s; "

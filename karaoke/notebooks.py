@@ -85,9 +85,10 @@ def figure_points(srcs) -> list[dict]:
 
 def pretrain(scale: str, srcs) -> None:
     """Train the networks of :func:`figure_points`, notebook 07's networks on alpha Cen B (its
-    KL ladder on the star alone and the mixed network; where ../shared/data is present) and notebook 08's network of the paired SDSS-like preset,
-    side by side (those not in the cache; :func:`karaoke.nn.pool.train_many`). A failure is
-    printed and left to the notebook that needs the network."""
+    KL ladder on the star alone and the mixed network; where ../shared/data is present) and
+    notebook 08's network of the paired SDSS-like preset, side by side (those not in the cache;
+    :func:`karaoke.nn.pool.train_many`). A failure is printed and left to the notebook that
+    needs the network."""
     from karaoke.nn.pool import train_many
     from karaoke.presets import KL_LADDER, get_preset, preset_jobs, preset_survey
 

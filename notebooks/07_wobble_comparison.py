@@ -9,8 +9,10 @@
 # wobble-style joint fit (stellar template in the barycentric frame, telluric template in the
 # observatory frame) and PCA. Karaoke alone is trained as `karaoke train` does by default: one
 # network per KL weight of the preset's ladder, the best separated kept without truth
-# (`karaoke.evaluation.ladder_cached`); the mixed network keeps the preset's weight (a ladder of
-# networks on the whole synthetic survey would triple `make figures`' longest training).
+# (`karaoke.evaluation.ladder_cached`). The mixed network keeps the preset's weight: a ladder
+# judged on the mixed survey's held-out stars, all synthetic, speaks for them and not for
+# α Cen B (in the O2 window it would pick a tighter bottleneck that loses the real star;
+# docs/history.md, session 11).
 # Everything is evaluated in the topocentric frame. Besides Qt and
 # Qs against the pseudo-truth, each method's telluric transmission (input / its telluric-free
 # model) is compared with the reference over the telluric lines: an RMS that includes the photon
@@ -89,7 +91,8 @@ resp = {k: (np.nanmedian(telluric_leakage(f, topo.flux, topo.wave, T, RANK_CONFI
             np.nanmedian(self_responses(f, topo.flux, topo.wave, bary.meta["berv"], one_star, RANK_CONFIG,
                                         recon=out[k], templates=templates, mask=topo.pixel_mask())[1]))
         for k, f in methods.items()}
-kl = {"karaoke (alone)": f"{ladder['chosen']:g} (chosen)", "karaoke (mixed)": f"{preset.train_config(velocity).kl_weight:g}"}
+kl = {"karaoke (alone)": f"{ladder['chosen']:g} (chosen)",
+      "karaoke (mixed)": f"{preset.train_config(velocity).kl_weight:g}"}
 rows = [{"method": k, "kl_weight": kl.get(k, ""), "Qt": round(e.summary()["Qt"], 3), "Qs": round(e.summary()["Qs"], 3),
          "transmission_rms": round(rms[k], 4), "leakage": round(float(resp[k][0]), 3),
          "stellar_response_est": round(float(resp[k][1]), 3)} for k, e in evs.items()]

@@ -68,7 +68,8 @@ def test_a_number_in_prose_names_exactly_one_csv_cell(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     (tmp_path / "t.csv").write_text("method,seed,Qt\na,0,0.3456\na,1,0.5\nb,0,1.0\n")
-    text = "Qt <!-- value: t.csv|method=a&seed=1|Qt|.2f -->?<!-- /value --> and <!-- value: t.csv|method=b|Qt -->?<!-- /value -->"
+    text = ("Qt <!-- value: t.csv|method=a&seed=1|Qt|.2f -->?<!-- /value --> and "
+            "<!-- value: t.csv|method=b|Qt -->?<!-- /value -->")
     assert mod.render(text, tmp_path) == text.replace("?", "0.50", 1).replace("?", "1.0", 1)
     with pytest.raises(ValueError, match="2 rows"):
         mod.render("<!-- value: t.csv|method=a|Qt -->?<!-- /value -->", tmp_path)
