@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 import time
 from pathlib import Path
 
@@ -31,12 +30,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
+from karaoke.notebooks import machine as device_name  # CPU model or GPU name, threads
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from science import device_name  # noqa: E402
-
-from karaoke.nn.model import Karaoke, ModelConfig, n_parameters  # noqa: E402
 
 PAPER_CPU_MS, PAPER_GPU_MS = 50.0, 4.0
 

@@ -31,3 +31,14 @@ def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
     for r in rows:  # one floor per thread count (timings themselves are not asserted)
         floors.setdefault(r["threads"], set()).add(r["floor_ms"])
     assert all(len(f) == 1 for f in floors.values())
+
+
+def test_loading_the_benchmark_leaves_the_import_path_alone():
+    """A benchmark module that put benchmarks/ on sys.path made its bottleneck.py shadow the
+    `bottleneck` package for every later import (astropy's, through specutils)."""
+    import sys
+
+    before = list(sys.path)
+    spec = importlib.util.spec_from_file_location("bench_inference2", ROOT / "benchmarks" / "inference.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert sys.path == before
