@@ -21,7 +21,8 @@ Two windows of paper-like telluric share: the O2 gamma band's tail (6315 A) and 
 (6540 A). For each, the whitened (N = 30 km/s) and topocentric networks of the default preset
 are trained with its default recipe (the KL weight chosen from the data by the preset's ladder:
 three trainings a network, :mod:`karaoke.evaluation.bottleneck`), and the claims of Fig. 7 that
-do not need karaoke's internals are checked: whitened Qt <= 1/2 topocentric and both stellar responses >= 0.6 (``karaoke.evaluation.claims``).
+do not need karaoke's internals are checked: whitened Qt <= 1/2 topocentric and both stellar
+responses >= 0.6 (``karaoke.evaluation.claims``).
 
     python benchmarks/independent.py                 # 2 windows x 2 networks x 3 KL weights
     python benchmarks/independent.py --smoke         # the same path at a tiny size (seconds)

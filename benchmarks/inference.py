@@ -158,8 +158,6 @@ def main(argv=None):
         return
     threads_list = sorted({1, all_threads})
     rates = {t: gemm_rate(t, a.repeats) for t in threads_list}  # the floor of each row is at its thread count
-    rate = rates[1]
-    floor_ms = 1e3 * flops / rate
     print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
     print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum")
     for t, r in rates.items():

@@ -190,8 +190,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
-    p.add_argument("--spectra", type=int, default=512, help="spectra in the timed survey (default 512; "
-                   "the paper network on CPU: 72, i.e. 2 steps an epoch)")
+    p.add_argument("--spectra", type=int, default=512,
+                   help="spectra in the regime network's timed survey (default 512)")
     p.add_argument("--paper-spectra", type=int, default=72,
                    help="spectra in the paper network's timed survey (default 72: 2 steps an epoch, for a CPU; "
                         "a GPU wants ~2048 for a steady epoch)")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The prepared GPU check: one call of the device tool (~10 min of a 15-minute lease on one H100/H200).
+# The prepared GPU check: one call of the device tool (~9 min of a 15-minute lease on one H100/H200).
 #
 #   device run:  bash tools/gpu_check.sh            (writes $OUT; timeout_s 600)
-#   here, first: bash tools/gpu_check.sh --smoke    (the same steps at a tiny size on the CPU, ~2 min)
+#   here, first: bash tools/gpu_check.sh --smoke    (the same steps at a tiny size on the CPU, ~1 min)
 #
 # Steps, each under its own time limit so that one slow step cannot eat the others:
 #   1. training speed of the project's own train(): regime network (steps/s; issue 11 target >= 1000 on

@@ -60,6 +60,7 @@ def main(argv=None) -> int:
         The exit status (:data:`EXIT_STATUS`).
     """
     from karaoke._atomic import OutputError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

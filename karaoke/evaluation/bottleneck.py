@@ -122,6 +122,14 @@ def _train_each(weights, fit, where) -> tuple[dict, dict]:
     return models, diverged
 
 
+def _choice(survey, train_config, models, weights, diverged, min_stellar_response) -> dict:
+    """The ladder's ``choice``: :func:`rank_ladder` with the weights tried and those that diverged."""
+    choice = {**rank_ladder(survey, train_config, models, min_stellar_response), "kl_weights": weights}
+    if diverged:
+        choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
+    return choice
+
+
 def rank_ladder(survey, train_config, models: dict, min_stellar_response: float = 0.6) -> dict:
     """Rank trained networks of one recipe (e.g. a KL ladder) on the held-out spectra of the
     split they were trained with, without truth.
@@ -185,10 +193,8 @@ def ladder_cached(survey, model_config, train_config, kl_weights=KL_LADDER, root
     models, diverged = _train_each(weights, lambda w: train_cached(
         survey, model_config, train_config.replace(kl_weight=w), root, device=device, progress=progress),
         "the cached KL ladder")
-    choice = {**rank_ladder(survey, train_config, models, min_stellar_response), "kl_weights": weights,
-              "run_dirs": {f"{w:g}": str(m.run_dir) for w, m in models.items()}}
-    if diverged:
-        choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
+    choice = _choice(survey, train_config, models, weights, diverged, min_stellar_response)
+    choice["run_dirs"] = {f"{w:g}": str(m.run_dir) for w, m in models.items()}
     return models[choice["chosen"]], choice
 
 
@@ -236,9 +242,7 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
         return load_model(out / _folder(w) / "model.pt")
 
     models, diverged = _train_each(weights, fit, out)
-    choice = {**rank_ladder(survey, train_config, models, min_stellar_response), "kl_weights": weights}
-    if diverged:
-        choice["diverged"] = {f"{w:g}": msg for w, msg in diverged.items()}
+    choice = _choice(survey, train_config, models, weights, diverged, min_stellar_response)
     best = out / _folder(choice["chosen"])
     for name in ("model.pt", "run.json", "history.csv"):
         with atomic_path(out / name) as tmp:
