@@ -13,6 +13,12 @@ transposed convolution inserts, which is where PyTorch's CPU kernels for the dec
 layers (16 channels at 164k px) spend most of their time. The rewritten network equals the
 original within float32 rounding (tests/nn/test_export.py); ``benchmarks/inference.py`` measures
 what each form gives on the machine at hand.
+
+For ONNX Runtime the decoder is exported in a form fitted to its blocked-channel (NCHWc)
+convolutions (:class:`_Decoder2d`): each phase pair as one kernel-2 convolution (no zero taps),
+interleaved through the channels-last layout (whole 16-channel blocks copied, no transpose), and
+the one-channel last upsampling layer as a 1x1 convolution over 8 tap products plus shifted sums
+(:class:`_Tail2d`), where a convolution with one output channel would fill 1 of 16 lanes.
 """
 from __future__ import annotations
 
@@ -95,7 +101,7 @@ class PolyphaseTail(nn.Module):
         super().__init__()
         if (out.kernel_size, out.stride, out.padding, out.dilation, out.groups) != ((3,), (1,), (1,), (1,), 1):
             raise ValueError(f"not a kernel-3 stride-1 padding-1 convolution: {out}")
-        self.up2 = up2
+        self.up2, self.up1 = up2, up1
         c2, c1 = up2.c_out, up1.c_out
         Wp = up1.weight.detach()  # (2 c1, c2, 3): even rows [W3, W1, 0], odd rows [0, W2, W0] (transposed)
         W1, W3 = Wp[:c1, :, 1], Wp[:c1, :, 0]
@@ -170,18 +176,85 @@ def _conv2d(weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> nn
     return out.requires_grad_(False)
 
 
-class _Phases2d(nn.Module):
-    """(B, C_in, 1, L) -> convolutions (activations between) -> P phases of C_out channels
-    interleaved into (B, C_out, 1, P L)."""
+def _kernel2(deconv: PolyphaseDeconv) -> nn.Conv2d:
+    """:class:`PolyphaseDeconv`'s phases as one height-1 kernel-2 convolution (padding 1 on
+    both ends, so L + 1 outputs), odd phase first: output ``m`` is ``O[m - 1]`` (channels
+    0..C-1) and ``E[m]`` (channels C..2C-1). Each phase reads two input pixels, so none of the
+    kernel-3 form's zero taps are multiplied."""
+    w, b, c = deconv.weight.detach(), deconv.bias.detach(), deconv.c_out  # (2C, C_in, 3): taps j-1, j, j+1
+    w2 = torch.cat([w[c:, :, 1:], w[:c, :, :2]])  # odd: taps j, j+1 (read at m - 1, m); even: taps j-1, j
+    return _conv2d(w2, torch.cat([b[c:], b[:c]]), 1)
 
-    def __init__(self, layers, phases: int, c_out: int):
+
+class _Upsample2d(nn.Module):
+    """A :class:`PolyphaseDeconv` on (B, C_in, 1, L) tensors, interleaved: (B, C_out, 1, 2L).
+
+    The kernel-2 convolution (:func:`_kernel2`) yields, per output pixel ``m`` = 0..L and in
+    the channels-last layout, ``O[m - 1]`` then ``E[m]``: read as one sequence of C-channel
+    pixels that is ``junk, E[0], O[0], E[1], ..., O[L - 1], junk``, the interleaved output
+    with one extra pixel at each end, which a slice drops. ONNX Runtime fuses the transposes
+    into the reorders out of and into its blocked-channel (NCHWc) layout (``ReorderOutput`` /
+    ``ReorderInput`` with ``channels_last``), which copy whole 16-channel blocks; interleaving
+    in NCHW costs a transpose whose innermost axis has length 2 (docs/history.md, session 12).
+    """
+
+    def __init__(self, deconv: PolyphaseDeconv, length: int):
         super().__init__()
-        self.layers, self.phases, self.c_out = nn.Sequential(*layers), phases, c_out
+        self.conv, self.activation = _kernel2(deconv), deconv.activation
+        self.c_out, self.length = deconv.c_out, length  # L: a constant, so that the graph's shapes are
 
-    def forward(self, x):
-        B, _, _, L = x.shape  # (B, C_in, 1, L)
-        y = self.layers(x)  # (B, P C_out, 1, L): phase-major
-        return y.view(B, self.phases, self.c_out, L).permute(0, 2, 3, 1).reshape(B, self.c_out, 1, self.phases * L)
+    def forward(self, x):  # (B, C_in, 1, L)
+        y = self.activation(self.conv(x))  # (B, 2 C_out, 1, L + 1): O[m - 1], E[m]
+        y = y.permute(0, 2, 3, 1).reshape(-1, 2 * self.length + 2, self.c_out)  # (B, 2L + 2, C_out): channels last
+        h = y[:, 1:2 * self.length + 1].reshape(-1, 1, 2 * self.length, self.c_out)  # (B, 1, 2L, C_out)
+        return h.permute(0, 3, 1, 2)  # (B, C_out, 1, 2L)
+
+
+class _Tail2d(nn.Module):
+    """A :class:`PolyphaseTail` of one output channel on (B, C_in, 1, L) tensors -> (B, 4L).
+
+    ``up2`` runs as the kernel-2 convolution of :func:`_kernel2` (odd phase ``O'[m] = O[m - 1]``
+    and even phase ``E[m]``, m = 0..L). ``up1`` has one output channel: in ONNX Runtime's
+    blocked layout its convolution would fill 1 of 16 lanes, so it runs as a matrix product
+    over the channels instead, (8, 2 C) @ (2 C, L + 1): rows ``a = [W1, W2, W3, W0] . E`` and
+    ``b = [W3, W0, W1, W2] . O'`` (``W`` the transposed convolution's taps), combined into the
+    four phases of the final grid (see :class:`PolyphaseTail`):
+
+    * r = 0: ``a0[j] + b0[j]`` (``b0[0]``, i.e. ``O[-1]``, is the zero padding);
+    * r = 1, 2: ``a[j] + b[j + 1]``;
+    * r = 3: ``a3[j + 1] + b3[j + 1]`` (``a3[L]``, i.e. ``E[L]``, is the zero padding).
+
+    ``out`` (kernel 3 over the phases) follows, and the phases are interleaved through the
+    channels-last layout as in :class:`_Upsample2d`.
+    """
+
+    def __init__(self, tail: PolyphaseTail, length: int):
+        super().__init__()
+        if tail.up1.c_out != 1 or tail.c_out != 1:
+            raise ValueError("_Tail2d needs one channel out of up1 and out")
+        self.up2, self.activation2 = _kernel2(tail.up2), tail.up2.activation
+        Wp, c2 = tail.up1.weight.detach(), tail.up2.c_out  # (2, c2, 3): even [W3, W1, 0], odd [0, W2, W0]
+        W1, W3, W2, W0 = Wp[0, :, 1], Wp[0, :, 0], Wp[1, :, 1], Wp[1, :, 2]  # (c2,) each
+        wm = Wp.new_zeros(8, 2 * c2)  # columns: O' channels, then E channels (as _kernel2 orders them)
+        wm[:4, c2:] = torch.stack([W1, W2, W3, W0])
+        wm[4:, :c2] = torch.stack([W3, W0, W1, W2])
+        self.contract = _conv2d(wm[:, :, None], None, 0)  # (8, 2 c2, 1): a 1x1 convolution
+        self.register_buffer("b1", tail.up1.bias.detach()[:1].reshape(1, 1, 1, 1))
+        self.activation1 = tail.mid_activation
+        self.out = _conv2d(tail.out.weight.detach(), tail.out.bias.detach(), 1)  # (4, 4, 3) over the phases
+        self.c, self.length = c2, length
+
+    def forward(self, x):  # (B, C_in, 1, L)
+        L = self.length
+        y = self.activation2(self.up2(x))  # (B, 2 c2, 1, L + 1): O', E
+        z = self.contract(y).reshape(-1, 8, L + 1)  # (B, 8, L + 1): a0..a3, b0..b3
+        zero = torch.zeros_like(z[:, :1, :1])  # (B, 1, 1)
+        r0 = z[:, 0:1, :L] + torch.cat([zero, z[:, 4:5, 1:L]], 2)  # (B, 1, L)
+        r12 = z[:, 1:3, :L] + z[:, 5:7, 1:]  # (B, 2, L)
+        r3 = torch.cat([z[:, 3:4, 1:L], zero], 2) + z[:, 7:8, 1:]  # (B, 1, L)
+        u = self.activation1(torch.cat([r0, r12, r3], 1)[:, :, None, :] + self.b1)  # (B, 4, 1, L): final phases
+        v = self.out(u)  # (B, 4, 1, L)
+        return v.permute(0, 2, 3, 1).reshape(-1, 4 * L)  # (B, 4L)
 
 
 def _as_2d(mod: nn.Module) -> nn.Module:
@@ -191,13 +264,8 @@ def _as_2d(mod: nn.Module) -> nn.Module:
         return nn.Sequential(*[_as_2d(m) for m in mod])
     if isinstance(mod, (nn.LeakyReLU, nn.ReLU, nn.Identity)):
         return mod
-    if isinstance(mod, PolyphaseDeconv):
-        return _Phases2d([_conv2d(mod.weight, mod.bias, 1), mod.activation], 2, mod.c_out)
-    if isinstance(mod, PolyphaseTail):
-        up2 = mod.up2
-        return _Phases2d([_conv2d(up2.weight, up2.bias, 1), up2.activation,
-                          _conv2d(mod.mid.weight, mod.mid.bias, 1), mod.mid_activation,
-                          _conv2d(mod.out.weight, mod.out.bias, 1)], 4, mod.c_out)
+    if isinstance(mod, (PolyphaseDeconv, PolyphaseTail)):
+        raise TypeError(f"{type(mod).__name__} has its 2-D form from _Decoder2d, which knows its input's length")
     if isinstance(mod, nn.ConvTranspose1d) and mod.stride == (1,) and mod.groups == 1 and mod.dilation == (1,) \
             and mod.output_padding == (0,):
         w = mod.weight.detach().flip(-1).transpose(0, 1)  # (C_out, C_in, k)
@@ -215,19 +283,32 @@ def _as_2d(mod: nn.Module) -> nn.Module:
 
 
 class _Decoder2d(nn.Module):
-    """``model``'s decoder on (B, C, 1, L) tensors (see :class:`_Encoder2d`)."""
+    """``model``'s decoder on (B, C, 1, L) tensors (see :class:`_Encoder2d`): each
+    :class:`PolyphaseDeconv` as an :class:`_Upsample2d`, a :class:`PolyphaseTail` as a
+    :class:`_Tail2d`. Every length in the graph is a constant (the batch size is the only
+    free dimension), which ONNX Runtime needs to fuse the layout changes."""
 
     def __init__(self, model: Karaoke):
         super().__init__()
         K = model.config.n_down
         self.c, self.lb = model.config.enc_channels[-1], model.config.bottleneck_length
         self.fc2 = model.fc2
-        self.dec = nn.Sequential(*[_as_2d(getattr(model, f"deconv{i}")) for i in range(K + 1, 0, -1)],
-                                 _as_2d(model.predict0))
+        layers, length = [], self.lb
+        for mod in [getattr(model, f"deconv{i}") for i in range(K + 1, 0, -1)] + [model.predict0]:
+            if isinstance(mod, PolyphaseDeconv):
+                layers.append(_Upsample2d(mod, length))
+                length *= 2
+            elif isinstance(mod, PolyphaseTail):
+                layers.append(_Tail2d(mod, length))
+                length *= 4
+            elif not isinstance(mod, nn.Identity):  # the layers a PolyphaseTail took over are identities
+                layers.append(_as_2d(mod))
+        self.dec = nn.Sequential(*layers)
+        self.flat = isinstance(layers[-1], _Tail2d)  # which yields (B, L) itself
 
     def forward(self, z):  # (B, D)
-        h = self.fc2(z).view(z.shape[0], self.c, 1, self.lb)  # (B, C, 1, L_b)
-        return self.dec(h)[:, 0, 0, :]  # (B, L)
+        y = self.dec(self.fc2(z).view(-1, self.c, 1, self.lb))  # (B, 1, 1, L), or (B, L) from a _Tail2d
+        return y if self.flat else y[:, 0, 0, :]  # (B, L)
 
 
 class _Encoder2d(nn.Module):

@@ -100,6 +100,27 @@ def test_polyphase_network_equals_the_original(net, flux):
     assert np.abs(q.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
 
 
+@pytest.mark.parametrize("tail", [True, False])
+def test_onnx_decoder_form_is_the_decoder(net, tail):
+    """The decoder as exported for ONNX Runtime (kernel-2 phase convolutions whose extra end
+    pixels are sliced off, the tail's 1x1 contraction and shifted sums) is, in float64, the
+    network's decoder: exact up to rounding, ends included."""
+    import copy
+
+    from karaoke.nn.export import _Decoder2d, _Tail2d, _Upsample2d
+
+    m = copy.deepcopy(net).double()
+    dec = _Decoder2d(polyphase(m, tail=tail))
+    kinds = [type(layer) for layer in dec.dec]
+    assert kinds.count(_Upsample2d) == net.config.n_down - (2 if tail else 0)
+    assert (kinds[-1] is _Tail2d) == tail
+    z = torch.randn(3, net.config.latent_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        got, want = dec(z).numpy(), m.decode(z)[:, 0].numpy()
+    assert got.shape == (3, net.config.n_pixels)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("rewrite,conv2d,decoder2d", [(False, False, False), (True, False, False),
                                                       (True, True, False), (True, True, True)])
 def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d, decoder2d):
