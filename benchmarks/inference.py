@@ -9,8 +9,9 @@ Prints, measured in one run on the machine at hand:
   one CPU thread and on all of them: PyTorch as it is (the reference; again at the end with
   glibc's malloc keeping freed memory, as ``karaoke clean --backend torch`` runs it), PyTorch with the
   polyphase decoder (:mod:`karaoke.nn.export`: stride-2 transposed convolutions as ordinary
-  ones, the last two kept in phases), ONNX Runtime with and without it, and with the encoder's
-  convolutions as height-1 2-D ones (what ``karaoke clean`` runs); the largest difference from
+  ones, the last two kept in phases), ONNX Runtime with and without it, and the form fitted to
+  ONNX Runtime's blocked-channel kernels (height-1 2-D convolutions, kernel-2 phase convolutions
+  interleaved through the channels-last layout: what ``karaoke clean`` runs); the largest difference from
   the reference; the ratio to the GEMM floor;
 * on a CUDA device, when present: spectra/s in float32 and bfloat16 autocast at batch
   1 / 16 / 256 (``cudnn.benchmark`` on);
@@ -82,7 +83,7 @@ def cpu_rows(model, repeats: int, threads_list, batches, torch_only: bool = Fals
                 "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
                 "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False,
                                                                decoder2d=False),
-                "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)": OnnxKaraoke(model, threads=threads)})
+                "ONNX Runtime, blocked-layout form (clean)": OnnxKaraoke(model, threads=threads)})
         engines = {name + suffix: eng for name, eng in engines.items()}
         for batch in batches:
             xb = x[:batch]

@@ -22,7 +22,7 @@ def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
         torch.set_num_threads(threads)
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
     assert {r["engine"] for r in rows} >= {"PyTorch (reference)",
-                                            "ONNX Runtime, polyphase decoder, 2-D convolutions (clean)"}
+                                            "ONNX Runtime, blocked-layout form (clean)"}
     assert {int(r["threads"]) for r in rows} == {1, threads}
     for r in rows:
         assert float(r["max_abs_diff"]) < 1e-5, r["engine"]
