@@ -201,7 +201,7 @@ class _Upsample2d(nn.Module):
     def __init__(self, deconv: PolyphaseDeconv, length: int):
         super().__init__()
         self.conv, self.activation = _kernel2(deconv), deconv.activation
-        self.c_out, self.length = deconv.c_out, length  # L: a constant, so that the graph's shapes are
+        self.c_out, self.length = deconv.c_out, length  # L, a constant: the graph's shapes are constants
 
     def forward(self, x):  # (B, C_in, 1, L)
         y = self.activation(self.conv(x))  # (B, 2 C_out, 1, L + 1): O[m - 1], E[m]
@@ -215,10 +215,11 @@ class _Tail2d(nn.Module):
 
     ``up2`` runs as the kernel-2 convolution of :func:`_kernel2` (odd phase ``O'[m] = O[m - 1]``
     and even phase ``E[m]``, m = 0..L). ``up1`` has one output channel: in ONNX Runtime's
-    blocked layout its convolution would fill 1 of 16 lanes, so it runs as a matrix product
-    over the channels instead, (8, 2 C) @ (2 C, L + 1): rows ``a = [W1, W2, W3, W0] . E`` and
-    ``b = [W3, W0, W1, W2] . O'`` (``W`` the transposed convolution's taps), combined into the
-    four phases of the final grid (see :class:`PolyphaseTail`):
+    blocked layout its convolution would fill 1 of 16 lanes, so a 1x1 convolution first forms
+    the 8 tap products, (B, 2 C, L + 1) -> (B, 8, L + 1): ``a = [W1, W2, W3, W0] . E`` and
+    ``b = [W3, W0, W1, W2] . O'`` (``W`` the transposed convolution's taps, summed over the C
+    channels), and shifted sums combine them into the four phases of the final grid (see
+    :class:`PolyphaseTail`):
 
     * r = 0: ``a0[j] + b0[j]`` (``b0[0]``, i.e. ``O[-1]``, is the zero padding);
     * r = 1, 2: ``a[j] + b[j + 1]``;
