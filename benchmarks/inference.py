@@ -14,7 +14,8 @@ Prints, measured in one run on the machine at hand:
   interleaved through the channels-last layout: what ``karaoke clean`` runs); the largest difference from
   the reference; the ratio to the GEMM floor;
 * on a CUDA device, when present: spectra/s in float32 and bfloat16 autocast at batch
-  1 / 16 / 256 (``cudnn.benchmark`` on);
+  1 / 16 / 256 / 1024 (``cudnn.benchmark`` on), the polyphase decoder in bfloat16, and each
+  bfloat16 form captured as a CUDA graph at batch 1 / 16 / 256;
 
 next to the paper's 50 ms per spectrum on one CPU and 4 ms on a GPU.
 
@@ -99,26 +100,64 @@ def cpu_rows(model, repeats: int, threads_list, batches, torch_only: bool = Fals
     return rows
 
 
-def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024)):
-    torch.backends.cudnn.benchmark = True
-    gm = model.cuda()
+def _graphed(fn):
+    """``fn`` (no arguments, fixed shapes) captured once as a CUDA graph; returns its replay.
+    Warmed up on a side stream first (cuDNN's algorithm search and lazy allocations)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cuda", graph_batches=(1, 16, 256)):
+    """Spectra/s of the deterministic reconstruction on an accelerator: PyTorch in float32 and
+    in bf16 autocast; the polyphase decoder (no transposed convolutions) in bf16; each bf16 form
+    also captured as a CUDA graph at ``graph_batches`` (no launch overhead). ``device="cpu"``
+    runs the same rows without the graphs (the test of this code on a machine without a GPU)."""
+    from karaoke.nn.export import polyphase
+
+    cuda = device == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    name_of_device = torch.cuda.get_device_name() if cuda else "CPU"
+    forms = [("PyTorch", model.to(device), (torch.float32, torch.bfloat16)),
+             ("PyTorch, polyphase decoder", polyphase(model).to(device), (torch.bfloat16,))]
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        for batch in batches:
-            x = torch.rand(batch, 1, model.config.n_pixels, device="cuda")
+    for form, net, dtypes in forms:
+        for dtype in dtypes:
+            for batch in batches:
+                x = torch.rand(batch, 1, model.config.n_pixels, device=device)
 
-            def step():
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-                    gm.decode(gm.encode(x)[0])
-                torch.cuda.synchronize()
+                def forward():
+                    with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                        return net.decode(net.encode(x)[0])  # (B, 1, L)
 
-            with torch.inference_mode():
-                s = best_of(step, repeats)
-            name = f"PyTorch {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}"
-            rows.append({"engine": name, "device": torch.cuda.get_device_name(), "threads": "", "batch": batch,
-                         "ms_per_spectrum": 1e3 * s / batch, "max_abs_diff": ""})
-            print(f"| {name} | {torch.cuda.get_device_name()} | - | {batch} | {1e3 * s / batch:.3f} "
-                  f"({batch / s:.0f} spectra/s) | - |", flush=True)
+                variants = [("", forward)]
+                if cuda and batch in graph_batches and dtype == torch.bfloat16:
+                    variants.append((", CUDA graph", None))
+                for suffix, fn in variants:
+                    with torch.inference_mode():
+                        if fn is None:
+                            fn = _graphed(forward)
+
+                        def step():
+                            fn()
+                            if cuda:
+                                torch.cuda.synchronize()
+
+                        s = best_of(step, repeats)
+                    name = f"{form} {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}{suffix}"
+                    rows.append({"engine": name, "device": name_of_device, "threads": "", "batch": batch,
+                                 "ms_per_spectrum": 1e3 * s / batch, "max_abs_diff": ""})
+                    print(f"| {name} | {name_of_device} | - | {batch} | {1e3 * s / batch:.3f} "
+                          f"({batch / s:.0f} spectra/s) | - |", flush=True)
+    model.cpu()
     return rows
 
 

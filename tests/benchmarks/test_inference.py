@@ -42,3 +42,20 @@ def test_loading_the_benchmark_leaves_the_import_path_alone():
     spec = importlib.util.spec_from_file_location("bench_inference2", ROOT / "benchmarks" / "inference.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert sys.path == before
+
+
+def test_the_accelerator_rows_run_here_on_the_cpu():
+    """The GPU rows (tools/gpu_check.sh runs them when a GPU is lent) on this CPU at a tiny
+    size: every form and precision is timed; CUDA graphs need CUDA and are left out here."""
+    spec = importlib.util.spec_from_file_location("bench_inference3", ROOT / "benchmarks" / "inference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from karaoke.nn.model import ModelConfig
+
+    model = mod.trained_like(ModelConfig.scaled(1024, 8, width=0.25))
+    rows = mod.cuda_rows(model, 1, batches=(1, 2), device="cpu")
+    assert {(r["engine"], r["batch"]) for r in rows} == {
+        (e, b) for e in ("PyTorch fp32", "PyTorch bf16 autocast", "PyTorch, polyphase decoder bf16 autocast")
+        for b in (1, 2)}
+    assert all(r["ms_per_spectrum"] > 0 and r["device"] == "CPU" for r in rows)
+    assert next(model.parameters()).device.type == "cpu"
