@@ -134,8 +134,9 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
             for batch in batches:
                 x = torch.rand(batch, 1, model.config.n_pixels, device=device)
 
-                def forward():
-                    with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                def forward():  # no autocast weight cache: a CUDA graph must not keep its casts alive
+                    with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16,
+                                        cache_enabled=False):
                         return net.decode(net.encode(x)[0])  # (B, 1, L)
 
                 variants = [("", forward)]
