@@ -101,7 +101,8 @@ def test_polyphase_network_equals_the_original(net, flux):
 
 
 @pytest.mark.parametrize("tail", [True, False])
-def test_onnx_decoder_form_is_the_decoder(net, tail):
+@pytest.mark.parametrize("width", [0.25, 1.0])
+def test_onnx_decoder_form_is_the_decoder(tail, width):
     """The decoder as exported for ONNX Runtime (kernel-2 phase convolutions whose extra end
     pixels are sliced off, the tail's 1x1 contraction and shifted sums) is, in float64, the
     network's decoder: exact up to rounding, ends included."""
@@ -109,6 +110,8 @@ def test_onnx_decoder_form_is_the_decoder(net, tail):
 
     from karaoke.nn.export import _Decoder2d, _Tail2d, _Upsample2d
 
+    torch.manual_seed(8)
+    net = Karaoke(ModelConfig.scaled(2048, 16, width=width)).eval()
     m = copy.deepcopy(net).double()
     dec = _Decoder2d(polyphase(m, tail=tail))
     kinds = [type(layer) for layer in dec.dec]
@@ -133,6 +136,17 @@ def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d, decoder2d):
     b = eng.reconstruct_samples(flux, n_samples=3, batch_size=5, seed=[5, 6, 7, 8, 9])
     assert np.abs(a - b).max() < 1e-5
     assert a.std(axis=0)[:, 40:].mean() > 1e-3  # the draws differ from each other
+
+
+def test_onnx_engine_equals_pytorch_at_full_width():
+    """At full width (16 channels and more, as the paper's network) ONNX Runtime takes its
+    blocked-channel paths, and the channels-last interleaves become its reorders: still equal."""
+    torch.manual_seed(5)
+    m = Karaoke(ModelConfig.scaled(4096, 32)).eval()
+    m.trained = True
+    x = (1 + 0.05 * np.random.default_rng(6).standard_normal((3, 4096))).astype(np.float32)
+    got = OnnxKaraoke(m, threads=1).reconstruct(x, batch_size=2)
+    assert np.abs(got - m.reconstruct(x)).max() < 1e-5
 
 
 def test_onnx_engine_needs_a_trained_model_and_the_right_length(net, flux):
