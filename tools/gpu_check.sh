@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check: one call of the device tool (~9 min of a 15-minute lease on one H100/H200).
+# The prepared GPU check: one call of the device tool (~9.5 min of a 15-minute lease on one H100/H200).
 #
 #   device run:  bash tools/gpu_check.sh            (writes $OUT; timeout_s 600)
 #   here, first: bash tools/gpu_check.sh --smoke    (the same steps at a tiny size on the CPU, ~1 min)
@@ -11,7 +11,8 @@
 #   2. inference of the paper network, fp32 and bf16 autocast at batch 1/16/256/1024, the polyphase
 #      decoder in bf16, each bf16 form also as a CUDA graph (issue 13 target >= 15000 spectra/s on an H100);
 #   3. the science benchmark: the regime pair trained to convergence on the GPU, the claims checked;
-#   4. the paper's scale: survey on the device, both paper networks for a few epochs, Figs. 5 and 7.
+#   4. the paper's scale: survey on the device, both paper networks for a few epochs, Figs. 5 and 7;
+#   5. resume on CUDA: the tests of an interrupted run and of its checkpoint's generator states, on the GPU.
 # Logs and CSVs go to $OUT (the device tool brings them back); the README and the issue note take the
 # figures with the device's name.
 set -uo pipefail
@@ -39,15 +40,19 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"; } | tee "$OUT/device.txt"
 
+RESUME_TESTS="resumes_to_the_same_weights or rng_states_load"
 if [ $SMOKE = 1 ]; then
     step training 300 $PY benchmarks/training.py --spectra 64
     step inference 300 $PY benchmarks/inference.py --pixels 4096 --batches 1 --repeats 1 --csv "$OUT/inference.csv"
     step science 600 $PY benchmarks/science.py --preset ci --out "$OUT/science_ci.csv"
     step paper_scale 300 $PY benchmarks/paper_scale.py --smoke
+    step resume 120 $PY -m pytest -q -p no:cacheprovider tests/nn/test_train.py -k "$RESUME_TESTS"
 else
-    # ~550 s in all: inside one 600-s call, with the machine's start out of the 15-minute lease
+    # ~570 s in all: inside one 600-s call, with the machine's start out of the 15-minute lease
     step training 140 $PY benchmarks/training.py --cuda-only --paper --paper-spectra 2048
-    step kernels 50 $PY benchmarks/training.py --cuda-only --kernels
+    step kernels 40 $PY benchmarks/training.py --cuda-only --kernels
+    # resume on CUDA: train() picks the GPU by itself; an interrupted run resumes to the same weights
+    step resume 30 $PY -m pytest -q -p no:cacheprovider tests/nn/test_train.py -k "$RESUME_TESTS"
     step inference 70 $PY benchmarks/inference.py --cuda-only --csv "$OUT/inference_cuda.csv"
     # the two small networks side by side on the one GPU (launch-bound: they overlap)
     KARAOKE_TRAIN_WORKERS=2 step science 190 $PY benchmarks/science.py --device cuda --out "$OUT/science_regime.csv"

@@ -14,8 +14,9 @@ def test_the_gpu_check_runs_every_step_in_smoke_mode(tmp_path):
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     exits = dict(re.findall(r"^=== (\w+): exit (\d+) after", res.stdout, re.M))
-    assert set(exits) == {"training", "inference", "science", "paper_scale"}, res.stdout
+    assert set(exits) == {"training", "inference", "science", "paper_scale", "resume"}, res.stdout
     assert all(code == "0" for code in exits.values()), {k: (tmp_path / f"{k}.log").read_text()[-2000:]
                                                           for k, c in exits.items() if c != "0"}
     assert (tmp_path / "device.txt").exists() and (tmp_path / "inference.csv").exists()
     assert "claim whitened Qt" in (tmp_path / "science.log").read_text()
+    assert "2 passed" in (tmp_path / "resume.log").read_text()  # the resume tests ran, and only those
