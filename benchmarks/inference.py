@@ -139,13 +139,10 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
                                         cache_enabled=False):
                         return net.decode(net.encode(x)[0])  # (B, 1, L)
 
-                variants = [("", forward)]
-                if cuda and batch in graph_batches and dtype == torch.bfloat16:
-                    variants.append((", CUDA graph", None))
-                for suffix, fn in variants:
+                graph_too = cuda and batch in graph_batches and dtype == torch.bfloat16
+                for graphed in (False, True) if graph_too else (False,):
                     with torch.inference_mode():
-                        if fn is None:
-                            fn = _graphed(forward)
+                        fn = _graphed(forward) if graphed else forward
 
                         def step():
                             fn()
@@ -153,7 +150,8 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
                                 torch.cuda.synchronize()
 
                         s = best_of(step, repeats)
-                    name = f"{form} {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}{suffix}"
+                    name = (f"{form} {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}"
+                            f"{', CUDA graph' if graphed else ''}")
                     rows.append({"engine": name, "device": name_of_device, "threads": "", "batch": batch,
                                  "ms_per_spectrum": 1e3 * s / batch, "max_abs_diff": ""})
                     print(f"| {name} | {name_of_device} | - | {batch} | {1e3 * s / batch:.3f} "

@@ -11,10 +11,16 @@ from karaoke.paths import ROOT
 pytest.importorskip("onnxruntime")
 
 
-def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_inference", ROOT / "benchmarks" / "inference.py")
+def _benchmark(name: str):
+    """benchmarks/inference.py loaded as a module named ``name`` (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "inference.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
+    mod = _benchmark("bench_inference")
     threads = torch.get_num_threads()
     try:
         mod.main(["--pixels", "4096", "--repeats", "1", "--batches", "1", "--csv", str(tmp_path / "t.csv")])
@@ -39,17 +45,14 @@ def test_loading_the_benchmark_leaves_the_import_path_alone():
     import sys
 
     before = list(sys.path)
-    spec = importlib.util.spec_from_file_location("bench_inference2", ROOT / "benchmarks" / "inference.py")
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    _benchmark("bench_inference2")
     assert sys.path == before
 
 
 def test_the_accelerator_rows_run_here_on_the_cpu():
     """The GPU rows (tools/gpu_check.sh runs them when a GPU is lent) on this CPU at a tiny
     size: every form and precision is timed; CUDA graphs need CUDA and are left out here."""
-    spec = importlib.util.spec_from_file_location("bench_inference3", ROOT / "benchmarks" / "inference.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("bench_inference3")
     from karaoke.nn.model import ModelConfig
 
     model = mod.trained_like(ModelConfig.scaled(1024, 8, width=0.25))
