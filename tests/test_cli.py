@@ -124,10 +124,12 @@ def test_train_reads_a_prepared_store(tmp_path, capsys):
                  "512", "--workers", "1", "--quiet"]) == 0
     assert _json(capsys)["accepted"] == 4
     assert main(["train", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
-                 "--batch-size", "2", "--latent", "4", "--quiet"]) == 0
+                 "--batch-size", "2", "--latent", "4", "--guard-rise", "0.5", "--quiet"]) == 0
     cap = capsys.readouterr()
     out = json.loads(cap.out.strip().splitlines()[-1])
     assert out["processes"] == 1 and out["model_config"]["n_pixels"] == 512
+    assert out["train_config"]["guard_rise"] == 0.5
+    assert "rolled_back" in (tmp_path / "run" / "history.csv").read_text().splitlines()[0]
     # one exposure's copies share a BERV: no ladder, the preset's weight, and the output says why
     assert "kl_choice" not in out and "BERVs span only" in out["kl_note"] and "preset regime's" in out["kl_note"]
     assert "note: " + str(tmp_path / "store") in cap.err and out["train_config"]["kl_weight"] == 0.03

@@ -47,6 +47,11 @@ def add_parser(cmd, presets, default_preset):
                         "that throws the network off (default: the preset's; 0: none). Its scale depends on the "
                         "recipe: RUN/history.csv records each epoch's median and largest norm (grad_norm_p50, "
                         "grad_norm_max) to choose it from")
+    t.add_argument("--guard-rise", type=float, default=None, metavar="FRACTION",
+                   help="collapse guard: when the held-out L1 after an epoch is more than this fraction above "
+                        "its best, return to the best epoch and go on at half the learning rate (default: the "
+                        "preset's, 0.2 for the converged recipes; 0: none). RUN/history.csv records rolled_back "
+                        "and lr_scale per epoch")
     t.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
                                                     "(default auto)")
     t.add_argument("--compile", action="store_true", help="train through torch.compile (needs a C++ compiler)")
@@ -86,7 +91,8 @@ def run(a):
         mc = ModelConfig.scaled(survey.n_pixels, a.latent, not a.ae, width=sc.width) \
             if survey.n_pixels != 327680 else ModelConfig.paper(a.latent, not a.ae)
     overrides = {k: v for k, v in {"epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size,
-                                   "seed": a.seed, "grad_clip": a.grad_clip}.items() if v is not None}
+                                   "seed": a.seed, "grad_clip": a.grad_clip,
+                                   "guard_rise": a.guard_rise}.items() if v is not None}
     if a.compile:
         overrides["compile"] = True
     tc = sc.train_config(a.velocity, not a.ae, **overrides)

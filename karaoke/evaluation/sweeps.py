@@ -19,7 +19,8 @@ def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
     return f"{kind}-{v}-d{latent_dim}"
 
 
-def run_sweep(scale: str, points, progress: bool = False, workers: int | None = None) -> list[dict]:
+def run_sweep(scale: str, points, progress: bool = False, workers: int | None = None,
+              float_path: str = "native") -> list[dict]:
     """Train (or reuse) and evaluate each point; the points not yet trained are trained side by
     side (:func:`karaoke.presets.preset_models`).
 
@@ -34,6 +35,8 @@ def run_sweep(scale: str, points, progress: bool = False, workers: int | None = 
         Show training progress.
     workers : int, optional
         Training processes (default: one per CPU thread; :func:`karaoke.nn.pool.plan`).
+    float_path : str
+        CPU kernels to train with (:data:`karaoke.nn.pool.FLOAT_PATHS`).
 
     Returns
     -------
@@ -48,7 +51,7 @@ def run_sweep(scale: str, points, progress: bool = False, workers: int | None = 
     test, _ = heldout(survey, scale)
     points = [{k: v for k, v in p.items() if k in ("velocity", "latent_dim", "variational", "kl_weight", "seed")}
               for p in points]
-    models = preset_models(scale, points, survey=survey, progress=progress, workers=workers)
+    models = preset_models(scale, points, survey=survey, progress=progress, workers=workers, float_path=float_path)
     rows = []
     for p, model in zip(points, models):
         v = float(p.get("velocity", 30.0))

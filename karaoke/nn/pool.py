@@ -18,6 +18,7 @@ processes would share one device, which is not measured yet.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -33,6 +34,55 @@ from karaoke.spectra.survey import Survey
 
 #: Environment variable that fixes the number of training processes (an integer >= 1).
 WORKERS_ENV = "KARAOKE_TRAIN_WORKERS"
+
+#: CPU float paths a network can be trained on: the environment of its training process, read
+#: by PyTorch when it starts. ``native``: the kernels PyTorch picks for this CPU. ``avx2``: ATen's
+#: vector kernels and oneDNN's convolutions restricted to AVX2, as on a CPU without AVX-512.
+#: ``default``: ATen's scalar kernels. Each orders a convolution's sums differently, so each
+#: gives another training trajectory (on this project's AMD EPYC, 60 steps of the regime
+#: network gave different weights under all three, and under one and two threads): a recipe
+#: whose claims hold on one path only holds by luck (``benchmarks/robustness.py``).
+FLOAT_PATHS = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "default": {"ATEN_CPU_CAPABILITY": "default"},
+}
+
+
+def other_float_path() -> str:
+    """A float path other than this CPU's own: ``avx2``, or ``default`` where PyTorch already
+    runs AVX2 kernels (a CPU without AVX-512), which would make ``avx2`` the native path."""
+    return "default" if torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT") else "avx2"
+
+
+def float_path_root(float_path: str = "native") -> Path:
+    """The run cache of a float path: ``data/cache/runs`` for ``native``, else
+    ``data/cache/runs-<path>`` (a run's key holds its configs and data, not the float path, so
+    each path keeps its own networks).
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`FLOAT_PATHS`.
+    """
+    if float_path not in FLOAT_PATHS:
+        raise ValueError(f"unknown float path {float_path!r}; choose from {sorted(FLOAT_PATHS)}")
+    return cache_dir() / ("runs" if float_path == "native" else f"runs-{float_path}")
+
+
+@contextlib.contextmanager
+def _environment(extra: dict):
+    """Set environment variables for the processes started inside (restored after)."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def plan(n_jobs: int, device: str = "cpu", workers: int | None = None,
@@ -89,7 +139,7 @@ def _cost(survey: Survey, model_config: ModelConfig, train_config: TrainConfig) 
 
 
 def train_many(jobs, root=None, device: str = "auto", workers: int | None = None,
-               progress: bool = False) -> list[Karaoke]:
+               progress: bool = False, float_path: str = "native") -> list[Karaoke]:
     """The trained networks for several (survey, model config, training config) jobs, training
     those not in the run cache side by side, the longest first.
 
@@ -109,6 +159,10 @@ def train_many(jobs, root=None, device: str = "auto", workers: int | None = None
     progress : bool
         A progress bar over the networks trained (one after the other in this process: the
         per-epoch bars of ``train_cached``).
+    float_path : str
+        A key of :data:`FLOAT_PATHS`: the CPU kernels the networks are trained with. Other than
+        ``native``, every network is trained in a process of its own started with that
+        environment, into :func:`float_path_root` unless ``root`` is given (CPU only).
 
     Returns
     -------
@@ -122,7 +176,10 @@ def train_many(jobs, root=None, device: str = "auto", workers: int | None = None
         in the cache).
     """
     jobs = [(survey, mc, tc) for survey, mc, tc in jobs]
-    root = Path(root) if root is not None else cache_dir() / "runs"  # resolved here, for the workers too
+    env = FLOAT_PATHS.get(float_path)
+    if env is None:
+        raise ValueError(f"unknown float path {float_path!r}; choose from {sorted(FLOAT_PATHS)}")
+    root = Path(root) if root is not None else float_path_root(float_path)  # resolved here, for the workers too
     runs = [run_dir_for(mc, tc, survey.data_hash(), root) for survey, mc, tc in jobs]
     todo, seen = [], set()
     for i, r in enumerate(runs):  # each missing run once (two jobs may name the same network)
@@ -131,8 +188,10 @@ def train_many(jobs, root=None, device: str = "auto", workers: int | None = None
             todo.append(i)
     todo.sort(key=lambda i: -_cost(*jobs[i]))  # longest first, so that the last ones to start are short
     dev = str(pick_device(device))
+    if env and dev != "cpu":
+        raise ValueError(f"float path {float_path!r} is a CPU setting; train on the CPU (device 'cpu'), not {dev}")
     n_proc, threads = plan(len(todo), dev, workers)
-    if n_proc <= 1:
+    if n_proc <= 1 and not env:
         for i in todo:
             train_cached(*jobs[i], root=root, device=device, progress=progress)
     elif todo:
@@ -145,8 +204,9 @@ def train_many(jobs, root=None, device: str = "auto", workers: int | None = None
                 light[id(s)] = replace(s, stellar=None, transmission=None, meta=dict(s.meta))  # same data hash
         errors = []
         with ProcessPoolExecutor(n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_one, light[id(jobs[i][0])], *jobs[i][1:], root, dev, threads): i
-                       for i in todo}
+            with _environment(env):  # the processes start during submit: they inherit the float path
+                futures = {pool.submit(_train_one, light[id(jobs[i][0])], *jobs[i][1:], root, dev, threads): i
+                           for i in todo}
             bar = tqdm(total=len(futures), desc=f"networks ({n_proc} processes x {threads} threads)",
                        disable=not progress)
             for fut in as_completed(futures):

@@ -8,6 +8,7 @@ atomically) and read back onto the CPU whatever device wrote it.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,15 @@ class TrainingState:
         One row per completed epoch.
     g_sample, g_whiten : torch.Generator
         Batch sampling (CPU) and whitening velocities (on the training device).
+    best_val : float
+        Lowest held-out L1 after an epoch so far (the collapse guard's reference; inf before).
+    best_epoch : int
+        The epoch that reached it.
+    best : dict or None
+        ``model_state`` and ``optimizer_state`` at the end of that epoch (kept only while the
+        guard is on, :meth:`snapshot`).
+    lr_scale : float
+        Factor on the scheduled learning rate (halved at each rollback of the guard).
     """
 
     g_sample: torch.Generator
@@ -74,6 +84,23 @@ class TrainingState:
     epoch_step: int = 0
     epoch_sums: np.ndarray = field(default_factory=lambda: np.zeros(3))
     history: list = field(default_factory=list)
+    best_val: float = float("inf")
+    best_epoch: int = 0
+    best: dict | None = None
+    lr_scale: float = 1.0
+
+    def snapshot(self, model, optimizer, val: float):
+        """Keep the model's and optimiser's states as the best so far (copies, on their device)."""
+        self.best_val, self.best_epoch = float(val), self.epoch + 1
+        self.best = {"model_state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                     "optimizer_state": copy.deepcopy(optimizer.state_dict())}
+
+    def roll_back(self, model, optimizer, lr_factor: float = 0.5):
+        """Return the model and optimiser to the best state kept and scale the learning rate by
+        ``lr_factor`` from here on (the step counter, the schedule and the generators go on)."""
+        model.load_state_dict(self.best["model_state"])
+        optimizer.load_state_dict(copy.deepcopy(self.best["optimizer_state"]))
+        self.lr_scale *= lr_factor
 
     @classmethod
     def new(cls, seed: int, device) -> "TrainingState":
@@ -88,7 +115,9 @@ class TrainingState:
                             "step": self.step, "epoch": self.epoch,
                             "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                             "rng_sample": self.g_sample.get_state(), "rng_whiten": self.g_whiten.get_state().cpu(),
-                            "rng_torch": torch.get_rng_state(), "history": self.history}, path)
+                            "rng_torch": torch.get_rng_state(), "history": self.history,
+                            "guard": {"best_val": self.best_val, "best_epoch": self.best_epoch,
+                                      "lr_scale": self.lr_scale, "best": self.best}}, path)
 
     def restore(self, ck: dict, model, optimizer):
         """Load a checkpoint read by :func:`read_checkpoint` into ``model``, ``optimizer``,
@@ -101,3 +130,8 @@ class TrainingState:
         self.history, self.step, self.epoch = ck["history"], ck["step"], ck["epoch"]
         self.epoch_step = ck.get("epoch_step", 0)
         self.epoch_sums = np.asarray(ck.get("epoch_sums", np.zeros(3)))
+        guard = ck.get("guard") or {}
+        self.best_val = float(guard.get("best_val", float("inf")))
+        self.best_epoch = int(guard.get("best_epoch", 0))
+        self.lr_scale = float(guard.get("lr_scale", 1.0))
+        self.best = guard.get("best")

@@ -1,4 +1,7 @@
 """Networks trained side by side (karaoke.nn.pool): the plan, the same runs as train_cached, errors."""
+import os
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +73,25 @@ def test_a_failing_network_is_reported_after_the_others_finish(small_survey, tmp
     with pytest.raises(ValueError, match="pixels"):
         train_many([bad, good], root=tmp_path, device="cpu", workers=2)
     assert (run_dir_for(*good[1:], small_survey.data_hash(), tmp_path) / "model.pt").exists()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="ATen's AVX2 kernels are x86-64 only")
+def test_a_float_path_reaches_the_training_processes_and_has_its_own_cache(small_survey, tmp_path, monkeypatch):
+    """float_path="avx2" trains in processes whose PyTorch runs AVX2 kernels (recorded in the
+    run's provenance), into the path's own run cache, and leaves this process's environment as
+    it was; another path is a clear error."""
+    import json
+
+    from karaoke.nn.pool import FLOAT_PATHS, float_path_root
+
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setenv("KARAOKE_DATA", str(tmp_path))
+    job = _jobs(small_survey)[0]
+    (model,) = train_many([job], device="cpu", float_path="avx2")
+    assert model.run_dir.parent == float_path_root("avx2") == tmp_path / "cache" / "runs-avx2"
+    run = json.loads((model.run_dir / "run.json").read_text())
+    assert run["cpu_capability"] == "AVX2" and run["onednn_max_cpu_isa"] == FLOAT_PATHS["avx2"]["ONEDNN_MAX_CPU_ISA"]
+    assert "ATEN_CPU_CAPABILITY" not in os.environ
+    with pytest.raises(ValueError, match="unknown float path 'sse'"):
+        train_many([job], device="cpu", float_path="sse")

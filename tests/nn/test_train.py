@@ -274,3 +274,116 @@ def test_training_benchmark_runs_the_projects_own_loop():
     sec = bench.time_steps(survey, ModelConfig.scaled(1024, 4, width=0.25),
                            TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu")
     assert 0 < sec < 10
+
+
+def _rising_val_loss(monkeypatch, bad_epochs):
+    """Make the held-out L1 jump (x 2) after the given epochs (1-based), as a collapse does."""
+    import karaoke.nn.training as kt
+
+    real, calls = kt.evaluate_loss, []
+
+    def jumping(*a, **k):
+        calls.append(1)
+        v = real(*a, **k)
+        return 2.0 * v if len(calls) in bad_epochs else v
+
+    monkeypatch.setattr(kt, "evaluate_loss", jumping)
+
+
+def test_an_untripped_collapse_guard_leaves_the_trajectory_unchanged(small_survey, tmp_path):
+    """A guarded run that never rolls back equals the unguarded run bit for bit (same process,
+    same float path): the guard only keeps copies and compares losses."""
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=3)
+    a = train(small_survey, mc, tc, tmp_path / "plain", progress=False)
+    b = train(small_survey, mc, tc.replace(guard_rise=10.0), tmp_path / "guarded", progress=False)
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7, msg=k)
+    hist = load_history(tmp_path / "guarded")
+    assert [h["rolled_back"] for h in hist] == [0, 0, 0] and all(h["lr_scale"] == 1.0 for h in hist)
+    assert "guard_rise" not in tc.to_dict() and run_key(mc, tc, "h") != run_key(mc, tc.replace(guard_rise=0.2), "h")
+
+
+def test_the_collapse_guard_rolls_back_to_the_best_epoch_at_half_the_rate(small_survey, tmp_path, monkeypatch):
+    """A held-out L1 that rises past the threshold returns the run to its best epoch's weights
+    and Adam moments; the rest of the schedule runs at half the learning rate."""
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=3, guard_rise=0.3)
+    ref = train(small_survey, mc, tc.replace(epochs=1), tmp_path / "one", progress=False)  # epoch 1 alone
+    _rising_val_loss(monkeypatch, bad_epochs={2})
+    rates = []
+    real_step = torch.optim.Adam.step
+
+    def recording(self, *a, **k):
+        rates.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording)
+    snapshots = []
+    real_roll = kt.TrainingState.roll_back
+
+    def roll(self, model, opt, *a, **k):
+        real_roll(self, model, opt, *a, **k)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    monkeypatch.setattr(kt.TrainingState, "roll_back", roll)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    hist = load_history(tmp_path / "run")
+    assert [h["rolled_back"] for h in hist] == [0, 1, 0]
+    assert [h["lr_scale"] for h in hist] == [1.0, 0.5, 0.5]
+    assert kt.guard_trip_epoch([h["val_l1"] for h in hist], tc.guard_rise) == 2  # the rule, replayed
+    (after,) = snapshots  # the weights right after the rollback are those of epoch 1
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(after[k], v, rtol=1e-6, atol=1e-7, msg=k)
+    n = len(rates) // 3
+    total = 3 * n
+    assert rates[2 * n] == pytest.approx(0.5 * tc.lr_at(2 * n, total), rel=1e-12)
+    assert rates[n - 1] == pytest.approx(tc.lr_at(n - 1, total), rel=1e-12)
+
+
+def test_the_collapse_guard_recovers_from_a_non_finite_loss(small_survey, tmp_path, monkeypatch):
+    """With the guard on, a non-finite epoch after a good one rolls back instead of stopping."""
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    real, calls = kt.vae_loss, []
+    steps_per_epoch = int(np.ceil(small_survey.split(tc.holdout_fraction)[0].size / tc.batch_size))
+
+    def poisoned(*a, **k):
+        calls.append(1)
+        tot, l1, kl = real(*a, **k)
+        return (tot * float("nan"), l1, kl) if len(calls) == steps_per_epoch + 3 else (tot, l1, kl)
+
+    monkeypatch.setattr(kt, "vae_loss", poisoned)
+    model = train(small_survey, mc, tc.replace(epochs=3, guard_rise=0.5), tmp_path / "run", progress=False)
+    hist = load_history(tmp_path / "run")
+    assert [h["rolled_back"] for h in hist] == [0, 1, 0] and np.isnan(hist[1]["val_l1"])
+    assert all(torch.isfinite(p).all() for p in model.state_dict().values())
+
+
+def test_a_run_interrupted_after_a_rollback_resumes_to_the_same_weights(small_survey, tmp_path, monkeypatch):
+    """The guard's best state and rate factor are in the checkpoint: resuming after a rollback
+    gives the uninterrupted run's weights."""
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=3, guard_rise=0.3)
+    _rising_val_loss(monkeypatch, bad_epochs={2})
+    whole = train(small_survey, mc, tc, tmp_path / "whole", progress=False)
+    steps_per_epoch = int(np.ceil(small_survey.split(tc.holdout_fraction)[0].size / tc.batch_size))
+    _rising_val_loss(monkeypatch, bad_epochs={2})
+    train(small_survey, mc, tc, tmp_path / "cut", progress=False, max_steps=2 * steps_per_epoch + 2)
+    _rising_val_loss(monkeypatch, bad_epochs=set())  # the resumed call sees epoch 3 only
+    resumed = train(small_survey, mc, tc, tmp_path / "cut", progress=False)
+    for (k, x), y in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7, msg=k)
+    assert [h["rolled_back"] for h in load_history(tmp_path / "cut")] == [0, 1, 0]
+
+
+def test_guard_trip_epoch_replays_the_rule_on_a_history():
+    from karaoke.nn.training import guard_trip_epoch
+
+    assert guard_trip_epoch([0.03, 0.031, 0.025, 0.029, 0.02], 0.2) is None  # 0.029 < 1.2 x 0.025
+    assert guard_trip_epoch([0.03, 0.031, 0.025, 0.0301, 0.02], 0.2) == 4
+    assert guard_trip_epoch([0.03, float("nan")], 0.2) == 2
+    assert guard_trip_epoch([float("nan"), 0.03], 0.2) is None  # nothing kept yet to return to

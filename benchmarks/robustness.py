@@ -1,0 +1,267 @@
+"""Does a training recipe hold the paper's claims on every float path? One table, one CSV.
+
+A result that holds on one CPU can fail on another: the order of a convolution's sums, and so
+every rounding, depends on the kernels PyTorch picks for the CPU (``ATEN_CPU_CAPABILITY``,
+``ONEDNN_MAX_CPU_ISA``), on the thread count and on the seed, and a recipe near an instability
+edge lands on either side of it by chance. This benchmark trains the whitened (N = 30 km/s)
+and topocentric networks of a preset under several such perturbations, one process per
+network with the perturbation's environment and threads, and prints per perturbation the four
+claims (:mod:`karaoke.evaluation.claims`), their margins, the largest rise of the held-out L1
+during training (a collapse or divergence shows there) and the recipe guard's interventions;
+last, the fraction of perturbations that hold every claim, and every claim with the margin.
+
+Each perturbation trains into its own run cache (``data/cache/robustness/<path>/``; the run
+key holds the configs, not the float path), so an interrupted benchmark resumes and a rerun
+only scores::
+
+    python benchmarks/robustness.py                            # regime, the preset's recipe
+    python benchmarks/robustness.py --preset regime-h2o --runs native-1t:0 avx2-1t:0
+    python benchmarks/robustness.py --recipe unguarded          # the recipe without its guard
+
+For ``--recipe preset`` a network whose unguarded run (``--recipe unguarded``) is cached and
+never rose past the guard's threshold is not trained again: until its first rollback a guarded
+run is the unguarded one, step for step (tests/nn/test_train.py checks it), so that run is
+scored and the CSV says so (``unguarded_same_run``).
+
+The table goes to ``docs/results/robustness_<preset>_<recipe>.csv`` with the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def _paths() -> dict:
+    """Perturbations of the float path: ``<path>-<threads>t`` -> (environment, torch threads), for
+    the float paths of :data:`karaoke.nn.pool.FLOAT_PATHS` on one and two threads. On this
+    project's AMD EPYC (Zen 4), 60 steps of the regime network gave four different weight hashes
+    under native-1t, native-2t, avx2-1t and default-1t (``ATEN_CPU_CAPABILITY=avx2`` alone, or
+    ``ONEDNN_MAX_CPU_ISA=AVX512_CORE``, gave native-1t's)."""
+    from karaoke.nn.pool import FLOAT_PATHS
+
+    return {f"{name}-{t}t": (env, t) for name, env in FLOAT_PATHS.items() for t in (1, 2)}
+
+
+PATHS = _paths()
+#: The default perturbations (path:seed): four seeds, both thread counts, three kernel families.
+DEFAULT_RUNS = ("native-1t:0", "native-1t:1", "native-1t:2", "native-1t:3", "native-2t:0",
+                "avx2-1t:0", "avx2-1t:1", "avx2-1t:2", "default-1t:0", "avx2-2t:1")
+#: Margins a robust recipe keeps on every perturbation (the claims' own thresholds are in
+#: karaoke.evaluation.claims): whitened / topocentric Qt, whitened Qs, both stellar responses.
+MARGIN = {"qt_ratio_max": 0.45, "qs_max": 0.32, "stellar_min": 0.65}
+VELOCITIES = (30.0, 0.0)
+
+
+def recipe_train_kw(recipe: str) -> dict:
+    """TrainConfig overrides of a recipe name: ``preset`` (as the preset has it) or
+    ``unguarded`` (the preset's recipe with its collapse guard off: the recipe as it was)."""
+    if recipe == "preset":
+        return {}
+    if recipe == "unguarded":
+        return {"guard_rise": 0.0}
+    raise ValueError(f"unknown recipe {recipe!r} (preset or unguarded)")
+
+
+def parse_run(text: str) -> tuple[str, int]:
+    path, _, seed = text.partition(":")
+    if path not in PATHS or not seed.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give PATH:SEED with PATH one of {sorted(PATHS)}")
+    return path, int(seed)
+
+
+def cache_root(path: str) -> Path:
+    from karaoke.paths import cache_dir
+
+    return cache_dir() / "robustness" / path
+
+
+def jobs_of(preset, recipe: str, path: str, seed: int, survey):
+    from karaoke import presets
+
+    kw = recipe_train_kw(recipe)
+    return presets.preset_jobs(preset, [{"velocity": v, "seed": seed, **kw} for v in VELOCITIES], survey)
+
+
+def worker(a) -> int:
+    """One network in this process (started by :func:`main` with the path's environment)."""
+    import torch
+
+    from karaoke import presets
+    from karaoke.nn.training import train_cached
+
+    torch.set_num_threads(a.threads)
+    survey = presets.preset_survey(a.preset)
+    jobs = jobs_of(a.preset, a.recipe, a.path, a.seed, survey)
+    job = jobs[VELOCITIES.index(a.velocity)]
+    train_cached(*job, root=cache_root(a.path), device="cpu", progress=False)
+    return 0
+
+
+def train_all(a, todo) -> None:
+    """Train the missing networks, each in a process of its own, within the thread budget."""
+    budget = a.threads
+    queue = sorted(todo, key=lambda j: PATHS[j[0]][1])  # one-thread jobs first, two at a time
+    running = []
+    while queue or running:
+        used = sum(PATHS[j[0]][1] for j, _ in running)
+        while queue and (not running or used + PATHS[queue[0][0]][1] <= budget):
+            path, seed, v = queue.pop(0)
+            env, threads = PATHS[path]
+            cmd = [sys.executable, __file__, "--worker", "--preset", a.preset, "--recipe", a.recipe,
+                   "--path", path, "--seed", str(seed), "--velocity", str(v), "--threads", str(threads)]
+            full_env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
+            print(f"training {path} seed {seed} N={v:g}", flush=True)
+            running.append(((path, seed, v), subprocess.Popen(cmd, env=full_env)))
+            used += threads
+        time.sleep(2)
+        for item in list(running):
+            job, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                if proc.returncode:
+                    print(f"FAILED {job}: exit {proc.returncode}", flush=True)
+
+
+def reusable_unguarded(preset, path: str, seed: int, v: float, survey):
+    """The run folder of the unguarded network of this perturbation when its guard would never
+    have tripped (then the guarded run is the same run: :func:`karaoke.nn.training.guard_trip_epoch`),
+    else None."""
+    from karaoke.nn.training import guard_trip_epoch, load_history, run_dir_for
+
+    rise = presets_train(preset).guard_rise
+    if rise <= 0:
+        return None
+    s, mc, tc = jobs_of(preset, "unguarded", path, seed, survey)[VELOCITIES.index(v)]
+    d = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
+    if not (d / "model.pt").exists():
+        return None
+    return d if guard_trip_epoch([h["val_l1"] for h in load_history(d)], rise) is None else None
+
+
+def presets_train(preset):
+    from karaoke import presets
+
+    return presets.get_preset(preset).train
+
+
+def history_summary(run_dir) -> dict:
+    """The largest relative rise of the held-out L1 over its best so far, and the guard's rollbacks."""
+    from karaoke.nn.training import load_history
+
+    hist = load_history(run_dir)
+    best, rise = float("inf"), 0.0
+    for h in hist:
+        v = h["val_l1"]
+        if v == v and best < float("inf"):
+            rise = max(rise, v / best - 1)
+        best = min(best, v) if v == v else best
+    rollbacks = int(sum(1 for h in hist if h.get("rolled_back", 0) == 1))
+    return {"max_val_rise": rise, "rollbacks": rollbacks, "train_seconds": sum(h["seconds"] for h in hist)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="regime")
+    p.add_argument("--recipe", default="preset", choices=["preset", "unguarded"])
+    p.add_argument("--runs", type=parse_run, nargs="+", default=None, metavar="PATH:SEED",
+                   help=f"perturbations (default {' '.join(DEFAULT_RUNS)})")
+    p.add_argument("--threads", type=int, default=2, help="thread budget shared by the training processes")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--path", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--velocity", type=float, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        return worker(a)
+
+    from karaoke import presets
+    from karaoke._atomic import write_csv
+    from karaoke.evaluation.claims import check_claims
+    from karaoke.evaluation.sweeps import score_model, summarise
+    from karaoke.nn.model import load_model
+    from karaoke.nn.training import run_dir_for
+    from karaoke.notebooks import machine
+
+    runs = a.runs or [parse_run(r) for r in DEFAULT_RUNS]
+    survey = presets.preset_survey(a.preset)
+    test, _ = presets.heldout(survey, a.preset)
+    todo, dirs, reused = [], {}, set()
+    for path, seed in runs:
+        for v, (s, mc, tc) in zip(VELOCITIES, jobs_of(a.preset, a.recipe, path, seed, survey)):
+            dirs[path, seed, v] = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
+            if (dirs[path, seed, v] / "model.pt").exists():
+                continue
+            same = reusable_unguarded(a.preset, path, seed, v, survey) if a.recipe == "preset" else None
+            if same is not None:  # the guard would never have tripped: the same trajectory, not retrained
+                dirs[path, seed, v] = same
+                reused.add((path, seed, v))
+            else:
+                todo.append((path, seed, v))
+    train_all(a, todo)
+
+    cpu = machine().rsplit(",", 1)[0]
+    date = datetime.date.today().isoformat()
+    print(f"\npreset {a.preset}, recipe {a.recipe}: {len(test)} held-out spectra; {cpu}; {date}")
+    hdr = (f"{'path':>10} {'seed':>4} {'Qt ratio':>8} {'stellar w/t':>11} {'static':>6} {'Qs':>5} "
+           f"{'rise w/t':>11} {'guard w/t':>9} {'claims':>6} {'margin':>6}")
+    print(hdr)
+    rows = []
+    for path, seed in runs:
+        s, h = {}, {}
+        for v in VELOCITIES:
+            d = dirs[path, seed, v]
+            if not (d / "model.pt").exists():
+                break
+            model = load_model(d / "model.pt")
+            (s[v],) = summarise(score_model(model, test, label=f"N={v:g}"))
+            h[v] = history_summary(d)
+        if len(s) < 2:
+            print(f"{path:>10} {seed:4d} not trained (see the errors above)")
+            continue
+        w, t = s[30.0], s[0.0]
+        held = check_claims(w, t)
+        qt_ratio = w["Qt"] / t["Qt"]
+        static_ratio = w["static_pattern"] / max(t["static_pattern"], 1e-12)
+        margin = (qt_ratio <= MARGIN["qt_ratio_max"] and w["Qs"] <= MARGIN["qs_max"]
+                  and min(w["stellar_response"], t["stellar_response"]) >= MARGIN["stellar_min"])
+        row = {"preset": a.preset, "recipe": a.recipe, "path": path, "seed": seed,
+               "qt_ratio": round(qt_ratio, 3), "stellar_w": round(w["stellar_response"], 3),
+               "stellar_t": round(t["stellar_response"], 3), "static_ratio": round(static_ratio, 3),
+               "qs_w": round(w["Qs"], 3), "qs_t": round(t["Qs"], 3),
+               "max_val_rise_w": round(h[30.0]["max_val_rise"], 3), "max_val_rise_t": round(h[0.0]["max_val_rise"], 3),
+               "rollbacks_w": h[30.0]["rollbacks"], "rollbacks_t": h[0.0]["rollbacks"],
+               "all_claims": all(held.values()), "with_margin": bool(margin and all(held.values())),
+               "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
+               "unguarded_same_run": "/".join(("w", "t")[i] for i, v in enumerate(VELOCITIES)
+                                              if (path, seed, v) in reused),
+               "machine": cpu, "date": date}
+        rows.append(row)
+        print(f"{path:>10} {seed:4d} {qt_ratio:8.2f} {w['stellar_response']:5.2f}/{t['stellar_response']:.2f} "
+              f"{static_ratio:6.2f} {w['Qs']:5.2f} {h[30.0]['max_val_rise']:5.2f}/{h[0.0]['max_val_rise']:.2f} "
+              f"{h[30.0]['rollbacks']:4d}/{h[0.0]['rollbacks']:<4d} {'yes' if row['all_claims'] else 'NO':>6} "
+              f"{'yes' if row['with_margin'] else 'no':>6}", flush=True)
+    if not rows:
+        return 1
+    n_all = sum(r["all_claims"] for r in rows)
+    n_margin = sum(r["with_margin"] for r in rows)
+    if reused:
+        print(f"{len(reused)} of the recipe's networks are their unguarded runs (column unguarded_same_run: "
+              "the guard would never have tripped, so the guarded run is the same run)")
+    print(f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin "
+          f"(Qt ratio <= {MARGIN['qt_ratio_max']}, Qs <= {MARGIN['qs_max']}, stellar >= {MARGIN['stellar_min']}) "
+          f"in {n_margin} of {len(rows)}")
+    out = a.out or ROOT / "docs" / "results" / f"robustness_{a.preset}_{a.recipe}.csv"
+    write_csv(out, rows)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
