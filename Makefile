@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SCALE ?= regime
 
-.PHONY: setup figures test notebooks-sync bench clean-cache
+.PHONY: setup figures test lint notebooks-sync bench clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: setup
 	$(PY) -m pytest -q tests
 	$(PY) -m karaoke.notebooks --scale ci --train-only
 	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+## lint: ruff's checks (pyflakes, pycodestyle, import order) and its formatter, as configured in pyproject.toml
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 ## regenerate the .ipynb of every notebook from its .py source and execute it at the ci scale
 notebooks-sync: setup

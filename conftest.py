@@ -1,4 +1,6 @@
-"""Project-wide pytest hooks. nbval collection: notebooks that need ../shared/data skip with a clear reason where it is absent."""
+"""Project-wide pytest hooks. nbval collection: notebooks that need ../shared/data skip with a clear
+reason where it is absent."""
+
 import pytest
 
 from karaoke.paths import shared_data_dir

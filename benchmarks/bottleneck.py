@@ -18,6 +18,7 @@ is compared with the one measured against the shared standard-atmosphere model.
 
 Writes ``docs/results/bottleneck.csv`` (none with ``--smoke``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {
     "O2 6315, KL weight": ("regime", [{"kl_weight": w} for w in (0.03, 0.1, 0.5, 1.0)]),
     "H2O 6540, KL weight": ("regime-h2o-half", [{"kl_weight": w, "epochs": 60} for w in (0.03, 0.3, 0.5, 0.7, 1.0)]),
-    "O2 6315, latent size": ("regime", [{"latent_dim": d} for d in (2, 8, 32, 128, 512, 1024)]
-                             + [{"variational": False}]),
+    "O2 6315, latent size": (
+        "regime",
+        [{"latent_dim": d} for d in (2, 8, 32, 128, 512, 1024)] + [{"variational": False}],
+    ),
 }
 SMOKE = {"smoke, KL weight": ("ci", [{"kl_weight": w, "epochs": 1} for w in (0.03, 1.0)])}
 
@@ -55,14 +58,33 @@ def score(family, labels, models, test, norm, rows_idx) -> list[dict]:
     rows = []
     for lab, m in zip(labels, models):
         recon = m.reconstruct(test.flux)
-        ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
-                                     pixmask=test.pixel_mask()).summary()
+        ev = evaluate_reconstruction(
+            recon, test.flux, test.wave, test.transmission, stellar=test.stellar, pixmask=test.pixel_mask()
+        ).summary()
         lk, st = line_responses(m.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
-        lk2, st2 = self_responses(m.reconstruct, test.flux, test.wave, test.meta["berv"], star_ids(test, False),
-                                  RANK_CONFIG, recon=recon, templates=templates, mask=test.pixel_mask())
-        rows.append({"family": family, "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
-                     "leakage": float(np.nanmedian(lk)), "stellar_response": float(np.nanmedian(st)),
-                     "leakage_est": float(np.nanmedian(lk2)), "stellar_response_est": float(np.nanmedian(st2))})
+        lk2, st2 = self_responses(
+            m.reconstruct,
+            test.flux,
+            test.wave,
+            test.meta["berv"],
+            star_ids(test, False),
+            RANK_CONFIG,
+            recon=recon,
+            templates=templates,
+            mask=test.pixel_mask(),
+        )
+        rows.append(
+            {
+                "family": family,
+                "network": lab,
+                "Qt": ev["Qt"],
+                "Qs": ev["Qs"],
+                "leakage": float(np.nanmedian(lk)),
+                "stellar_response": float(np.nanmedian(st)),
+                "leakage_est": float(np.nanmedian(lk2)),
+                "stellar_response_est": float(np.nanmedian(st2)),
+            }
+        )
     mark(rows)
     return rows
 
@@ -89,8 +111,10 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
     ref = telluric_reference(bary)  # (88, L) topocentric
     mc = sc.model_config()
     # notebook 07's networks at the preset's KL weight (its star-alone network is now the ladder's choice)
-    nets = {"alone": train_cached(real, mc, sc.train_config(30.0, epochs=300)),
-            "mixed": train_cached(mixed, mc, sc.train_config(30.0))}
+    nets = {
+        "alone": train_cached(real, mc, sc.train_config(30.0, epochs=300)),
+        "mixed": train_cached(mixed, mc, sc.train_config(30.0)),
+    }
     star = np.zeros(len(real), dtype=int)
     templates = line_templates(real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG, mask=real.pixel_mask())
     rows = []
@@ -98,12 +122,31 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
         recon = m.reconstruct(real.flux)
         ev = evaluate_reconstruction(recon, real.flux, real.wave, ref, pixmask=real.pixel_mask()).summary()
         lk = telluric_leakage(m.reconstruct, real.flux, real.wave, ref, RANK_CONFIG, recon=recon)
-        lk2, st2 = self_responses(m.reconstruct, real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG,
-                                  recon=recon, templates=templates, mask=real.pixel_mask())
-        rows.append({"family": "alpha Cen B (real)", "network": lab, "Qt": ev["Qt"], "Qs": ev["Qs"],
-                     "leakage": float(np.nanmedian(lk)), "stellar_response": float("nan"),
-                     "leakage_est": float(np.nanmedian(lk2)), "stellar_response_est": float(np.nanmedian(st2)),
-                     "pick_est": False, "pick_truth": False})
+        lk2, st2 = self_responses(
+            m.reconstruct,
+            real.flux,
+            real.wave,
+            real.meta["berv"],
+            star,
+            RANK_CONFIG,
+            recon=recon,
+            templates=templates,
+            mask=real.pixel_mask(),
+        )
+        rows.append(
+            {
+                "family": "alpha Cen B (real)",
+                "network": lab,
+                "Qt": ev["Qt"],
+                "Qs": ev["Qs"],
+                "leakage": float(np.nanmedian(lk)),
+                "stellar_response": float("nan"),
+                "leakage_est": float(np.nanmedian(lk2)),
+                "stellar_response_est": float(np.nanmedian(st2)),
+                "pick_est": False,
+                "pick_truth": False,
+            }
+        )
     return rows
 
 
@@ -139,8 +182,14 @@ def independent_rows(work: Path) -> list[dict]:
         norm, _, idx, _ = prepare_training_data(survey, tc)  # the training's own split
         idx = idx[:MAX_RANK_SPECTRA]
         star_ids(norm)
-        out += score(f"independent {name}, KL weight", [f"KL {float(r.name[3:]):g}" for r in runs], models,
-                     norm.subset(idx), norm, idx)
+        out += score(
+            f"independent {name}, KL weight",
+            [f"KL {float(r.name[3:]):g}" for r in runs],
+            models,
+            norm.subset(idx),
+            norm,
+            idx,
+        )
     return out
 
 
@@ -176,18 +225,34 @@ def main(argv=None) -> int:
         picks = ("est " if r["pick_est"] else "") + ("truth" if r["pick_truth"] else "")
         print(f"{r['family']:>24} {r['network']:>11} " + " ".join(f"{r[k]:5.2f}" for k in keys) + f"  {picks}")
     exact = [r for r in rows if np.isfinite(r["stellar_response"])]
-    err = np.array([[r["leakage_est"] - r["leakage"], r["stellar_response_est"] - r["stellar_response"]] for r in exact])
-    print(f"estimate - truth over {len(exact)} synthetic networks: leakage {np.median(err[:, 0]):+.2f} (median), "
-          f"max |.| {np.abs(err[:, 0]).max():.2f}; stellar response {np.median(err[:, 1]):+.2f}, "
-          f"max |.| {np.abs(err[:, 1]).max():.2f}")
+    err = np.array(
+        [[r["leakage_est"] - r["leakage"], r["stellar_response_est"] - r["stellar_response"]] for r in exact]
+    )
+    print(
+        f"estimate - truth over {len(exact)} synthetic networks: leakage {np.median(err[:, 0]):+.2f} (median), "
+        f"max |.| {np.abs(err[:, 0]).max():.2f}; stellar response {np.median(err[:, 1]):+.2f}, "
+        f"max |.| {np.abs(err[:, 1]).max():.2f}"
+    )
     fams = sorted({r["family"] for r in exact})
-    agree = sum(next(r["network"] for r in exact if r["family"] == f and r["pick_est"])
-                == next(r["network"] for r in exact if r["family"] == f and r["pick_truth"]) for f in fams)
+    agree = sum(
+        next(r["network"] for r in exact if r["family"] == f and r["pick_est"])
+        == next(r["network"] for r in exact if r["family"] == f and r["pick_truth"])
+        for f in fams
+    )
     print(f"the truth-free pick is the exact pick in {agree} of {len(fams)} families")
     if not a.smoke:
         out = a.out or ROOT / "docs" / "results" / "bottleneck.csv"
-        write_csv(out, [{**{k: v for k, v in r.items() if not k.startswith("pick_")},
-                         **{k: f"{r[k]:.2f}" for k in keys}, "picked_by": picked_by(r)} for r in rows])
+        write_csv(
+            out,
+            [
+                {
+                    **{k: v for k, v in r.items() if not k.startswith("pick_")},
+                    **{k: f"{r[k]:.2f}" for k in keys},
+                    "picked_by": picked_by(r),
+                }
+                for r in rows
+            ],
+        )
         print(f"written {out}")
     return 0
 

@@ -29,6 +29,7 @@ responses >= 0.6 (``karaoke.evaluation.claims``).
 
 Writes ``docs/results/independent.csv``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,9 @@ def hitran(molecule):
 
     with fits.open(SHARED / "telluric" / f"Static_hitran_qt_{molecule}.fits") as h:
         d, q = h[1].data, h[2].data
-        lines = {k: np.asarray(d[k], np.float64) for k in ("wave_number", "Intensity", "gamma_air", "N", "delta",
-                                                           "Epp")}
+        lines = {
+            k: np.asarray(d[k], np.float64) for k in ("wave_number", "Intensity", "gamma_air", "N", "delta", "Epp")
+        }
         qt = (np.asarray(q["Temperature"], np.float64), np.asarray(q["Qt"], np.float64))
     return lines, qt
 
@@ -86,9 +88,14 @@ def optical_depth(nu, molecule, column, temperature=255.0, pressure=0.7, mass=No
     L, (tq, q) = hitran(molecule)
     mass = mass or {"O2": 31.999, "H2O": 18.015}[molecule]
     keep = (L["wave_number"] > nu.min() - 2) & (L["wave_number"] < nu.max() + 2)
-    S = L["Intensity"][keep] * np.interp(296.0, tq, q) / np.interp(temperature, tq, q) * np.exp(
-        -C2 * L["Epp"][keep] * (1 / temperature - 1 / 296.0)) * (1 - np.exp(-C2 * L["wave_number"][keep] / temperature)
-                                                                  ) / (1 - np.exp(-C2 * L["wave_number"][keep] / 296.0))
+    S = (
+        L["Intensity"][keep]
+        * np.interp(296.0, tq, q)
+        / np.interp(temperature, tq, q)
+        * np.exp(-C2 * L["Epp"][keep] * (1 / temperature - 1 / 296.0))
+        * (1 - np.exp(-C2 * L["wave_number"][keep] / temperature))
+        / (1 - np.exp(-C2 * L["wave_number"][keep] / 296.0))
+    )
     nu0 = L["wave_number"][keep] + L["delta"][keep] * pressure
     gam = L["gamma_air"][keep] * pressure * (296.0 / temperature) ** L["N"][keep]  # Lorentz HWHM
     sig = nu0 * np.sqrt(1.380649e-16 * temperature / (mass * 1.66054e-24)) / 2.99792458e10  # Doppler sigma
@@ -128,9 +135,14 @@ def make_independent_survey(start, n_spectra=3000, n_stars=240, n_pixels=4096, s
     lsf = fw.mean() / 115000.0 / 2.3548 / (step / fine)  # Gaussian sigma in fine pixels
 
     lines = star_lines(rng, start - 10, wave[-1] + 10)
-    stars = {"rv": rng.uniform(-60, 60, n_stars), "tilt": rng.normal(0, 0.4, n_stars),
-             "vsini": rng.uniform(1, 12, n_stars), "beta": np.arcsin(rng.uniform(-1, 1, n_stars)),
-             "slope": rng.normal(0, 0.05, n_stars), "lam0": rng.uniform(0, 2 * np.pi, n_stars)}
+    stars = {
+        "rv": rng.uniform(-60, 60, n_stars),
+        "tilt": rng.normal(0, 0.4, n_stars),
+        "vsini": rng.uniform(1, 12, n_stars),
+        "beta": np.arcsin(rng.uniform(-1, 1, n_stars)),
+        "slope": rng.normal(0, 0.05, n_stars),
+        "lam0": rng.uniform(0, 2 * np.pi, n_stars),
+    }
     star_id = np.sort(rng.integers(0, n_stars, n_spectra))
     phase = rng.uniform(0, 2 * np.pi, n_spectra)
     berv = 29.8 * np.cos(phase - stars["lam0"][star_id]) * np.cos(stars["beta"][star_id])
@@ -157,7 +169,9 @@ def make_independent_survey(start, n_spectra=3000, n_stars=240, n_pixels=4096, s
         near = (centres > fw[0] - 1) & (centres < fw[-1] + 1)
         tau_star = np.zeros_like(fw)
         for c0, w0, d0 in zip(centres[near], width[near], depth[near]):
-            sl = slice(max(0, int((c0 - 6 * w0 - fw[0]) / (step / fine))), int((c0 + 6 * w0 - fw[0]) / (step / fine)) + 1)
+            sl = slice(
+                max(0, int((c0 - 6 * w0 - fw[0]) / (step / fine))), int((c0 + 6 * w0 - fw[0]) / (step / fine)) + 1
+            )
             tau_star[sl] += d0 * np.exp(-0.5 * ((fw[sl] - c0) / w0) ** 2)
         cont = 1 + stars["slope"][s] * (fw - fw.mean()) / 50.0
         star_f = cont * np.exp(-tau_star)
@@ -167,10 +181,20 @@ def make_independent_survey(start, n_spectra=3000, n_stars=240, n_pixels=4096, s
         stellar[i] = gaussian_smooth(star_f, lsf)[idx] * counts
         trans[i] = gaussian_smooth(t_f, lsf)[idx]
         flux[i] = rng.normal(obs, np.sqrt(np.maximum(obs, 1)))
-    return {"wave": wave, "flux": flux, "stellar": stellar, "transmission": trans, "meta_star_id": star_id,
-            "meta_berv": berv, "meta_airmass": airmass, "meta_pwv": pwv, "meta_snr": snr,
-            "attrs": json.dumps({"frame": "topocentric", "medium": "air", "generator": "benchmarks/independent.py",
-                                 "seed": seed})}
+    return {
+        "wave": wave,
+        "flux": flux,
+        "stellar": stellar,
+        "transmission": trans,
+        "meta_star_id": star_id,
+        "meta_berv": berv,
+        "meta_airmass": airmass,
+        "meta_pwv": pwv,
+        "meta_snr": snr,
+        "attrs": json.dumps(
+            {"frame": "topocentric", "medium": "air", "generator": "benchmarks/independent.py", "seed": seed}
+        ),
+    }
 
 
 def telluric_share(d):
@@ -218,22 +242,33 @@ def main(argv=None):
         res = {}
         for n in (30, 0):
             run = work / f"ladder_{name}_N{n}"
-            trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--quiet",
-                                  *train_extra)
+            trained = karaoke_cli("train", path, "--out", run, "--velocity", n, "--quiet", *train_extra)
             kl = trained["train_config"]["kl_weight"]  # the ladder's choice (or the preset's, kl_note says why)
             res[n] = karaoke_cli("evaluate", run, path)
             r = res[n]
             label = "VAE topocentric" if n == 0 else f"VAE N = {n} km/s"
-            rows.append({"window": f"{name} {WINDOWS[name]:.0f}", "share": f"{share:.2f}", "network": label,
-                         "kl_weight": f"{kl:g}",
-                         **{k: f"{r[k]:.2f}" for k in ("Qt", "Qs", "leakage", "stellar_response")},
-                         "n_spectra": r["n_spectra"], "date": date})
-            print(f"{name:>6} {share:5.2f} {label:>16} {kl:6g} {r['Qt']:5.2f} {r['Qs']:5.2f} {r['leakage']:5.2f} "
-                  f"{r['stellar_response']:7.2f}", flush=True)
+            rows.append(
+                {
+                    "window": f"{name} {WINDOWS[name]:.0f}",
+                    "share": f"{share:.2f}",
+                    "network": label,
+                    "kl_weight": f"{kl:g}",
+                    **{k: f"{r[k]:.2f}" for k in ("Qt", "Qs", "leakage", "stellar_response")},
+                    "n_spectra": r["n_spectra"],
+                    "date": date,
+                }
+            )
+            print(
+                f"{name:>6} {share:5.2f} {label:>16} {kl:6g} {r['Qt']:5.2f} {r['Qs']:5.2f} {r['leakage']:5.2f} "
+                f"{r['stellar_response']:7.2f}",
+                flush=True,
+            )
         ok_qt = res[30]["Qt"] <= QT_RATIO_MAX * res[0]["Qt"]
         ok_st = min(res[30]["stellar_response"], res[0]["stellar_response"]) >= STELLAR_RESPONSE_MIN
-        print(f"{name}: whitened Qt <= {QT_RATIO_MAX:g} x topocentric: {ok_qt}; both stellar responses >= "
-              f"{STELLAR_RESPONSE_MIN:g}: {ok_st}")
+        print(
+            f"{name}: whitened Qt <= {QT_RATIO_MAX:g} x topocentric: {ok_qt}; both stellar responses >= "
+            f"{STELLAR_RESPONSE_MIN:g}: {ok_st}"
+        )
     if not a.smoke:
         out = a.out or ROOT / "docs" / "results" / "independent.csv"
         out.parent.mkdir(parents=True, exist_ok=True)

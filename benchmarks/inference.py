@@ -21,6 +21,7 @@ next to the paper's 50 ms per spectrum on one CPU and 4 ms on a GPU.
 
     python benchmarks/inference.py [--repeats 5] [--pixels 327680] [--csv docs/results/inference.csv]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,7 @@ def gemm_rate(threads: int, repeats: int, n: int = 2048) -> float:
     short sample on a shared machine can read 15 % low and flatter every ratio to it)."""
     torch.set_num_threads(threads)
     a, b, c = torch.rand(n, n), torch.rand(n, n), torch.empty(n, n)
-    return 2 * n ** 3 / best_of(lambda: torch.mm(a, b, out=c), max(20, repeats))
+    return 2 * n**3 / best_of(lambda: torch.mm(a, b, out=c), max(20, repeats))
 
 
 def trained_like(config: ModelConfig) -> Karaoke:
@@ -80,11 +81,15 @@ def cpu_rows(model, repeats: int, threads_list, batches, torch_only: bool = Fals
         torch.set_num_threads(threads)
         engines = {"PyTorch (reference)": model, "PyTorch, polyphase decoder": poly}
         if not torch_only:
-            engines.update({
-                "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
-                "ONNX Runtime, polyphase decoder": OnnxKaraoke(model, threads=threads, rewrite=True, conv2d=False,
-                                                               decoder2d=False),
-                "ONNX Runtime, blocked-layout form (clean)": OnnxKaraoke(model, threads=threads)})
+            engines.update(
+                {
+                    "ONNX Runtime": OnnxKaraoke(model, threads=threads, rewrite=False, conv2d=False),
+                    "ONNX Runtime, polyphase decoder": OnnxKaraoke(
+                        model, threads=threads, rewrite=True, conv2d=False, decoder2d=False
+                    ),
+                    "ONNX Runtime, blocked-layout form (clean)": OnnxKaraoke(model, threads=threads),
+                }
+            )
         engines = {name + suffix: eng for name, eng in engines.items()}
         for batch in batches:
             xb = x[:batch]
@@ -94,8 +99,16 @@ def cpu_rows(model, repeats: int, threads_list, batches, torch_only: bool = Fals
                 with torch.inference_mode():
                     ms = 1e3 * best_of(lambda: eng.reconstruct(xb, batch_size=batch), repeats) / batch
                     diff = float(np.abs(eng.reconstruct(xb, batch_size=batch) - ref).max())
-                rows.append({"engine": name, "device": "CPU", "threads": threads, "batch": batch,
-                             "ms_per_spectrum": ms, "max_abs_diff": diff})
+                rows.append(
+                    {
+                        "engine": name,
+                        "device": "CPU",
+                        "threads": threads,
+                        "batch": batch,
+                        "ms_per_spectrum": ms,
+                        "max_abs_diff": diff,
+                    }
+                )
                 print(f"| {name} | CPU | {threads} | {batch} | {ms:.1f} | {diff:.1e} |", flush=True)
     return rows
 
@@ -126,8 +139,10 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
     if cuda:
         torch.backends.cudnn.benchmark = True
     name_of_device = torch.cuda.get_device_name() if cuda else "CPU"
-    forms = [("PyTorch", model.to(device), (torch.float32, torch.bfloat16)),
-             ("PyTorch, polyphase decoder", polyphase(model).to(device), (torch.bfloat16,))]
+    forms = [
+        ("PyTorch", model.to(device), (torch.float32, torch.bfloat16)),
+        ("PyTorch, polyphase decoder", polyphase(model).to(device), (torch.bfloat16,)),
+    ]
     rows = []
     for form, net, dtypes in forms:
         for dtype in dtypes:
@@ -135,8 +150,9 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
                 x = torch.rand(batch, 1, model.config.n_pixels, device=device)
 
                 def forward():  # no autocast weight cache: a CUDA graph must not keep its casts alive
-                    with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16,
-                                        cache_enabled=False):
+                    with torch.autocast(
+                        device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16, cache_enabled=False
+                    ):
                         return net.decode(net.encode(x)[0])  # (B, 1, L)
 
                 graph_too = cuda and batch in graph_batches and dtype == torch.bfloat16
@@ -150,12 +166,25 @@ def cuda_rows(model, repeats: int, batches=(1, 16, 256, 1024), device: str = "cu
                                 torch.cuda.synchronize()
 
                         s = best_of(step, repeats)
-                    name = (f"{form} {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}"
-                            f"{', CUDA graph' if graphed else ''}")
-                    rows.append({"engine": name, "device": name_of_device, "threads": "", "batch": batch,
-                                 "ms_per_spectrum": 1e3 * s / batch, "max_abs_diff": ""})
-                    print(f"| {name} | {name_of_device} | - | {batch} | {1e3 * s / batch:.3f} "
-                          f"({batch / s:.0f} spectra/s) | - |", flush=True)
+                    name = (
+                        f"{form} {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}"
+                        f"{', CUDA graph' if graphed else ''}"
+                    )
+                    rows.append(
+                        {
+                            "engine": name,
+                            "device": name_of_device,
+                            "threads": "",
+                            "batch": batch,
+                            "ms_per_spectrum": 1e3 * s / batch,
+                            "max_abs_diff": "",
+                        }
+                    )
+                    print(
+                        f"| {name} | {name_of_device} | - | {batch} | {1e3 * s / batch:.3f} "
+                        f"({batch / s:.0f} spectra/s) | - |",
+                        flush=True,
+                    )
     model.cpu()
     return rows
 
@@ -165,8 +194,12 @@ def main(argv=None):
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--pixels", type=int, default=327680,
-                   help="input length (327680: the paper's network; smaller: the scaled family, for a quick try)")
+    p.add_argument(
+        "--pixels",
+        type=int,
+        default=327680,
+        help="input length (327680: the paper's network; smaller: the scaled family, for a quick try)",
+    )
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     p.add_argument("--csv", type=Path, default=None, help="also write the table here")
     p.add_argument("--cuda-only", action="store_true", help="only the GPU rows (e.g. tools/gpu_check.sh)")
@@ -182,17 +215,26 @@ def main(argv=None):
         if not torch.cuda.is_available():
             p.error("--cuda-only: no CUDA device here")
         print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
-        print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, "
-              f"{flops / 1e9:.3f} GFLOP per spectrum")
+        print(
+            f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum"
+        )
         rows = cuda_rows(model, a.repeats)
         best = min(rows, key=lambda r: r["ms_per_spectrum"])
-        print(f"best: {best['engine']} at batch {best['batch']}, {1e3 / best['ms_per_spectrum']:.0f} spectra/s; "
-              f"paper {PAPER_GPU_MS:g} ms (GPU)")
+        print(
+            f"best: {best['engine']} at batch {best['batch']}, {1e3 / best['ms_per_spectrum']:.0f} spectra/s; "
+            f"paper {PAPER_GPU_MS:g} ms (GPU)"
+        )
         if a.csv:
             for r in rows:
-                r.update(ms_per_spectrum=round(r["ms_per_spectrum"], 3), x_floor="", floor_ms="",
-                         pixels=config.n_pixels, gflop=round(flops / 1e9, 3), machine=r["device"],
-                         date=datetime.date.today().isoformat())
+                r.update(
+                    ms_per_spectrum=round(r["ms_per_spectrum"], 3),
+                    x_floor="",
+                    floor_ms="",
+                    pixels=config.n_pixels,
+                    gflop=round(flops / 1e9, 3),
+                    machine=r["device"],
+                    date=datetime.date.today().isoformat(),
+                )
             write_csv(a.csv, rows, fieldnames=list(rows[0]))
         return
     threads_list = sorted({1, all_threads})
@@ -200,8 +242,10 @@ def main(argv=None):
     print(f"{machine}; torch {torch.__version__}; {datetime.date.today().isoformat()}")
     print(f"network: {config.n_pixels} px, {n_parameters(model):,} parameters, {flops / 1e9:.3f} GFLOP per spectrum")
     for t, r in rates.items():
-        print(f"float32 GEMM on {t} thread{'s' if t > 1 else ''}: {r / 1e9:.1f} GFLOP/s -> floor "
-              f"{1e3 * flops / r:.1f} ms per spectrum")
+        print(
+            f"float32 GEMM on {t} thread{'s' if t > 1 else ''}: {r / 1e9:.1f} GFLOP/s -> floor "
+            f"{1e3 * flops / r:.1f} ms per spectrum"
+        )
     print()
     print("| engine | device | threads | batch | ms / spectrum | max abs diff from the reference |")
     print("|---|---|---|---|---|---|")
@@ -209,27 +253,43 @@ def main(argv=None):
     from karaoke._malloc import reuse_freed_memory
 
     if reuse_freed_memory():  # what train() and the CLI set (process-wide, so measured after the rest)
-        rows += cpu_rows(model, a.repeats, threads_list, a.batches, torch_only=True,
-                         suffix=", freed memory kept (karaoke._malloc, the CLI's torch backend)")
+        rows += cpu_rows(
+            model,
+            a.repeats,
+            threads_list,
+            a.batches,
+            torch_only=True,
+            suffix=", freed memory kept (karaoke._malloc, the CLI's torch backend)",
+        )
     again = {t: gemm_rate(t, a.repeats) for t in threads_list}  # after the engines too: keep the better
     rates = {t: max(rates[t], again[t]) for t in threads_list}
     rate = rates[1]
     floor_ms = 1e3 * flops / rate
-    print(f"GEMM rates, best of before and after the engines: "
-          + ", ".join(f"{t} thread{'s' if t > 1 else ''} {r / 1e9:.1f} GFLOP/s" for t, r in rates.items()))
+    print(
+        "GEMM rates, best of before and after the engines: "
+        + ", ".join(f"{t} thread{'s' if t > 1 else ''} {r / 1e9:.1f} GFLOP/s" for t, r in rates.items())
+    )
     if torch.cuda.is_available():
         rows += cuda_rows(model, a.repeats)
     one = [r for r in rows if r["device"] == "CPU" and r["threads"] == 1]
     best = min(one, key=lambda r: r["ms_per_spectrum"])
     ref = min((r for r in one if r["engine"].endswith("(reference)")), key=lambda r: r["ms_per_spectrum"])
     print()
-    print(f"one CPU thread: best {best['engine']} at batch {best['batch']}, {best['ms_per_spectrum']:.1f} ms "
-          f"= {best['ms_per_spectrum'] / floor_ms:.2f}x the GEMM floor; the PyTorch reference "
-          f"{ref['ms_per_spectrum']:.1f} ms = {ref['ms_per_spectrum'] / floor_ms:.2f}x; paper {PAPER_CPU_MS:g} ms "
-          f"(one CPU), {PAPER_GPU_MS:g} ms (GPU)")
+    print(
+        f"one CPU thread: best {best['engine']} at batch {best['batch']}, {best['ms_per_spectrum']:.1f} ms "
+        f"= {best['ms_per_spectrum'] / floor_ms:.2f}x the GEMM floor; the PyTorch reference "
+        f"{ref['ms_per_spectrum']:.1f} ms = {ref['ms_per_spectrum'] / floor_ms:.2f}x; paper {PAPER_CPU_MS:g} ms "
+        f"(one CPU), {PAPER_GPU_MS:g} ms (GPU)"
+    )
     if a.csv:
-        meta = {"pixels": config.n_pixels, "gflop": round(flops / 1e9, 3), "gemm_gflops_1thread": round(rate / 1e9, 1),
-                "floor_ms": round(floor_ms, 2), "machine": machine, "date": datetime.date.today().isoformat()}
+        meta = {
+            "pixels": config.n_pixels,
+            "gflop": round(flops / 1e9, 3),
+            "gemm_gflops_1thread": round(rate / 1e9, 1),
+            "floor_ms": round(floor_ms, 2),
+            "machine": machine,
+            "date": datetime.date.today().isoformat(),
+        }
         for r in rows:
             r["ms_per_spectrum"] = round(r["ms_per_spectrum"], 1 if r["device"] == "CPU" else 3)
             if r["max_abs_diff"] != "":

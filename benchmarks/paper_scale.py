@@ -21,6 +21,7 @@ With the paper's recipe the KL weight is still 0 before step 5000: at 3600 train
 batch 32 that is 44 epochs, so a short run trains a plain autoencoder; the table says how far it
 got (steps, final KL weight).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,24 +68,35 @@ def main(argv=None):
     dev = pick_device(a.device)
     preset = presets.get_preset("paper")
     if a.smoke:
-        preset = replace(preset, name="paper-smoke", width=0.25, eval_spectra=8,
-                         survey=preset.survey.replace(n_spectra=48, n_stars=8, n_pixels=2048, grid_start=6276.0))
+        preset = replace(
+            preset,
+            name="paper-smoke",
+            width=0.25,
+            eval_spectra=8,
+            survey=preset.survey.replace(n_spectra=48, n_stars=8, n_pixels=2048, grid_start=6276.0),
+        )
     epochs = a.epochs or (1 if a.smoke else 40)
     train_cfg = presets.CONVERGED if a.recipe == "converged" else preset.train
     train_cfg = train_cfg.replace(epochs=epochs)
     work = a.work or Path(tempfile.mkdtemp(prefix="karaoke-paper-"))
     timings, rows, date = {}, [], datetime.date.today().isoformat()
     name = device_name(dev)
-    print(f"{preset.name}: {preset.survey.n_spectra} spectra x {preset.survey.n_pixels} px on {name}; recipe "
-          f"{a.recipe}, {epochs} epochs per network", flush=True)
+    print(
+        f"{preset.name}: {preset.survey.n_spectra} spectra x {preset.survey.n_pixels} px on {name}; recipe "
+        f"{a.recipe}, {epochs} epochs per network",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     survey = make_survey_torch(preset.survey, device=dev, progress=not a.smoke)
     timings["survey_s"] = time.perf_counter() - t0
     print(f"survey generated in {timings['survey_s']:.1f} s", flush=True)
     test, _ = presets.heldout(survey, preset)
-    mc = ModelConfig.paper() if preset.survey.n_pixels == 327680 and not a.smoke else \
-        ModelConfig.scaled(preset.survey.n_pixels, 128, width=preset.width)
+    mc = (
+        ModelConfig.paper()
+        if preset.survey.n_pixels == 327680 and not a.smoke
+        else ModelConfig.scaled(preset.survey.n_pixels, 128, width=preset.width)
+    )
     summaries, models, per_spectrum = {}, {}, []
     for n in (30.0, 0.0):
         t0 = time.perf_counter()
@@ -98,26 +110,45 @@ def main(argv=None):
         hist = load_history(work / f"N{n:g}")
         steps, beta = int(hist[-1]["step"]), float(hist[-1]["beta"])
         summaries[n], models[n] = s, model
-        rows.append({"network": label, **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leak", "stellar_response",
-                                                                    "static_pattern")},
-                     "epochs": epochs, "steps": steps, "kl_weight_reached": f"{beta:.3f}", "recipe": a.recipe,
-                     "train_s": round(timings[f"train_N{n:g}_s"]), "survey_s": round(timings["survey_s"]),
-                     "n_pixels": preset.survey.n_pixels, "device": name, "date": date})
+        rows.append(
+            {
+                "network": label,
+                **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                "epochs": epochs,
+                "steps": steps,
+                "kl_weight_reached": f"{beta:.3f}",
+                "recipe": a.recipe,
+                "train_s": round(timings[f"train_N{n:g}_s"]),
+                "survey_s": round(timings["survey_s"]),
+                "n_pixels": preset.survey.n_pixels,
+                "device": name,
+                "date": date,
+            }
+        )
         r = rows[-1]
-        print(f"{label:>16}: Qt {r['Qt']} Qs {r['Qs']} leak {r['leak']} stellar {r['stellar_response']} static "
-              f"{r['static_pattern']} ({steps} steps, KL weight {beta:.3f}, {r['train_s']} s)", flush=True)
+        print(
+            f"{label:>16}: Qt {r['Qt']} Qs {r['Qs']} leak {r['leak']} stellar {r['stellar_response']} static "
+            f"{r['static_pattern']} ({steps} steps, KL weight {beta:.3f}, {r['train_s']} s)",
+            flush=True,
+        )
     held = check_claims(summaries[30.0], summaries[0.0])
     print("claims:", ", ".join(f"{k} {'holds' if v else 'fails'}" for k, v in held.items()))
 
     plotting.use_style()
     sel = np.arange(min(3, len(test)))
     zoom = plotting.deepest_telluric_window(test.wave, test.transmission[sel[0]])
-    fig = plotting.plot_reconstructions(test.wave, test.flux[sel], models[30.0].reconstruct(test.flux[sel]),
-                                        truth=test.stellar[sel] / np.median(test.stellar[sel], axis=1, keepdims=True),
-                                        zooms=[zoom], n=len(sel))
+    fig = plotting.plot_reconstructions(
+        test.wave,
+        test.flux[sel],
+        models[30.0].reconstruct(test.flux[sel]),
+        truth=test.stellar[sel] / np.median(test.stellar[sel], axis=1, keepdims=True),
+        zooms=[zoom],
+        n=len(sel),
+    )
     figs = [plotting.savefig(fig, f"{preset.name}_fig5")]
-    fig = plotting.plot_metric_distributions(per_spectrum, ["topocentric", "N = 30"], title=f"{preset.name}",
-                                             primary="N = 30")
+    fig = plotting.plot_metric_distributions(
+        per_spectrum, ["topocentric", "N = 30"], title=f"{preset.name}", primary="N = 30"
+    )
     figs.append(plotting.savefig(fig, f"{preset.name}_fig7"))
     print("figures:", ", ".join(str(f) for f in figs))
     if not a.smoke or a.out:

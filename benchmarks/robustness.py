@@ -25,6 +25,7 @@ scored and the CSV says so (``unguarded_same_run``).
 
 The table goes to ``docs/results/robustness_<preset>_<recipe>.csv`` with the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
 
 def _paths() -> dict:
     """Perturbations of the float path: ``<path>-<threads>t`` -> (environment, torch threads), for
@@ -50,8 +52,18 @@ def _paths() -> dict:
 
 PATHS = _paths()
 #: The default perturbations (path:seed): four seeds, both thread counts, three kernel families.
-DEFAULT_RUNS = ("native-1t:0", "native-1t:1", "native-1t:2", "native-1t:3", "native-2t:0",
-                "avx2-1t:0", "avx2-1t:1", "avx2-1t:2", "default-1t:0", "avx2-2t:1")
+DEFAULT_RUNS = (
+    "native-1t:0",
+    "native-1t:1",
+    "native-1t:2",
+    "native-1t:3",
+    "native-2t:0",
+    "avx2-1t:0",
+    "avx2-1t:1",
+    "avx2-1t:2",
+    "default-1t:0",
+    "avx2-2t:1",
+)
 #: Margins a robust recipe keeps on every perturbation (the claims' own thresholds are in
 #: karaoke.evaluation.claims): whitened / topocentric Qt, whitened Qs, both stellar responses.
 MARGIN = {"qt_ratio_max": 0.45, "qs_max": 0.32, "stellar_min": 0.65}
@@ -113,8 +125,23 @@ def train_all(a, todo) -> None:
         while queue and (not running or used + PATHS[queue[0][0]][1] <= budget):
             path, seed, v = queue.pop(0)
             env, threads = PATHS[path]
-            cmd = [sys.executable, __file__, "--worker", "--preset", a.preset, "--recipe", a.recipe,
-                   "--path", path, "--seed", str(seed), "--velocity", str(v), "--threads", str(threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--preset",
+                a.preset,
+                "--recipe",
+                a.recipe,
+                "--path",
+                path,
+                "--seed",
+                str(seed),
+                "--velocity",
+                str(v),
+                "--threads",
+                str(threads),
+            ]
             full_env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
             print(f"training {path} seed {seed} N={v:g}", flush=True)
             running.append(((path, seed, v), subprocess.Popen(cmd, env=full_env)))
@@ -169,8 +196,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="regime")
     p.add_argument("--recipe", default="preset", choices=["preset", "unguarded"])
-    p.add_argument("--runs", type=parse_run, nargs="+", default=None, metavar="PATH:SEED",
-                   help=f"perturbations (default {' '.join(DEFAULT_RUNS)})")
+    p.add_argument(
+        "--runs",
+        type=parse_run,
+        nargs="+",
+        default=None,
+        metavar="PATH:SEED",
+        help=f"perturbations (default {' '.join(DEFAULT_RUNS)})",
+    )
     p.add_argument("--threads", type=int, default=2, help="thread budget shared by the training processes")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -209,8 +242,10 @@ def main(argv=None) -> int:
     cpu = machine().rsplit(",", 1)[0]
     date = datetime.date.today().isoformat()
     print(f"\npreset {a.preset}, recipe {a.recipe}: {len(test)} held-out spectra; {cpu}; {date}")
-    hdr = (f"{'path':>10} {'seed':>4} {'Qt ratio':>8} {'stellar w/t':>11} {'static':>6} {'Qs':>5} "
-           f"{'rise w/t':>11} {'guard w/t':>9} {'claims':>6} {'margin':>6}")
+    hdr = (
+        f"{'path':>10} {'seed':>4} {'Qt ratio':>8} {'stellar w/t':>11} {'static':>6} {'Qs':>5} "
+        f"{'rise w/t':>11} {'guard w/t':>9} {'claims':>6} {'margin':>6}"
+    )
     print(hdr)
     rows = []
     for path, seed in runs:
@@ -229,34 +264,57 @@ def main(argv=None) -> int:
         held = check_claims(w, t)
         qt_ratio = w["Qt"] / t["Qt"]
         static_ratio = w["static_pattern"] / max(t["static_pattern"], 1e-12)
-        margin = (qt_ratio <= MARGIN["qt_ratio_max"] and w["Qs"] <= MARGIN["qs_max"]
-                  and min(w["stellar_response"], t["stellar_response"]) >= MARGIN["stellar_min"])
-        row = {"preset": a.preset, "recipe": a.recipe, "path": path, "seed": seed,
-               "qt_ratio": round(qt_ratio, 3), "stellar_w": round(w["stellar_response"], 3),
-               "stellar_t": round(t["stellar_response"], 3), "static_ratio": round(static_ratio, 3),
-               "qs_w": round(w["Qs"], 3), "qs_t": round(t["Qs"], 3),
-               "max_val_rise_w": round(h[30.0]["max_val_rise"], 3), "max_val_rise_t": round(h[0.0]["max_val_rise"], 3),
-               "rollbacks_w": h[30.0]["rollbacks"], "rollbacks_t": h[0.0]["rollbacks"],
-               "all_claims": all(held.values()), "with_margin": bool(margin and all(held.values())),
-               "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
-               "unguarded_same_run": "/".join(("w", "t")[i] for i, v in enumerate(VELOCITIES)
-                                              if (path, seed, v) in reused),
-               "machine": cpu, "date": date}
+        margin = (
+            qt_ratio <= MARGIN["qt_ratio_max"]
+            and w["Qs"] <= MARGIN["qs_max"]
+            and min(w["stellar_response"], t["stellar_response"]) >= MARGIN["stellar_min"]
+        )
+        row = {
+            "preset": a.preset,
+            "recipe": a.recipe,
+            "path": path,
+            "seed": seed,
+            "qt_ratio": round(qt_ratio, 3),
+            "stellar_w": round(w["stellar_response"], 3),
+            "stellar_t": round(t["stellar_response"], 3),
+            "static_ratio": round(static_ratio, 3),
+            "qs_w": round(w["Qs"], 3),
+            "qs_t": round(t["Qs"], 3),
+            "max_val_rise_w": round(h[30.0]["max_val_rise"], 3),
+            "max_val_rise_t": round(h[0.0]["max_val_rise"], 3),
+            "rollbacks_w": h[30.0]["rollbacks"],
+            "rollbacks_t": h[0.0]["rollbacks"],
+            "all_claims": all(held.values()),
+            "with_margin": bool(margin and all(held.values())),
+            "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
+            "unguarded_same_run": "/".join(
+                ("w", "t")[i] for i, v in enumerate(VELOCITIES) if (path, seed, v) in reused
+            ),
+            "machine": cpu,
+            "date": date,
+        }
         rows.append(row)
-        print(f"{path:>10} {seed:4d} {qt_ratio:8.2f} {w['stellar_response']:5.2f}/{t['stellar_response']:.2f} "
-              f"{static_ratio:6.2f} {w['Qs']:5.2f} {h[30.0]['max_val_rise']:5.2f}/{h[0.0]['max_val_rise']:.2f} "
-              f"{h[30.0]['rollbacks']:4d}/{h[0.0]['rollbacks']:<4d} {'yes' if row['all_claims'] else 'NO':>6} "
-              f"{'yes' if row['with_margin'] else 'no':>6}", flush=True)
+        print(
+            f"{path:>10} {seed:4d} {qt_ratio:8.2f} {w['stellar_response']:5.2f}/{t['stellar_response']:.2f} "
+            f"{static_ratio:6.2f} {w['Qs']:5.2f} {h[30.0]['max_val_rise']:5.2f}/{h[0.0]['max_val_rise']:.2f} "
+            f"{h[30.0]['rollbacks']:4d}/{h[0.0]['rollbacks']:<4d} {'yes' if row['all_claims'] else 'NO':>6} "
+            f"{'yes' if row['with_margin'] else 'no':>6}",
+            flush=True,
+        )
     if not rows:
         return 1
     n_all = sum(r["all_claims"] for r in rows)
     n_margin = sum(r["with_margin"] for r in rows)
     if reused:
-        print(f"{len(reused)} of the recipe's networks are their unguarded runs (column unguarded_same_run: "
-              "the guard would never have tripped, so the guarded run is the same run)")
-    print(f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin "
-          f"(Qt ratio <= {MARGIN['qt_ratio_max']}, Qs <= {MARGIN['qs_max']}, stellar >= {MARGIN['stellar_min']}) "
-          f"in {n_margin} of {len(rows)}")
+        print(
+            f"{len(reused)} of the recipe's networks are their unguarded runs (column unguarded_same_run: "
+            "the guard would never have tripped, so the guarded run is the same run)"
+        )
+    print(
+        f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin "
+        f"(Qt ratio <= {MARGIN['qt_ratio_max']}, Qs <= {MARGIN['qs_max']}, stellar >= {MARGIN['stellar_min']}) "
+        f"in {n_margin} of {len(rows)}"
+    )
     out = a.out or ROOT / "docs" / "results" / f"robustness_{a.preset}_{a.recipe}.csv"
     write_csv(out, rows)
     print(f"written {out}")

@@ -10,6 +10,7 @@ a network reused from the cache: then the device is where it is scored, which ma
     python benchmarks/science.py                   # the default preset (see karaoke.presets.DEFAULT_PRESET)
     python benchmarks/science.py --preset regime --seeds 0 1 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,13 +71,23 @@ def main(argv=None) -> int:
             label = "VAE topocentric" if n == 0 else f"VAE N = {n:g} km/s"
             (s,) = summarise(score_model(model, test, label=label))
             pair[n] = s
-            rows.append({"network": label, "seed": seed, **{k: f"{s[k]:.2f}" for k in
-                         ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
-                         "preset": a.preset, "device": trained_on(model, dev), "date": date,
-                         "train_seconds": round(secs)})
+            rows.append(
+                {
+                    "network": label,
+                    "seed": seed,
+                    **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                    "preset": a.preset,
+                    "device": trained_on(model, dev),
+                    "date": date,
+                    "train_seconds": round(secs),
+                }
+            )
             r = rows[-1]
-            print(f"{label:>16} {seed:4d} {r['Qt']:>5} {r['Qs']:>5} {r['leak']:>5} {r['stellar_response']:>7} "
-                  f"{r['static_pattern']:>6} {secs:8.0f}", flush=True)
+            print(
+                f"{label:>16} {seed:4d} {r['Qt']:>5} {r['Qs']:>5} {r['leak']:>5} {r['stellar_response']:>7} "
+                f"{r['static_pattern']:>6} {secs:8.0f}",
+                flush=True,
+            )
         held[seed] = check_claims(pair[30.0], pair[0.0])
     out = a.out or ROOT / "docs" / "results" / f"science_{a.preset}.csv"
     write_csv(out, rows)

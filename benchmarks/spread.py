@@ -11,6 +11,7 @@ range of each median over the runs; writes ``docs/results/spread_<scale>.csv``.
 Run on one thread in a separate process with its own data folder (the cache key does not
 include the thread count), so the 1-thread networks never reuse the 2-thread ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,14 @@ def _runs(scale: str, seeds, threads: int | None) -> list[dict]:
     for seed in seeds:
         rows = run_sweep(scale, [dict(p, seed=seed) for p in POINTS], workers=1)  # every thread on one network
         for s in summarise(rows):
-            out.append({"label": s["label"], "seed": seed, "threads": torch.get_num_threads(),
-                        **{m: round(s[m], 4) for m in METRICS}})
+            out.append(
+                {
+                    "label": s["label"],
+                    "seed": seed,
+                    "threads": torch.get_num_threads(),
+                    **{m: round(s[m], 4) for m in METRICS},
+                }
+            )
     return out
 
 
@@ -54,8 +61,13 @@ def main(argv=None) -> int:
     if not a.no_threads:
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, KARAOKE_DATA=tmp, OMP_NUM_THREADS="1")
-            res = subprocess.run([sys.executable, __file__, "--child", "--scale", a.scale, "--seeds", str(a.seeds[0])],
-                                 env=env, capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--child", "--scale", a.scale, "--seeds", str(a.seeds[0])],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows += json.loads(res.stdout.strip().splitlines()[-1])
     from karaoke._atomic import write_csv
     from karaoke.paths import ROOT
@@ -67,8 +79,10 @@ def main(argv=None) -> int:
     print("range (max - min) over the runs above:")
     for lab in dict.fromkeys(r["label"] for r in rows):
         rs = [r for r in rows if r["label"] == lab]
-        print(f"{lab:16s} {len(rs):4d} runs " + " ".join(f"{max(r[m] for r in rs) - min(r[m] for r in rs):8.3f}"
-                                                         for m in METRICS))
+        print(
+            f"{lab:16s} {len(rs):4d} runs "
+            + " ".join(f"{max(r[m] for r in rs) - min(r[m] for r in rs):8.3f}" for m in METRICS)
+        )
     return 0
 
 

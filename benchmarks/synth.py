@@ -6,6 +6,7 @@ prints seconds, microseconds per pixel-spectrum and the time this gives for the 
 
     python benchmarks/synth.py [--n-spectra 64] [--n-pixels 32768]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,17 @@ def main(argv=None):
     p.add_argument("--n-spectra", type=int, default=64)
     p.add_argument("--n-pixels", type=int, default=32768)
     a = p.parse_args(argv)
-    cfg = SurveyConfig(n_spectra=a.n_spectra, n_stars=max(1, a.n_spectra // 10), seed=0, grid_start=5000.0,
-                       n_pixels=a.n_pixels)
-    runs = [("numpy (CPU)", lambda: make_survey(cfg, progress=False)),
-            ("torch (CPU)", lambda: make_survey_torch(cfg, device="cpu", progress=False))]
+    cfg = SurveyConfig(
+        n_spectra=a.n_spectra, n_stars=max(1, a.n_spectra // 10), seed=0, grid_start=5000.0, n_pixels=a.n_pixels
+    )
+    runs = [
+        ("numpy (CPU)", lambda: make_survey(cfg, progress=False)),
+        ("torch (CPU)", lambda: make_survey_torch(cfg, device="cpu", progress=False)),
+    ]
     if torch.cuda.is_available():
-        runs.append((f"torch ({torch.cuda.get_device_name()})", lambda: make_survey_torch(cfg, device="cuda",
-                                                                                          progress=False)))
+        runs.append(
+            (f"torch ({torch.cuda.get_device_name()})", lambda: make_survey_torch(cfg, device="cuda", progress=False))
+        )
     px = a.n_spectra * a.n_pixels
     print(f"{a.n_spectra} spectra x {a.n_pixels} px, {torch.get_num_threads()} CPU threads")
     print("| generator | s | us / pixel-spectrum | paper survey (4000 x 327680), min |")

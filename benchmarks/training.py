@@ -24,6 +24,7 @@ CUDA graph (capturable fused Adam). (Channels-last layouts exist only for 2-D/3-
 once side by side (the default plan: one process per thread), and prints the wall time of each,
 process start-up included, and the steady ms a step of each network (epochs after the first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -190,37 +191,60 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", action="store_true", help="also time the paper's 327680-px network")
-    p.add_argument("--spectra", type=int, default=512,
-                   help="spectra in the regime network's timed survey (default 512)")
-    p.add_argument("--paper-spectra", type=int, default=72,
-                   help="spectra in the paper network's timed survey (default 72: 2 steps an epoch, for a CPU; "
-                        "a GPU wants ~2048 for a steady epoch)")
+    p.add_argument(
+        "--spectra", type=int, default=512, help="spectra in the regime network's timed survey (default 512)"
+    )
+    p.add_argument(
+        "--paper-spectra",
+        type=int,
+        default=72,
+        help="spectra in the paper network's timed survey (default 72: 2 steps an epoch, for a CPU; "
+        "a GPU wants ~2048 for a steady epoch)",
+    )
     p.add_argument("--cuda-only", action="store_true", help="time only on the GPU (e.g. tools/gpu_check.sh)")
-    p.add_argument("--csv", type=Path, default=None,
-                   help="also write the throughput table here (e.g. docs/results/training.csv, for the README)")
-    p.add_argument("--kernels", action="store_true",
-                   help="bare steps of the regime network: eager, torch.compile and bf16 autocast")
-    p.add_argument("--pool", type=int, default=0, metavar="K",
-                   help="train K regime networks one after the other and side by side (CPU)")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="also write the throughput table here (e.g. docs/results/training.csv, for the README)",
+    )
+    p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="bare steps of the regime network: eager, torch.compile and bf16 autocast",
+    )
+    p.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train K regime networks one after the other and side by side (CPU)",
+    )
     a = p.parse_args(argv)
     devices = ([] if a.cuda_only else ["cpu"]) + (["cuda"] if torch.cuda.is_available() else [])
     if not devices:
         p.error("--cuda-only: no CUDA device here")
     reg = get_preset("regime")
     if a.kernels:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; regime network, batch "
-              f"{reg.train.batch_size}, bare steps")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; regime network, batch "
+            f"{reg.train.batch_size}, bare steps"
+        )
         print(f"{'device':>6} {'latent':>6} {'form':>34} {'ms/step':>8} {'vs eager':>8} {'set-up s':>8}")
         for dev in devices:
             for latent in (128, 1024):
                 rows = bare_steps(reg.model_config(latent), reg.train, dev)
                 eager = rows[0][1]
                 for form, sec, setup in rows:
-                    print(f"{dev:>6} {latent:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True)
+                    print(
+                        f"{dev:>6} {latent:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True
+                    )
         return 0
     if a.pool:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {a.pool} regime networks, batch "
-              f"{reg.train.batch_size}, 3 epochs of 1024 spectra each")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {a.pool} regime networks, batch "
+            f"{reg.train.batch_size}, 3 epochs of 1024 spectra each"
+        )
         print(f"{'form':>20} {'procs':>5} {'threads':>7} {'wall s':>7} {'ms/step':>8} {'speed-up':>8}")
         rows = pool_rows(reg.model_config(), reg.train, a.pool)
         for form, n_proc, threads, wall, ms in rows:
@@ -229,22 +253,39 @@ def main(argv=None) -> int:
     rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
     if a.paper:
         rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_preset("paper").train))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
-    print(f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
-          f"{'vs paper':>8}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+        + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
+    )
+    print(
+        f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
+        f"{'vs paper':>8}"
+    )
     table = []
     for name, n_pix, start, mc, tc in rows:
         survey = _survey(n_pix, start, n=a.paper_spectra if n_pix > 100000 else a.spectra)
         for dev in devices:
             sec = time_steps(survey, mc, tc, dev)
             sps = tc.batch_size / sec
-            print(f"{name:>8} {n_pix:7d} {dev:>6} {tc.batch_size:5d} {1e3 * sec:8.1f} {1 / sec:8.2f} {sps:9.1f} "
-                  f"{sps / PAPER_SPECTRA_PER_S:7.2f}x", flush=True)
-            table.append({"network": name, "pixels": n_pix, "device": machine(dev), "batch": tc.batch_size,
-                          "ms_per_step": round(1e3 * sec, 1), "steps_per_s": round(1 / sec, 2),
-                          "spectra_per_s": round(sps, 1), "vs_paper": round(sps / PAPER_SPECTRA_PER_S, 2),
-                          "torch": torch.__version__, "date": datetime.date.today().isoformat()})
+            print(
+                f"{name:>8} {n_pix:7d} {dev:>6} {tc.batch_size:5d} {1e3 * sec:8.1f} {1 / sec:8.2f} {sps:9.1f} "
+                f"{sps / PAPER_SPECTRA_PER_S:7.2f}x",
+                flush=True,
+            )
+            table.append(
+                {
+                    "network": name,
+                    "pixels": n_pix,
+                    "device": machine(dev),
+                    "batch": tc.batch_size,
+                    "ms_per_step": round(1e3 * sec, 1),
+                    "steps_per_s": round(1 / sec, 2),
+                    "spectra_per_s": round(sps, 1),
+                    "vs_paper": round(sps / PAPER_SPECTRA_PER_S, 2),
+                    "torch": torch.__version__,
+                    "date": datetime.date.today().isoformat(),
+                }
+            )
     if a.csv:
         from karaoke._atomic import write_csv
 

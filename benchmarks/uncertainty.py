@@ -3,7 +3,8 @@
 For a preset's whitened network, K posterior reconstructions of each held-out spectrum give
 T = F / R and sigma_T (``karaoke.products.uncertainty``), with the photon noise of each pixel as
 the flux error. Against the exact transmission of the synthetic survey it reports the fraction
-of telluric pixels (line depth > 1 %, below the transmission's smooth continuum) with |T - T_true| <= sigma_T -- 68 % if sigma_T were calibrated
+of telluric pixels (line depth > 1 %, below the transmission's smooth continuum) with
+|T - T_true| <= sigma_T -- 68 % if sigma_T were calibrated
 -- and the factor s that makes s * sigma_T cover 68 %, fitted on half of the held-out stars and
 checked on the other half, overall and by line depth. It writes the factor beside the network
 (``RUN/uncertainty.json``), where ``karaoke clean`` finds it, and the table to
@@ -11,6 +12,7 @@ checked on the other half, overall and by line depth. It writes the factor besid
 
     python benchmarks/uncertainty.py [--preset regime] [--samples 16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +57,10 @@ def main(argv=None):
     scale = calibration_scale(est["telluric"], est["telluric_err"], t_true, tell & fit_half)
     date = datetime.date.today().isoformat()
     rows = []
-    print(f"preset {a.preset}, N = {a.velocity:g} km/s, K = {a.samples}: {len(test)} held-out spectra; "
-          f"scale fitted on {int(fit_half[:, 0].sum())} of them: s = {scale:.2f}")
+    print(
+        f"preset {a.preset}, N = {a.velocity:g} km/s, K = {a.samples}: {len(test)} held-out spectra; "
+        f"scale fitted on {int(fit_half[:, 0].sum())} of them: s = {scale:.2f}"
+    )
     print(f"{'pixels':>22} {'n':>8} {'cov raw':>8} {'cov s':>7} {'median sigma':>12} {'median |dT|':>11}")
     for lo, hi in ((0.01, 1.0),) + DEPTH_BINS:
         w = valid & (depth > lo) & (depth <= hi) & ~fit_half
@@ -67,16 +71,36 @@ def main(argv=None):
         sig = float(np.median(scale * est["telluric_err"][w])) if w.any() else float("nan")
         dt = float(np.median(np.abs(est["telluric"] - t_true)[w])) if w.any() else float("nan")
         label = f"depth {lo:g}-{hi:g} (check)"
-        rows.append({"pixels": label, "n": int(w.sum()), "coverage_raw": f"{raw:.3f}", "coverage_scaled": f"{cal:.3f}",
-                     "scale": f"{scale:.2f}", "median_sigma": f"{sig:.4f}", "median_abs_error": f"{dt:.4f}",
-                     "preset": a.preset, "samples": a.samples, "date": date})
+        rows.append(
+            {
+                "pixels": label,
+                "n": int(w.sum()),
+                "coverage_raw": f"{raw:.3f}",
+                "coverage_scaled": f"{cal:.3f}",
+                "scale": f"{scale:.2f}",
+                "median_sigma": f"{sig:.4f}",
+                "median_abs_error": f"{dt:.4f}",
+                "preset": a.preset,
+                "samples": a.samples,
+                "date": date,
+            }
+        )
         print(f"{label:>22} {int(w.sum()):8d} {raw:8.3f} {cal:7.3f} {sig:12.4f} {dt:11.4f}")
     out = a.out or ROOT / "docs" / "results" / f"uncertainty_{a.preset}.csv"
     write_csv(out, rows)
-    write_json(Path(model.run_dir) / "uncertainty.json",
-               {"scale": scale, "level": 0.6827, "samples": a.samples, "preset": a.preset,
-                "coverage_raw": float(rows[0]["coverage_raw"]), "coverage_scaled": float(rows[0]["coverage_scaled"]),
-                "calibrated_on": "held-out synthetic spectra with exact truth (half of the stars)", "date": date})
+    write_json(
+        Path(model.run_dir) / "uncertainty.json",
+        {
+            "scale": scale,
+            "level": 0.6827,
+            "samples": a.samples,
+            "preset": a.preset,
+            "coverage_raw": float(rows[0]["coverage_raw"]),
+            "coverage_scaled": float(rows[0]["coverage_scaled"]),
+            "calibrated_on": "held-out synthetic spectra with exact truth (half of the stars)",
+            "date": date,
+        },
+    )
     print(f"written {out} and {Path(model.run_dir) / 'uncertainty.json'}")
     return 0
 

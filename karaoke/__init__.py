@@ -21,6 +21,7 @@ The package is layered; a layer imports only from the layers above it in this li
 
 The names below are the public API the notebooks use.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
@@ -28,8 +29,21 @@ __version__ = "0.1.0"
 #: Public name -> the module that defines it. Imported on first use (PEP 562), so that reading
 #: and preparing spectra (``karaoke.spectra``, ``karaoke.archive``) never loads PyTorch.
 _API = {
-    **dict.fromkeys(["C_KMS", "Grid", "NoiseLikeSpectrum", "air_to_vacuum", "doppler_shift", "harps_artifact_mask",
-                     "harps_grid", "median_normalise", "regrid", "vacuum_to_air"], "karaoke.spectra.grid"),
+    **dict.fromkeys(
+        [
+            "C_KMS",
+            "Grid",
+            "NoiseLikeSpectrum",
+            "air_to_vacuum",
+            "doppler_shift",
+            "harps_artifact_mask",
+            "harps_grid",
+            "median_normalise",
+            "regrid",
+            "vacuum_to_air",
+        ],
+        "karaoke.spectra.grid",
+    ),
     **dict.fromkeys(["Spectrum", "SpectrumError", "find_spectra", "read_spectrum"], "karaoke.spectra.io"),
     **dict.fromkeys(["Survey", "load_survey", "save_survey"], "karaoke.spectra.survey"),
     **dict.fromkeys(["SurveyConfig", "make_survey"], "karaoke.synth.generator"),

@@ -1,4 +1,5 @@
 """``python -m karaoke ...``: the command line (see :mod:`karaoke.cli`)."""
+
 import sys
 
 from karaoke.cli import main

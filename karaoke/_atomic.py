@@ -4,6 +4,7 @@ A file is written under a temporary name in its own folder, given the permission
 umask allows (``tempfile.mkstemp`` alone would leave 0600), then renamed over the target, so a
 reader never sees a half-written file and an interruption leaves the old file intact.
 """
+
 from __future__ import annotations
 
 import contextlib

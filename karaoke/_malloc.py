@@ -13,6 +13,7 @@ default held 1.0 GB at most. So it is set where the same sizes repeat -- a train
 (``train()``) and ``karaoke clean --backend torch`` on the CPU (batches of one size) -- and not on
 ``import karaoke``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,8 +40,10 @@ def reuse_freed_memory(mmap_threshold: int = 1 << 30) -> bool:
         if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
             try:
                 libc = ctypes.CDLL("libc.so.6")
-                _done = bool(libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(min(int(mmap_threshold), 2**31 - 1)))
-                             and libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1)))
+                _done = bool(
+                    libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(min(int(mmap_threshold), 2**31 - 1)))
+                    and libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1))
+                )
             except (OSError, AttributeError):
                 _done = False
     return _done

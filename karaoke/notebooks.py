@@ -6,6 +6,7 @@
 
 Papermill does not read ``.py`` notebooks: each is converted with jupytext first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def notebook_parameters(src: Path) -> dict:
 
     for cell in jupytext.read(src).cells:
         if "parameters" in cell.metadata.get("tags", []):
-            return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
-                    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+            return {
+                node.targets[0].id: ast.literal_eval(node.value)
+                for node in ast.parse(cell.source).body
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            }
     return {}
 
 
@@ -112,8 +116,10 @@ def pretrain(scale: str, srcs) -> None:
             jobs += preset_jobs(preset.sdss, [{"velocity": notebook_parameters(src)["velocity"]}])
     if not jobs:
         return
-    print(f"[karaoke] the {len(jobs)} networks of notebooks 02-08 (scale {scale}), trained side by side "
-          "where not cached", flush=True)
+    print(
+        f"[karaoke] the {len(jobs)} networks of notebooks 02-08 (scale {scale}), trained side by side where not cached",
+        flush=True,
+    )
     try:
         train_many(jobs, progress=True)
     except Exception as exc:  # the notebook that needs the network reports it again
@@ -137,9 +143,15 @@ def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_t
     tmp = out.with_suffix(".input.ipynb")
     to_ipynb(src, tmp)
     try:
-        pm.execute_notebook(str(tmp), str(out), parameters={"scale": scale, **(extra or {})},
-                            kernel_name="python3", progress_bar=False, cwd=str(notebooks_dir()),
-                            execution_timeout=execution_timeout)
+        pm.execute_notebook(
+            str(tmp),
+            str(out),
+            parameters={"scale": scale, **(extra or {})},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(notebooks_dir()),
+            execution_timeout=execution_timeout,
+        )
     finally:
         tmp.unlink(missing_ok=True)
     return out
@@ -149,14 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     from karaoke.presets import DEFAULT_PRESET, PRESETS, harps_presets
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", default=DEFAULT_PRESET, choices=harps_presets(),
-                   help="preset (default %(default)s): " + "; ".join(f"{k}: {PRESETS[k].description}"
-                                                                      for k in harps_presets()))
-    p.add_argument("--sync", action="store_true", help="write executed notebooks next to their sources "
-                   "(the committed nbval references); use with --scale ci")
+    p.add_argument(
+        "--scale",
+        default=DEFAULT_PRESET,
+        choices=harps_presets(),
+        help="preset (default %(default)s): " + "; ".join(f"{k}: {PRESETS[k].description}" for k in harps_presets()),
+    )
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="write executed notebooks next to their sources (the committed nbval references); use with --scale ci",
+    )
     p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")
-    p.add_argument("--train-only", action="store_true", help="only train the notebooks' networks (side by side) "
-                   "into the cache, e.g. before nbval runs the committed notebooks")
+    p.add_argument(
+        "--train-only",
+        action="store_true",
+        help="only train the notebooks' networks (side by side) "
+        "into the cache, e.g. before nbval runs the committed notebooks",
+    )
     return p
 
 
@@ -216,8 +238,13 @@ def report_claims(scale: str, seconds: float, failed=()) -> Path:
     from karaoke.evaluation.sweeps import figure_tables
 
     rows = figure_claims(figure_tables(figures_dir()))
-    stamp = {"scale": scale, "minutes": round(seconds / 60, 1), "machine": machine(),
-             "date": datetime.date.today().isoformat(), "failed_notebooks": " ".join(failed) or "none"}
+    stamp = {
+        "scale": scale,
+        "minutes": round(seconds / 60, 1),
+        "machine": machine(),
+        "date": datetime.date.today().isoformat(),
+        "failed_notebooks": " ".join(failed) or "none",
+    }
     out = write_csv(figures_dir() / f"claims_{scale}.csv", rows)
     write_csv(figures_dir() / f"run_{scale}.csv", [stamp])
     print(f"[karaoke] the paper's claims in these figures (scale {scale}, {stamp['minutes']} min, {stamp['machine']}):")

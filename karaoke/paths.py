@@ -2,6 +2,7 @@
 
 ``KARAOKE_DATA``, ``KARAOKE_FIGURES`` and ``KARAOKE_SHARED`` override the defaults.
 """
+
 from __future__ import annotations
 
 import os

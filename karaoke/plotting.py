@@ -3,15 +3,16 @@
 Notebooks call :func:`use_style` once and then these functions; no styling lives in cells.
 Colours follow Fig. 5: input grey, reconstruction orange, (pseudo-)truth green.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from karaoke.spectra.grid import Grid
-from karaoke.paths import ensure, figures_dir
 from karaoke.nn.whitening import leading_mode_fraction
+from karaoke.paths import ensure, figures_dir
+from karaoke.spectra.grid import Grid
 
 STYLE = Path(__file__).with_name("karaoke.mplstyle")
 COLORS = {"input": "0.55", "recon": "C1", "truth": "C2", "telluric": "C0"}
@@ -69,8 +70,10 @@ def deepest_telluric_window(wave, transmission, width: float = 4.0, margin: floa
     wave = np.asarray(wave, dtype=float)
     trans = np.asarray(transmission, dtype=float)
     if wave.ndim != 1 or wave.size < 2 or trans.shape[-1] != wave.size or trans.ndim > 2:
-        raise ValueError(f"transmission of shape {trans.shape} does not match a wavelength grid of "
-                         f"shape {wave.shape}; expected (L,) or (N, L)")
+        raise ValueError(
+            f"transmission of shape {trans.shape} does not match a wavelength grid of "
+            f"shape {wave.shape}; expected (L,) or (N, L)"
+        )
     step = float(wave[1] - wave[0])
     if width + 2 * margin >= wave[-1] - wave[0]:
         return float(wave[0]), float(wave[-1])
@@ -84,8 +87,9 @@ def deepest_telluric_window(wave, transmission, width: float = 4.0, margin: floa
     return float(wave[i]), float(wave[i + n - 1])
 
 
-def plot_exemplars(wave, before, after, telluric_line=None, stellar_line=None, offset=0.6, title=("topocentric",
-                   "velocity-whitened")):
+def plot_exemplars(
+    wave, before, after, telluric_line=None, stellar_line=None, offset=0.6, title=("topocentric", "velocity-whitened")
+):
     """Fig. 3: stacked exemplar spectra before and after randomisation. Arrays (n, L)."""
     import matplotlib.pyplot as plt
 
@@ -128,8 +132,9 @@ def plot_reconstructions(wave, flux, recon, truth=None, zooms=(), labels=None, n
 
     n = min(n, len(flux))
     ncol = 1 + len(zooms)
-    fig, axes = plt.subplots(n, ncol, figsize=(3.2 * ncol + 1, 1.9 * n), squeeze=False,
-                             gridspec_kw={"width_ratios": [2] + [1] * len(zooms)})
+    fig, axes = plt.subplots(
+        n, ncol, figsize=(3.2 * ncol + 1, 1.9 * n), squeeze=False, gridspec_kw={"width_ratios": [2] + [1] * len(zooms)}
+    )
     for i in range(n):
         for j, lim in enumerate([None] + list(zooms)):
             ax = axes[i, j]
@@ -204,8 +209,9 @@ class WhiteningExplorer:
         Seed of the random velocities (the same draw is rescaled as N changes).
     """
 
-    def __init__(self, flux, grid: Grid, lo: float, hi: float, seed: int = 0, n_show: int = 6,
-                 max_velocity: float = 30.0):
+    def __init__(
+        self, flux, grid: Grid, lo: float, hi: float, seed: int = 0, n_show: int = 6, max_velocity: float = 30.0
+    ):
         import torch
 
         self.flux = torch.as_tensor(np.asarray(flux, dtype=np.float32))
@@ -244,8 +250,7 @@ class WhiteningExplorer:
             ax1.plot(w, self.shifted[i] + 0.5 * i, color="k", lw=0.6)
         ax1.set_title(f"N = {self.velocity:.0f} km/s")
         vmax = np.nanpercentile(np.abs(self.cov), 99.5)
-        ax2.imshow(self.cov, vmin=-vmax, vmax=vmax, origin="lower", cmap="RdBu_r",
-                   extent=(w[0], w[-1], w[0], w[-1]))
+        ax2.imshow(self.cov, vmin=-vmax, vmax=vmax, origin="lower", cmap="RdBu_r", extent=(w[0], w[-1], w[0], w[-1]))
         ax2.set_title(f"covariance; leading mode {self.leading_mode:.0%}")
         if self.image is not None:
             import io
@@ -264,8 +269,9 @@ class WhiteningExplorer:
         import ipywidgets as widgets
         from matplotlib.figure import Figure
 
-        self.slider = widgets.IntSlider(value=int(self.velocity), min=0, max=60, step=5,
-                                        description="N (km/s)", continuous_update=False)
+        self.slider = widgets.IntSlider(
+            value=int(self.velocity), min=0, max=60, step=5, description="N (km/s)", continuous_update=False
+        )
         self.image = widgets.Image(format="png")
         self._fig = Figure(figsize=(9, 3.5), layout="constrained")  # no pyplot: nothing shown twice
         self._fig.subplots(1, 2)

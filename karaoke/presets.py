@@ -36,15 +36,16 @@ The presets (times for one network on this project's 2-core CPU, see the README)
 * ``sdss-ci``, ``sdss-cpu``: SDSS-like low resolution on the authors' 2048-px grid (notebook 08
   pairs each HARPS-like preset with one of them, :attr:`Preset.sdss`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from karaoke.nn.model import ModelConfig
+from karaoke.nn.training import TrainConfig, run_dir_for, train_cached
 from karaoke.paths import cache_dir
 from karaoke.spectra.survey import Survey, load_survey, save_survey
 from karaoke.synth.generator import SurveyConfig, make_survey
-from karaoke.nn.training import TrainConfig, run_dir_for, train_cached
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,17 @@ O2_WINDOW, H2O_WINDOW = 6315.0, 6540.0
 #: L1 rises 20 % above its best, the run returns to its best epoch and goes on at half the rate.
 #: Healthy runs' largest rise was 0.08 (``benchmarks/robustness.py``), so they never trip it and
 #: follow the unguarded trajectory exactly.
-CONVERGED = TrainConfig(epochs=60, batch_size=16, lr=2e-3, lr_schedule="onecycle", loss_reduction="sum",
-                        kl_weight=0.03, kl_warmup=(100, 400), seed=0, guard_rise=0.2)
+CONVERGED = TrainConfig(
+    epochs=60,
+    batch_size=16,
+    lr=2e-3,
+    lr_schedule="onecycle",
+    loss_reduction="sum",
+    kl_weight=0.03,
+    kl_warmup=(100, 400),
+    seed=0,
+    guard_rise=0.2,
+)
 
 #: The same recipe with the bottleneck tightened for the H2O window (KL weight 1.0 instead of 0.03;
 #: docs/history.md, session 7). There the water lines are deep and many: at 0.03 the whitened
@@ -115,46 +125,114 @@ CONVERGED_H2O = CONVERGED.replace(kl_weight=1.0, grad_clip=2e4)
 _SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
 
 PRESETS = {
-    "regime": Preset("regime", _SURVEY_4096, width=0.5, train=CONVERGED, eval_spectra=200, sdss="sdss-cpu",
-                    description="converged recipe, O2 window 6315-6356 A (paper-like telluric share); "
-                                "make figures and the science tests", kl_ladder=KL_LADDER),
-    "regime-h2o": Preset("regime-h2o", _SURVEY_4096.replace(grid_start=H2O_WINDOW), width=1.0, train=CONVERGED_H2O,
-                        eval_spectra=200, sdss="sdss-cpu",
-                        description="converged recipe with KL weight 1.0 and gradient clipping, full-width network, "
-                                    "H2O window 6540-6581 A", kl_ladder=KL_LADDER),
-    "ci": Preset("ci", _SURVEY_4096, width=0.5, train=CONVERGED.replace(epochs=8, lr=1e-3), eval_spectra=200,
-                sdss="sdss-ci",
-                description="nbval: the regime survey and recipe cut to 8 epochs, lr 1e-3 (partly trained, "
-                            "paper-like window)", kl_ladder=KL_LADDER),
-    "o2-head": Preset("o2-head", _SURVEY_4096.replace(grid_start=6260.0), width=0.5, train=CONVERGED,
-                     eval_spectra=200, sdss="sdss-cpu",
-                     description="hard case: the O2 gamma band head 6260-6301 A (tellurics 0.94 of the stellar "
-                                 "line absorption), converged recipe", kl_ladder=KL_LADDER),
-    "paper": Preset("paper", SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11,
-                                         n_pixels=327680),
-                   width=1.0, train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
-                   eval_spectra=1000, sdss="sdss-cpu",
-                   description="the paper's network and recipe at 327680 px (GPU)"),
+    "regime": Preset(
+        "regime",
+        _SURVEY_4096,
+        width=0.5,
+        train=CONVERGED,
+        eval_spectra=200,
+        sdss="sdss-cpu",
+        description="converged recipe, O2 window 6315-6356 A (paper-like telluric share); "
+        "make figures and the science tests",
+        kl_ladder=KL_LADDER,
+    ),
+    "regime-h2o": Preset(
+        "regime-h2o",
+        _SURVEY_4096.replace(grid_start=H2O_WINDOW),
+        width=1.0,
+        train=CONVERGED_H2O,
+        eval_spectra=200,
+        sdss="sdss-cpu",
+        description="converged recipe with KL weight 1.0 and gradient clipping, full-width network, "
+        "H2O window 6540-6581 A",
+        kl_ladder=KL_LADDER,
+    ),
+    "ci": Preset(
+        "ci",
+        _SURVEY_4096,
+        width=0.5,
+        train=CONVERGED.replace(epochs=8, lr=1e-3),
+        eval_spectra=200,
+        sdss="sdss-ci",
+        description="nbval: the regime survey and recipe cut to 8 epochs, lr 1e-3 (partly trained, paper-like window)",
+        kl_ladder=KL_LADDER,
+    ),
+    "o2-head": Preset(
+        "o2-head",
+        _SURVEY_4096.replace(grid_start=6260.0),
+        width=0.5,
+        train=CONVERGED,
+        eval_spectra=200,
+        sdss="sdss-cpu",
+        description="hard case: the O2 gamma band head 6260-6301 A (tellurics 0.94 of the stellar "
+        "line absorption), converged recipe",
+        kl_ladder=KL_LADDER,
+    ),
+    "paper": Preset(
+        "paper",
+        SurveyConfig(n_spectra=4000, n_stars=400, seed=0, grid_start=3709.11, n_pixels=327680),
+        width=1.0,
+        train=TrainConfig(epochs=100, lr=1e-4, kl_warmup=(5000, 20000), seed=0),
+        eval_spectra=1000,
+        sdss="sdss-cpu",
+        description="the paper's network and recipe at 327680 px (GPU)",
+    ),
     # SDSS-like low resolution (R ~ 1800) on the authors' 2048-px grid, 1.66 A pixels
-    "sdss-ci": Preset("sdss-ci", SurveyConfig(n_spectra=2000, n_stars=300, seed=0, grid_start=5798.42, grid_step=1.66,
-                                             n_pixels=2048, resolution=1800.0, oversample=40, snr_range=(15.0, 150.0),
-                                             data_range=(5820.0, 9175.0)),
-                     width=0.5, train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
-                     eval_spectra=200, sdss="sdss-ci", description="SDSS-like survey for nbval (notebook 08)"),
-    "sdss-cpu": Preset("sdss-cpu", SurveyConfig(n_spectra=6000, n_stars=800, seed=0, grid_start=5798.42,
-                                               grid_step=1.66, n_pixels=2048, resolution=1800.0, oversample=40,
-                                               snr_range=(15.0, 150.0), data_range=(5820.0, 9175.0)),
-                      width=0.5, train=TrainConfig(epochs=12, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
-                      eval_spectra=400, sdss="sdss-cpu", description="SDSS-like survey for make figures (notebook 08)"),
+    "sdss-ci": Preset(
+        "sdss-ci",
+        SurveyConfig(
+            n_spectra=2000,
+            n_stars=300,
+            seed=0,
+            grid_start=5798.42,
+            grid_step=1.66,
+            n_pixels=2048,
+            resolution=1800.0,
+            oversample=40,
+            snr_range=(15.0, 150.0),
+            data_range=(5820.0, 9175.0),
+        ),
+        width=0.5,
+        train=TrainConfig(epochs=10, lr=1e-3, kl_weight=0.01, kl_warmup=(100, 400), seed=0),
+        eval_spectra=200,
+        sdss="sdss-ci",
+        description="SDSS-like survey for nbval (notebook 08)",
+    ),
+    "sdss-cpu": Preset(
+        "sdss-cpu",
+        SurveyConfig(
+            n_spectra=6000,
+            n_stars=800,
+            seed=0,
+            grid_start=5798.42,
+            grid_step=1.66,
+            n_pixels=2048,
+            resolution=1800.0,
+            oversample=40,
+            snr_range=(15.0, 150.0),
+            data_range=(5820.0, 9175.0),
+        ),
+        width=0.5,
+        train=TrainConfig(epochs=12, lr=1e-3, kl_weight=0.01, kl_warmup=(200, 800), seed=0),
+        eval_spectra=400,
+        sdss="sdss-cpu",
+        description="SDSS-like survey for make figures (notebook 08)",
+    ),
 }
 
 #: The H2O window's network as its KL weights were compared (sessions 6-9: width 0.5, no gradient
 #: clipping); ``benchmarks/kl_windows.py`` and ``benchmarks/bottleneck.py`` keep to it, so their
 #: tables stay reproducible. In :data:`ARCHIVED`, not :data:`PRESETS`.
-REGIME_H2O_HALF = Preset("regime-h2o-half", PRESETS["regime-h2o"].survey, width=0.5,
-                         train=CONVERGED_H2O.replace(grad_clip=0.0), eval_spectra=200, sdss="sdss-cpu",
-                         description="regime-h2o as before session 10: width 0.5, no gradient clipping",
-                         kl_ladder=KL_LADDER)
+REGIME_H2O_HALF = Preset(
+    "regime-h2o-half",
+    PRESETS["regime-h2o"].survey,
+    width=0.5,
+    train=CONVERGED_H2O.replace(grad_clip=0.0),
+    eval_spectra=200,
+    sdss="sdss-cpu",
+    description="regime-h2o as before session 10: width 0.5, no gradient clipping",
+    kl_ladder=KL_LADDER,
+)
 #: Presets kept so that recorded benchmark tables stay reproducible: :func:`get_preset` knows them
 #: by name, the CLI and the notebooks do not offer them.
 ARCHIVED = {p.name: p for p in (REGIME_H2O_HALF,)}
@@ -224,8 +302,16 @@ def preset_survey(name) -> Survey:
     return cached_survey(get_preset(name).survey)
 
 
-def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variational: bool = True,
-                survey: Survey | None = None, progress: bool = False, device="auto", **train_kw):
+def preset_model(
+    name,
+    max_velocity: float = 30.0,
+    latent_dim: int = 128,
+    variational: bool = True,
+    survey: Survey | None = None,
+    progress: bool = False,
+    device="auto",
+    **train_kw,
+):
     """The network of preset ``name`` at this whitening level / latent size / AE-or-VAE,
     trained once on the preset's survey and cached.
 
@@ -246,8 +332,9 @@ def preset_model(name, max_velocity: float = 30.0, latent_dim: int = 128, variat
     **train_kw
         Overrides of the preset's :class:`karaoke.nn.training.TrainConfig` (e.g. ``seed``).
     """
-    (job,) = preset_jobs(name, [{"velocity": max_velocity, "latent_dim": latent_dim, "variational": variational,
-                                 **train_kw}], survey)
+    (job,) = preset_jobs(
+        name, [{"velocity": max_velocity, "latent_dim": latent_dim, "variational": variational, **train_kw}], survey
+    )
     return train_cached(*job, progress=progress, device=device)
 
 
@@ -280,8 +367,15 @@ def preset_jobs(name, points, survey: Survey | None = None) -> list[tuple]:
     return jobs
 
 
-def preset_models(name, points, survey: Survey | None = None, progress: bool = False, device="auto",
-                  workers: int | None = None, float_path: str = "native") -> list:
+def preset_models(
+    name,
+    points,
+    survey: Survey | None = None,
+    progress: bool = False,
+    device="auto",
+    workers: int | None = None,
+    float_path: str = "native",
+) -> list:
     """The networks of several points of preset ``name`` (e.g. a sweep, or the whitened and
     topocentric pair), those not in the cache trained side by side
     (:func:`karaoke.nn.pool.train_many`: one process per network, sharing the threads).
@@ -313,8 +407,9 @@ def preset_models(name, points, survey: Survey | None = None, progress: bool = F
     """
     from karaoke.nn.pool import train_many
 
-    return train_many(preset_jobs(name, points, survey), device=device, workers=workers, progress=progress,
-                      float_path=float_path)
+    return train_many(
+        preset_jobs(name, points, survey), device=device, workers=workers, progress=progress, float_path=float_path
+    )
 
 
 def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, survey=None, **train_kw):
@@ -327,8 +422,11 @@ def preset_run_dir(name, max_velocity=30.0, latent_dim=128, variational=True, su
     """
     sc = get_preset(name)
     survey = survey if survey is not None else preset_survey(name)
-    return run_dir_for(sc.model_config(latent_dim, variational),
-                       sc.train_config(max_velocity, variational, **train_kw), survey.data_hash())
+    return run_dir_for(
+        sc.model_config(latent_dim, variational),
+        sc.train_config(max_velocity, variational, **train_kw),
+        survey.data_hash(),
+    )
 
 
 def split_indices(norm: Survey, name):

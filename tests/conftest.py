@@ -1,4 +1,5 @@
 """Shared, seeded fixtures. Real reference data come from ../shared/data (skipped if absent)."""
+
 from __future__ import annotations
 
 import os
@@ -15,16 +16,21 @@ from karaoke.synth.generator import SurveyConfig, make_survey  # noqa: E402
 
 
 def pytest_addoption(parser):
-    parser.addoption("--slow", action="store_true", default=False,
-                     help="also run the tests marked 'slow' (they train more networks of the converged "
-                          "presets, a few minutes each on 2 CPU cores, or reuse them from data/cache)")
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked 'slow' (they train more networks of the converged "
+        "presets, a few minutes each on 2 CPU cores, or reuse them from data/cache)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--slow"):
         return
-    skip = pytest.mark.skip(reason="trains more networks of a converged preset (~5 min each on 2 CPU cores); "
-                                   "run with pytest --slow")
+    skip = pytest.mark.skip(
+        reason="trains more networks of a converged preset (~5 min each on 2 CPU cores); run with pytest --slow"
+    )
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

@@ -1,4 +1,5 @@
 """A tiny HTTP server on 127.0.0.1 for download tests (no internet)."""
+
 from __future__ import annotations
 
 import threading

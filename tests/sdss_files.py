@@ -1,4 +1,5 @@
 """Small SDSS spFrame / spFluxcalib files in the documented layout (no real file is offline)."""
+
 import gzip
 
 import numpy as np
@@ -19,14 +20,23 @@ def write_spframe(folder, expid: int = 123456, func: str = "legendre", objtypes=
     flux = rng.uniform(900, 1100, (nf, NPIX))
     ivar = np.full((nf, NPIX), 1e-3)
     ivar[0, 100:110] = 0  # bad pixels
-    wset = fits.BinTableHDU.from_columns([
-        fits.Column("FUNC", "16A", array=np.array([func])),
-        fits.Column("XMIN", "D", array=np.array([0.0])),
-        fits.Column("XMAX", "D", array=np.array([NPIX - 1.0])),
-        fits.Column("COEFF", f"{nf * 4}D", dim=f"(4,{nf})", array=coeff[None])])
+    wset = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("FUNC", "16A", array=np.array([func])),
+            fits.Column("XMIN", "D", array=np.array([0.0])),
+            fits.Column("XMAX", "D", array=np.array([NPIX - 1.0])),
+            fits.Column("COEFF", f"{nf * 4}D", dim=f"(4,{nf})", array=coeff[None]),
+        ]
+    )
     plug = fits.BinTableHDU.from_columns([fits.Column("OBJTYPE", "16A", array=np.array(list(objtypes)))])
-    hdus = [fits.PrimaryHDU(flux), fits.ImageHDU(ivar), fits.ImageHDU(np.zeros((nf, NPIX), np.int32)), wset,
-            fits.ImageHDU(np.zeros((nf, 2))), plug]
+    hdus = [
+        fits.PrimaryHDU(flux),
+        fits.ImageHDU(ivar),
+        fits.ImageHDU(np.zeros((nf, NPIX), np.int32)),
+        wset,
+        fits.ImageHDU(np.zeros((nf, 2))),
+        plug,
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     ext = ".fits.gz" if gz else ".fits"
     path = folder / f"spFrame-r1-{expid:08d}{ext}"

@@ -16,12 +16,46 @@ def _json(capsys):
 
 
 def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024", "--scale", "o2-head",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                str(tmp_path / "s.npz"),
+                "--n-spectra",
+                "80",
+                "--seed",
+                "3",
+                "--n-pixels",
+                "1024",
+                "--scale",
+                "o2-head",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     info = _json(capsys)
     assert info["n_spectra"] == 80 and info["n_pixels"] == 1024
-    assert main(["train", str(tmp_path / "s.npz"), "--out", str(tmp_path / "run"), "--velocity", "30",
-                 "--latent", "8", "--epochs", "1", "--scale", "ci", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "run"),
+                "--velocity",
+                "30",
+                "--latent",
+                "8",
+                "--epochs",
+                "1",
+                "--scale",
+                "ci",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     trained = _json(capsys)  # the preset's default: the KL weight chosen from the data by its ladder
     assert trained["kl_choice"]["kl_weights"] == [0.03, 0.3, 1.0] and "kl_note" not in trained
     assert trained["train_config"]["kl_weight"] == trained["kl_choice"]["chosen"]
@@ -52,8 +86,12 @@ def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
         assert ok.sum() > 900 and np.all(np.isfinite(topo["RECON"][ok]))
         np.testing.assert_allclose(topo["TELLURIC"][ok] * topo["RECON"][ok], topo["FLUX"][ok], rtol=1e-4, atol=1e-4)
     # the default backend on a CPU is ONNX Runtime; PyTorch gives the same product within float32 rounding
-    assert main(["clean", str(tmp_path / "run"), str(good), "--out", str(tmp_path / "c3"), "--quiet",
-                 "--backend", "torch"]) == 0
+    assert (
+        main(
+            ["clean", str(tmp_path / "run"), str(good), "--out", str(tmp_path / "c3"), "--quiet", "--backend", "torch"]
+        )
+        == 0
+    )
     name = "HARPS.2010-09-18T23:42:36.178_s1d_A_karaoke.fits"
     with fits.open(tmp_path / "clean" / name) as a, fits.open(tmp_path / "c3" / name) as b:
         for col in ("RECON", "TELLURIC_ERR", "FLUX_CORR"):
@@ -91,8 +129,22 @@ def test_prepare_and_download_commands(tmp_path, capsys):
     shutil.copy(shared("harps", "ADP.2014-09-16T11:04:45.123.fits"), d)
     shutil.copy(shared("harps", "HARPS.2003-12-12T21:47:59.366_wave_A.fits"), d)  # a calibration, not a spectrum
     shutil.copy(shared("harps", "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"), d)  # a spectrum, but its blaze is missing
-    assert main(["prepare", str(d), "--out", str(tmp_path / "store"), "--grid-start", "6260", "--n-pixels",
-                 "1024", "--quiet"]) == 3
+    assert (
+        main(
+            [
+                "prepare",
+                str(d),
+                "--out",
+                str(tmp_path / "store"),
+                "--grid-start",
+                "6260",
+                "--n-pixels",
+                "1024",
+                "--quiet",
+            ]
+        )
+        == 3
+    )
     out = capsys.readouterr()
     report = json.loads(out.out.strip().splitlines()[-1])
     assert report["accepted"] == 1 and report["files"] == 2 and report["set_aside"] == 1
@@ -107,8 +159,10 @@ def test_prepare_and_download_commands(tmp_path, capsys):
 
     with FileServer() as srv:
         srv.files[f"/d/{dl.AUTHORS_MODEL_FILE}"] = (src.read_bytes(), "ok")
-        assert main(["download", "model", "--out", str(tmp_path / "models"), "--base-url", f"{srv.url}/d/",
-                     "--quiet"]) == 0
+        assert (
+            main(["download", "model", "--out", str(tmp_path / "models"), "--base-url", f"{srv.url}/d/", "--quiet"])
+            == 0
+        )
     assert _json(capsys)["model"].endswith(dl.AUTHORS_MODEL_FILE)
 
 
@@ -120,11 +174,45 @@ def test_train_reads_a_prepared_store(tmp_path, capsys):
     d.mkdir()
     for i in range(4):
         shutil.copy(shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"), d / f"gl581_{i}.fits")
-    assert main(["prepare", str(d), "--out", str(tmp_path / "store"), "--grid-start", "6260", "--n-pixels",
-                 "512", "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                str(d),
+                "--out",
+                str(tmp_path / "store"),
+                "--grid-start",
+                "6260",
+                "--n-pixels",
+                "512",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert _json(capsys)["accepted"] == 4
-    assert main(["train", str(tmp_path / "store"), "--out", str(tmp_path / "run"), "--epochs", "1",
-                 "--batch-size", "2", "--latent", "4", "--guard-rise", "0.5", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "store"),
+                "--out",
+                str(tmp_path / "run"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "2",
+                "--latent",
+                "4",
+                "--guard-rise",
+                "0.5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr()
     out = json.loads(cap.out.strip().splitlines()[-1])
     assert out["processes"] == 1 and out["model_config"]["n_pixels"] == 512
@@ -152,11 +240,24 @@ def test_download_sdss_command(tmp_path, capsys):
                 srv.files[f"/sas/26/0412/{p.name}"] = (p.read_bytes(), "ok")
                 names.append(p.name)
         srv.files["/sas/26/0412/"] = (" ".join(f'<a href="{n}">{n}</a>' for n in names).encode(), "ok")
-        args = ["download", "sdss", "--plate", "412", "--out", str(tmp_path / "sdss"), "--base-url",
-                f"{srv.url}/sas", "--quiet"]
+        args = [
+            "download",
+            "sdss",
+            "--plate",
+            "412",
+            "--out",
+            str(tmp_path / "sdss"),
+            "--base-url",
+            f"{srv.url}/sas",
+            "--quiet",
+        ]
         assert main(args) == 0
-        assert _json(capsys) == {"requested": 2, "ok": 2, "failed": 0,
-                                 "manifest": str(tmp_path / "sdss" / "manifest.csv")}
+        assert _json(capsys) == {
+            "requested": 2,
+            "ok": 2,
+            "failed": 0,
+            "manifest": str(tmp_path / "sdss" / "manifest.csv"),
+        }
         assert main(args[:-1] + ["--exposures", "13", "--quiet"]) == 1  # not in the archive: reported (all failed)
         assert _json(capsys)["failed"] == 1
     assert main(["download", "sdss", "--out", str(tmp_path / "x")]) == 2
@@ -165,14 +266,30 @@ def test_download_sdss_command(tmp_path, capsys):
 
 # ---- clear errors, exit codes and help (issue 10) ----
 
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A survey of 80 spectra on 1024 px and a network trained on it for one epoch (CLI)."""
     d = tmp_path_factory.mktemp("tiny")
-    assert main(["synth", str(d / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024",
-                 "--quiet"]) == 0
-    assert main(["train", str(d / "s.npz"), "--out", str(d / "run"), "--latent", "8", "--epochs", "1",
-                 "--kl-weight", "0.03", "--quiet"]) == 0  # one plain run (the default would train the KL ladder)
+    assert main(["synth", str(d / "s.npz"), "--n-spectra", "80", "--seed", "3", "--n-pixels", "1024", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(d / "s.npz"),
+                "--out",
+                str(d / "run"),
+                "--latent",
+                "8",
+                "--epochs",
+                "1",
+                "--kl-weight",
+                "0.03",
+                "--quiet",
+            ]
+        )
+        == 0
+    )  # one plain run (the default would train the KL ladder)
     return d
 
 
@@ -285,8 +402,10 @@ def test_a_partly_trained_run_is_refused_unless_allowed(tiny_run, tmp_path, caps
     ck.update(epoch=0, epoch_step=1)
     torch.save(ck, partial / "checkpoint.pt")
     good = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
-    for argv in (["clean", str(partial), str(good), "--out", str(tmp_path / "c"), "--quiet"],
-                 ["evaluate", str(partial), str(tiny_run / "s.npz")]):
+    for argv in (
+        ["clean", str(partial), str(good), "--out", str(tmp_path / "c"), "--quiet"],
+        ["evaluate", str(partial), str(tiny_run / "s.npz")],
+    ):
         assert main(argv) == 1
         assert "--allow-partial" in capsys.readouterr().err
         assert main(argv + ["--allow-partial"]) == 0
@@ -296,8 +415,9 @@ def test_a_partly_trained_run_is_refused_unless_allowed(tiny_run, tmp_path, caps
     shutil.rmtree(partial)
 
 
-@pytest.mark.parametrize("change,match", [("shift", "trained on"), ("barycentric", "barycentric frame"),
-                                          ("vacuum", "vacuum")])
+@pytest.mark.parametrize(
+    "change,match", [("shift", "trained on"), ("barycentric", "barycentric frame"), ("vacuum", "vacuum")]
+)
 def test_evaluate_refuses_a_survey_on_another_grid_frame_or_medium(tiny_run, tmp_path, capsys, change, match):
     from karaoke.spectra.survey import load_survey, save_survey
 
@@ -342,10 +462,25 @@ def test_written_files_follow_the_umask(tiny_run, tmp_path):
 
 # ---- the bottleneck chosen from the data (issue 11) ----
 
+
 def test_train_kl_weight_auto_trains_the_ladder_and_keeps_the_best_separated(tiny_run, tmp_path, capsys):
     out = tmp_path / "ladder"
-    argv = ["train", str(tiny_run / "s.npz"), "--out", str(out), "--latent", "8", "--epochs", "1",
-            "--kl-weight", "auto", "--kl-ladder", "1", "0.03", "--quiet"]
+    argv = [
+        "train",
+        str(tiny_run / "s.npz"),
+        "--out",
+        str(out),
+        "--latent",
+        "8",
+        "--epochs",
+        "1",
+        "--kl-weight",
+        "auto",
+        "--kl-ladder",
+        "1",
+        "0.03",
+        "--quiet",
+    ]
     assert main(argv) == 0
     res = _json(capsys)
     choice = res["kl_choice"]
@@ -355,8 +490,10 @@ def test_train_kl_weight_auto_trains_the_ladder_and_keeps_the_best_separated(tin
     assert [r["kl_weight"] for r in ranking][0] == choice["chosen"] and len(ranking) == 2
     first, second = ranking
     # the rule: a stellar response below 0.6 ranks last, then the larger separation first
-    assert (first["stellar_response"] < 0.6, -first["separation"]) <= (second["stellar_response"] < 0.6,
-                                                                         -second["separation"])
+    assert (first["stellar_response"] < 0.6, -first["separation"]) <= (
+        second["stellar_response"] < 0.6,
+        -second["separation"],
+    )
     chosen = out / f"kl-{choice['chosen']:g}"
     assert (out / "model.pt").read_bytes() == (chosen / "model.pt").read_bytes()
     assert json.loads((out / "choice.json").read_text()) == choice
@@ -382,8 +519,20 @@ def test_a_diverged_network_is_left_out_of_the_ladder_and_reported(tiny_run, tmp
         return real(survey, mc, tc, out, **kw)
 
     monkeypatch.setattr(bottleneck, "train", diverge_at_one)
-    argv = ["train", str(tiny_run / "s.npz"), "--out", str(tmp_path / "lad"), "--latent", "8", "--epochs", "1",
-            "--kl-ladder", "0.03", "1", "--quiet"]
+    argv = [
+        "train",
+        str(tiny_run / "s.npz"),
+        "--out",
+        str(tmp_path / "lad"),
+        "--latent",
+        "8",
+        "--epochs",
+        "1",
+        "--kl-ladder",
+        "0.03",
+        "1",
+        "--quiet",
+    ]
     with pytest.warns(RuntimeWarning, match="KL weight 1 left out"):
         assert main(argv) == 0
     choice = _json(capsys)["kl_choice"]
@@ -411,8 +560,9 @@ def test_kl_weight_auto_errors_are_named_before_any_training(tiny_run, tmp_path,
     assert rc == 1 and "BERVs span only" in capsys.readouterr().err and not (tmp_path / "r0").exists()
     rc = main(["train", str(s), "--out", str(tmp_path / "r2"), "--kl-weight", "auto", "--ae", "--quiet"])
     assert rc == 1 and "--ae" in capsys.readouterr().err
-    rc = main(["train", str(s), "--out", str(tmp_path / "r3"), "--kl-weight", "0.1", "--kl-ladder", "0.1", "1",
-               "--quiet"])
+    rc = main(
+        ["train", str(s), "--out", str(tmp_path / "r3"), "--kl-weight", "0.1", "--kl-ladder", "0.1", "1", "--quiet"]
+    )
     assert rc == 1 and "--kl-weight auto" in capsys.readouterr().err
     rc = main(["train", str(s), "--out", str(tmp_path / "r4"), "--kl-weight", "auto", "--kl-ladder", "0.1", "--quiet"])
     assert rc == 1 and "at least two" in capsys.readouterr().err

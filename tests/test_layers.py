@@ -1,6 +1,7 @@
 """The package's import layers (see ``karaoke/__init__.py``): a module imports only from lower
 layers or from its own subpackage, so that e.g. readers never pull in torch and the network
 never depends on where spectra came from."""
+
 from __future__ import annotations
 
 import ast
@@ -14,13 +15,19 @@ PKG = Path(karaoke.__file__).parent
 
 #: Layer of each top-level part of the package (lower numbers may not import higher ones).
 LAYERS = {
-    "karaoke._atomic": 0, "karaoke._malloc": 0, "karaoke.paths": 0,
+    "karaoke._atomic": 0,
+    "karaoke._malloc": 0,
+    "karaoke.paths": 0,
     "karaoke.spectra": 1,
-    "karaoke.synth": 2, "karaoke.archive": 2,
+    "karaoke.synth": 2,
+    "karaoke.archive": 2,
     "karaoke.nn": 3,
     "karaoke.presets": 4,
-    "karaoke.evaluation": 5, "karaoke.products": 5,
-    "karaoke.plotting": 6, "karaoke.notebooks": 6, "karaoke.cli": 6,
+    "karaoke.evaluation": 5,
+    "karaoke.products": 5,
+    "karaoke.plotting": 6,
+    "karaoke.notebooks": 6,
+    "karaoke.cli": 6,
     "karaoke.__main__": 7,
 }
 
@@ -93,8 +100,9 @@ def _violations(path: Path, here: str) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name != "__init__.py" or p.parent != PKG],
-                         ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.name != "__init__.py" or p.parent != PKG], ids=lambda p: module_name(p)
+)
 def test_imports_respect_the_layers(path):
     bad = _violations(path, module_name(path))
     assert not bad, f"{module_name(path)} imports upwards or sideways: {bad}"
@@ -114,7 +122,6 @@ def test_readers_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, karaoke.spectra, karaoke.archive.prepare, karaoke.spectra.sdss; "
-            "print('torch' in sys.modules)")
+    code = "import sys, karaoke.spectra, karaoke.archive.prepare, karaoke.spectra.sdss; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -1,5 +1,6 @@
 """karaoke._malloc: a training step's large activations reuse freed memory instead of faulting
 fresh pages every step."""
+
 import platform
 import subprocess
 import sys
@@ -29,8 +30,9 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 2)
 """
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
-                    reason="mallopt is glibc's")
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"), reason="mallopt is glibc's"
+)
 def test_a_training_step_reuses_freed_memory_instead_of_faulting_it_in_again():
     """Minor page faults per step of a conv net on 327680 px (a fresh process each): glibc's
     default unmaps each large activation on free and faults it in again the next step (235k

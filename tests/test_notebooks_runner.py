@@ -1,11 +1,14 @@
 """The notebook runner (karaoke.notebooks): the parameters it reads and the networks it trains first."""
+
 from karaoke.notebooks import figure_points, notebook_parameters, notebook_sources
 
 
 def test_notebook_parameters_are_the_literals_of_the_tagged_cell(tmp_path):
     src = tmp_path / "09_x.py"
-    src.write_text('# %% [markdown]\n# title\n\n# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 5]\n'
-                   'kl_weight = None  # comment\n\n# %%\nx = 1\n')
+    src.write_text(
+        '# %% [markdown]\n# title\n\n# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 5]\n'
+        "kl_weight = None  # comment\n\n# %%\nx = 1\n"
+    )
     assert notebook_parameters(src) == {"scale": "ci", "velocities": [0, 5], "kl_weight": None}
     plain = tmp_path / "10_y.py"
     plain.write_text("# %%\nx = 1\n")
@@ -26,8 +29,9 @@ def test_the_runner_plans_every_network_of_notebooks_02_to_06_once():
 
 def test_a_notebook_parameter_change_changes_the_plan(tmp_path):
     src = tmp_path / "04_whitening_sweep.py"
-    src.write_text('# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\n'
-                   'primary_velocity = 60\n')
+    src.write_text(
+        '# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\nprimary_velocity = 60\n'
+    )
     assert {(p["velocity"], p["latent_dim"]) for p in figure_points([src])} == {(0.0, 64), (60.0, 64)}
 
 
@@ -40,10 +44,28 @@ def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsy
     with open(tmp_path / "table_primary_metrics.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["method", "truth", "Qt", "Qs", "leak", "stellar_response", "static_pattern"])
         w.writeheader()
-        w.writerow({"method": "VAE whitened", "truth": "exact", "Qt": 0.3, "Qs": 0.5, "leak": 0.1,
-                    "stellar_response": 0.8, "static_pattern": 0.05})
-        w.writerow({"method": "VAE topocentric", "truth": "exact", "Qt": 0.9, "Qs": 0.3, "leak": 0.3,
-                    "stellar_response": 0.8, "static_pattern": 0.5})
+        w.writerow(
+            {
+                "method": "VAE whitened",
+                "truth": "exact",
+                "Qt": 0.3,
+                "Qs": 0.5,
+                "leak": 0.1,
+                "stellar_response": 0.8,
+                "static_pattern": 0.05,
+            }
+        )
+        w.writerow(
+            {
+                "method": "VAE topocentric",
+                "truth": "exact",
+                "Qt": 0.9,
+                "Qs": 0.3,
+                "leak": 0.3,
+                "stellar_response": 0.8,
+                "static_pattern": 0.5,
+            }
+        )
     report_claims("ci", 90.0, ["07_wobble_comparison.py"])
     claims = list(csv.DictReader(open(tmp_path / "claims_ci.csv")))
     assert [c["holds"] for c in claims] == ["True", "True", "True", "False"] + [""] * 4

@@ -1,8 +1,9 @@
 """Packaging and reproducibility checks: pins, README commands, notebook pairs."""
+
 import re
-import tomllib
 
 import pytest
+import tomllib
 
 from karaoke.paths import ROOT
 
@@ -28,7 +29,7 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     cmds = [c for c in block.group(1).splitlines() if c.strip() and not c.strip().startswith("#")]
     assert len(cmds) == 2
     ci = (ROOT / ".ci" / "run").read_text()
-    assert cmds[1].split('#')[0].strip() in ci.splitlines()
+    assert cmds[1].split("#")[0].strip() in ci.splitlines()
 
 
 def test_notebook_pairs_are_in_sync():
@@ -68,8 +69,10 @@ def test_a_number_in_prose_names_exactly_one_csv_cell(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     (tmp_path / "t.csv").write_text("method,seed,Qt\na,0,0.3456\na,1,0.5\nb,0,1.0\n")
-    text = ("Qt <!-- value: t.csv|method=a&seed=1|Qt|.2f -->?<!-- /value --> and "
-            "<!-- value: t.csv|method=b|Qt -->?<!-- /value -->")
+    text = (
+        "Qt <!-- value: t.csv|method=a&seed=1|Qt|.2f -->?<!-- /value --> and "
+        "<!-- value: t.csv|method=b|Qt -->?<!-- /value -->"
+    )
     assert mod.render(text, tmp_path) == text.replace("?", "0.50", 1).replace("?", "1.0", 1)
     with pytest.raises(ValueError, match="2 rows"):
         mod.render("<!-- value: t.csv|method=a|Qt -->?<!-- /value -->", tmp_path)

@@ -1,9 +1,10 @@
 """Figure helpers that compute something (not the drawing itself)."""
+
 import numpy as np
 import pytest
 
-from karaoke.spectra.grid import Grid
 from karaoke.plotting import deepest_telluric_window
+from karaoke.spectra.grid import Grid
 
 
 def _band(wave, centre, depth, n_lines=12, spacing=0.3):

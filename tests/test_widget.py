@@ -1,8 +1,9 @@
 """Drive the velocity-whitening explorer of notebook 01 from Python."""
+
 import numpy as np
 
-from karaoke.spectra.grid import Grid
 from karaoke.plotting import WhiteningExplorer
+from karaoke.spectra.grid import Grid
 
 
 def test_slider_redraws_spectra_and_covariance(rng):

@@ -11,6 +11,7 @@ Reads the figures folder of a finished run (``figures/`` or ``$KARAOKE_FIGURES``
     python tools/collect_figures.py regime [--figures DIR]
     python tools/render_readme.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,21 @@ def main(argv=None) -> int:
             shutil.copyfile(f, tmp)
     t = figure_tables(src)
     rows = []
-    names = {"primary": ("Figs. 5-6", lambda k: f"VAE {k}"), "velocity": ("Fig. 7", lambda v: f"VAE N = {v:g} km/s"),
-             "variational": ("Fig. 8", lambda v: "VAE" if v else "AE"), "latent": ("Fig. 9", lambda d: f"latent {d}")}
+    names = {
+        "primary": ("Figs. 5-6", lambda k: f"VAE {k}"),
+        "velocity": ("Fig. 7", lambda v: f"VAE N = {v:g} km/s"),
+        "variational": ("Fig. 8", lambda v: "VAE" if v else "AE"),
+        "latent": ("Fig. 9", lambda d: f"latent {d}"),
+    }
     for key, (fig, label) in names.items():
         for k, s in t.get(key, {}).items():
-            rows.append({"figure": fig, "network": label(k), **{m: f"{s[m]:.2f}" for m in
-                        ("Qt", "Qs", "leak", "stellar_response", "static_pattern")}})
+            rows.append(
+                {
+                    "figure": fig,
+                    "network": label(k),
+                    **{m: f"{s[m]:.2f}" for m in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                }
+            )
     write_csv(out / f"figures_{a.scale}_sweeps.csv", rows)
     print(f"written {out}/figures_{a.scale}_{{claims,run,sweeps}}.csv")
     return 0

@@ -19,11 +19,12 @@ Sources
 
     python tools/make_h2o_table.py
 """
+
 import numpy as np
 from astropy.io import fits
 
-from karaoke.spectra.grid import air_to_vacuum
 from karaoke.paths import ROOT, shared_data_dir
+from karaoke.spectra.grid import air_to_vacuum
 
 THRESHOLD = 5e-26
 HITRAN_LIMIT_A = 8000.0  # vacuum; the shared excerpt's last line is at 7999.9 A
@@ -52,8 +53,7 @@ wavenumber intensity gamma_air elower source
 def write_ecsv(out, rows):
     """Write ``rows`` of (wavenumber, S, gamma_air, E'', source) as the package's ECSV table."""
     header = HEADER.replace("@THRESHOLD@", f"{THRESHOLD:g}").replace("@LIMIT@", f"{HITRAN_LIMIT_A:.0f}")
-    text = header + "\n".join(
-        f"{n:.4f} {s:.3e} {g:.4f} {e:.3f} {k}" for n, s, g, e, k in rows) + "\n"
+    text = header + "\n".join(f"{n:.4f} {s:.3e} {g:.4f} {e:.3f} {k}" for n, s, g, e, k in rows) + "\n"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(out)
@@ -87,8 +87,7 @@ def width_relation(segs_vac, nu, S):
             logs.append(np.log10(S[inside].max()))
     widths, logs = np.array(widths), np.array(logs)
     idx = np.digitize(widths, WIDTH_BINS_A) - 1
-    med = np.array([np.median(logs[idx == i]) if np.any(idx == i) else np.nan
-                    for i in range(WIDTH_BINS_A.size - 1)])
+    med = np.array([np.median(logs[idx == i]) if np.any(idx == i) else np.nan for i in range(WIDTH_BINS_A.size - 1)])
     med = np.maximum.accumulate(np.nan_to_num(med, nan=np.nanmin(med)))  # wider -> not weaker
     return med, widths, logs
 
@@ -107,19 +106,29 @@ def main():
     g0, e0 = float(np.median(gam[keep])), float(np.median(epp[keep]))
 
     # log10 S interpolated linearly in segment width between the bins' median widths
-    centres = np.array([np.median(widths[(widths >= a) & (widths < b)]) if np.any((widths >= a) & (widths < b))
-                        else 0.5 * (a + min(b, 1.0)) for a, b in zip(WIDTH_BINS_A[:-1], WIDTH_BINS_A[1:])])
+    centres = np.array(
+        [
+            np.median(widths[(widths >= a) & (widths < b)])
+            if np.any((widths >= a) & (widths < b))
+            else 0.5 * (a + min(b, 1.0))
+            for a, b in zip(WIDTH_BINS_A[:-1], WIDTH_BINS_A[1:])
+        ]
+    )
 
     def pseudo(sel):
         n = sel.shape[0]
         logs = np.interp(sel[:, 1] - sel[:, 0], centres, med)
-        return {"wavenumber": 1e8 / sel.mean(1), "intensity": 10 ** logs, "gamma_air": np.full(n, g0),
-                "elower": np.full(n, e0)}
+        return {
+            "wavenumber": 1e8 / sel.mean(1),
+            "intensity": 10**logs,
+            "gamma_air": np.full(n, g0),
+            "elower": np.full(n, e0),
+        }
 
     # one global factor: the pseudo-lines of the 6900-7400 A band (where HITRAN exists) must give the
     # same equivalent width at R = 1800 as HITRAN's lines there (airmass 1.2, 5 mm)
-    from karaoke.synth.telluric import H2O_COLUMN_PER_MM, convolve_to_resolution, optical_depth
     from karaoke.spectra.grid import vacuum_to_air
+    from karaoke.synth.telluric import H2O_COLUMN_PER_MM, convolve_to_resolution, optical_depth
 
     w = np.arange(6900.0, 7400.0, 0.02)
     lam_air = vacuum_to_air(1e8 / nu)
@@ -128,8 +137,9 @@ def main():
     sel = segs_vac[(vacuum_to_air(segs_vac[:, 0]) > 6895) & (vacuum_to_air(segs_vac[:, 1]) < 7405)]
 
     def ew(lines, k=1.0):
-        tau = optical_depth(w, {**lines, "intensity": lines["intensity"] * k}, H2O_COLUMN_PER_MM * 5.0 * 1.2,
-                            18.0, pressure=0.8)
+        tau = optical_depth(
+            w, {**lines, "intensity": lines["intensity"] * k}, H2O_COLUMN_PER_MM * 5.0 * 1.2, 18.0, pressure=0.8
+        )
         return float(np.sum(1 - convolve_to_resolution(w, np.exp(-tau), 1800.0)) * 0.02)
 
     target = ew(ref)

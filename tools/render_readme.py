@@ -19,6 +19,7 @@ the README differs from what the CSVs give (a test runs it).
     python tools/render_readme.py          # rewrite README.md
     python tools/render_readme.py --check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(<!-- table: (?P<src>\S+)(?: columns=(?P<cols>\S+))? -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
-HEADERS = {"leak": "leakage", "stellar_response": "stellar response", "static_pattern": "static",
-           "train_seconds": "train s", "ms_per_spectrum": "ms / spectrum", "x_floor": "x floor",
-           "max_abs_diff": "max abs diff from PyTorch", "kl_weight": "KL weight",
-           "leakage_est": "leakage (est.)", "stellar_response_est": "stellar response (est.)", "picked_by": "picked by", "transmission_rms": "transmission RMS", "ms_per_step": "ms / step", "steps_per_s": "steps/s",
-           "spectra_per_s": "spectra/s", "vs_paper": "x paper"}
+HEADERS = {
+    "leak": "leakage",
+    "stellar_response": "stellar response",
+    "static_pattern": "static",
+    "train_seconds": "train s",
+    "ms_per_spectrum": "ms / spectrum",
+    "x_floor": "x floor",
+    "max_abs_diff": "max abs diff from PyTorch",
+    "kl_weight": "KL weight",
+    "leakage_est": "leakage (est.)",
+    "stellar_response_est": "stellar response (est.)",
+    "picked_by": "picked by",
+    "transmission_rms": "transmission RMS",
+    "ms_per_step": "ms / step",
+    "steps_per_s": "steps/s",
+    "spectra_per_s": "spectra/s",
+    "vs_paper": "x paper",
+}
 
 
 VALUE = re.compile(r"(<!-- value: (?P<spec>[^>]*?) -->)(?P<body>[^<]*)(<!-- /value -->)")
@@ -81,8 +95,10 @@ def main(argv=None) -> int:
     new = render(old, a.readme.parent)
     if a.check:
         if new != old:
-            print(f"{a.readme}: result tables differ from their CSV files; run python tools/render_readme.py",
-                  file=sys.stderr)
+            print(
+                f"{a.readme}: result tables differ from their CSV files; run python tools/render_readme.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     a.readme.write_text(new)

@@ -7,6 +7,7 @@ Prints one table, with the seconds each network took to train on this machine::
 
     python tools/trial.py --scale regime --epochs 30 --lr 3e-3 --lr-schedule onecycle
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,20 +41,41 @@ def main(argv=None) -> int:
     p.add_argument("--whitened-only", action="store_true", help="train and score the whitened network alone")
     a = p.parse_args(argv)
     base = presets.get_preset(a.scale)
-    survey_kw = {k: v for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra),
-                                   ("n_stars", a.n_stars)) if v is not None}
-    train_kw = {k: v for k, v in (("epochs", a.epochs), ("kl_weight", a.kl_weight), ("lr", a.lr),
-                                  ("batch_size", a.batch_size), ("lr_schedule", a.lr_schedule), ("loss_reduction", a.loss_reduction),
-                                  ("seed", a.seed), ("grad_clip", a.grad_clip)) if v is not None}
+    survey_kw = {
+        k: v
+        for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra), ("n_stars", a.n_stars))
+        if v is not None
+    }
+    train_kw = {
+        k: v
+        for k, v in (
+            ("epochs", a.epochs),
+            ("kl_weight", a.kl_weight),
+            ("lr", a.lr),
+            ("batch_size", a.batch_size),
+            ("lr_schedule", a.lr_schedule),
+            ("loss_reduction", a.loss_reduction),
+            ("seed", a.seed),
+            ("grad_clip", a.grad_clip),
+        )
+        if v is not None
+    }
     if a.kl_warmup:
         train_kw["kl_warmup"] = tuple(a.kl_warmup)
-    preset = dataclasses.replace(base, name=f"{base.name}-trial", survey=base.survey.replace(**survey_kw),
-                                 width=base.width if a.width is None else a.width,
-                                 train=base.train.replace(**train_kw))
+    preset = dataclasses.replace(
+        base,
+        name=f"{base.name}-trial",
+        survey=base.survey.replace(**survey_kw),
+        width=base.width if a.width is None else a.width,
+        train=base.train.replace(**train_kw),
+    )
     survey = presets.preset_survey(preset)
     test, _ = presets.heldout(survey, preset)
-    print(f"{survey.wave[0]:.2f}-{survey.wave[-1]:.2f} A, {len(test)} held-out spectra; "
-          f"train {preset.train.to_dict()}; width {preset.width}", flush=True)
+    print(
+        f"{survey.wave[0]:.2f}-{survey.wave[-1]:.2f} A, {len(test)} held-out spectra; "
+        f"train {preset.train.to_dict()}; width {preset.width}",
+        flush=True,
+    )
     rows = []
     for n in (a.velocity,) if a.whitened_only else (0.0,) if a.topocentric_only else (a.velocity, 0.0):
         t = time.time()
@@ -63,15 +85,21 @@ def main(argv=None) -> int:
         label = "topocentric" if n == 0 else f"N = {n:g}"
         (s,) = summarise(score_model(model, test, label=label))
         rows.append((label, s, hist[-1]["val_l1"], secs))
-        print(f"{label:>12} Qt {s['Qt']:.2f} Qs {s['Qs']:.2f} leak {s['leak']:.2f} stellar "
-              f"{s['stellar_response']:.2f} static {s['static_pattern']:.2f} val L1 {hist[-1]['val_l1']:.4f} "
-              f"({secs:.0f} s)", flush=True)
+        print(
+            f"{label:>12} Qt {s['Qt']:.2f} Qs {s['Qs']:.2f} leak {s['leak']:.2f} stellar "
+            f"{s['stellar_response']:.2f} static {s['static_pattern']:.2f} val L1 {hist[-1]['val_l1']:.4f} "
+            f"({secs:.0f} s)",
+            flush=True,
+        )
     if len(rows) < 2:
         return 0
     w, t = rows[0][1], rows[1][1]
-    print(f"claims: Qt ratio {w['Qt'] / t['Qt']:.2f} (<= 0.5), stellar {w['stellar_response']:.2f}/"
-          f"{t['stellar_response']:.2f} (>= 0.6), static ratio {w['static_pattern'] / max(t['static_pattern'], 1e-9):.2f} "
-          f"(<= 0.5), Qs {w['Qs']:.2f} (<= 0.35)")
+    print(
+        f"claims: Qt ratio {w['Qt'] / t['Qt']:.2f} (<= 0.5), stellar {w['stellar_response']:.2f}/"
+        f"{t['stellar_response']:.2f} (>= 0.6), "
+        f"static ratio {w['static_pattern'] / max(t['static_pattern'], 1e-9):.2f} "
+        f"(<= 0.5), Qs {w['Qs']:.2f} (<= 0.35)"
+    )
     return 0
 
 

@@ -9,8 +9,16 @@ Layer 2 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.nn`):
 * :mod:`karaoke.archive.realdata` -- the shared alpha Cen B HARPS set and the standard-atmosphere
   telluric model.
 """
-from karaoke.archive.download import download_harps, download_sdss, list_sdss_exposures, query_harps  # noqa: F401
-from karaoke.archive.prepare import open_store, prepare_collection, prepare_observation  # noqa: F401
 
-__all__ = ["download_harps", "download_sdss", "list_sdss_exposures", "query_harps", "open_store",
-           "prepare_collection", "prepare_observation"]
+from karaoke.archive.download import download_harps, download_sdss, list_sdss_exposures, query_harps
+from karaoke.archive.prepare import open_store, prepare_collection, prepare_observation
+
+__all__ = [
+    "download_harps",
+    "download_sdss",
+    "list_sdss_exposures",
+    "query_harps",
+    "open_store",
+    "prepare_collection",
+    "prepare_observation",
+]

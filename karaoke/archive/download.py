@@ -5,6 +5,7 @@ Every file counts only once verified (it opens as the expected product); a secon
 only what is missing or failed verification; a manifest CSV records what was fetched and why
 anything failed. Downloads run in parallel threads with a progress bar.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from karaoke._atomic import sha256sum, write_csv, write_text  # noqa: F401  (sha256sum re-exported)
+from karaoke._atomic import sha256sum, write_csv, write_text
 from karaoke.spectra.io import SpectrumError, read_spectrum
 
 #: Where the authors publish their released HARPS network (method-facts.md).
@@ -44,8 +45,9 @@ def verify_adp(path) -> str:
     return ""
 
 
-def query_harps(target: str | None = None, start: str | None = None, end: str | None = None,
-                max_rows: int | None = None, eso=None) -> list[str]:
+def query_harps(
+    target: str | None = None, start: str | None = None, end: str | None = None, max_rows: int | None = None, eso=None
+) -> list[str]:
     """ADP identifiers of HARPS Phase-3 1D spectra in the ESO archive (astroquery).
 
     Parameters
@@ -84,8 +86,9 @@ def _local_name(dataset: str) -> str:
     return dataset if dataset.endswith(".fits") else f"{dataset}.fits"
 
 
-def download_harps(datasets, dest, workers: int = 4, progress: bool = True, eso_factory=None,
-                   manifest_name: str = "manifest.csv") -> list[ManifestRow]:
+def download_harps(
+    datasets, dest, workers: int = 4, progress: bool = True, eso_factory=None, manifest_name: str = "manifest.csv"
+) -> list[ManifestRow]:
     """Download ADP files (resumable, verified, parallel) into ``dest``; returns the manifest.
 
     Parameters
@@ -111,7 +114,7 @@ def download_harps(datasets, dest, workers: int = 4, progress: bool = True, eso_
         ``failed``), file, size in bytes, sha256 and the reason of a failure.
     """
     if eso_factory is None:
-        from astroquery.eso import Eso as eso_factory  # noqa: N813
+        from astroquery.eso import Eso as eso_factory
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     todo, rows = [], []
@@ -200,8 +203,10 @@ def fetch_authors_model(dest, base_url: str = AUTHORS_MODEL_URL, progress: bool 
             write_text(record, sha256sum(path) + "\n")
     digest = sha256sum(path)
     if record.exists() and record.read_text().split()[0] != digest:
-        raise ValueError(f"{path}: checksum {digest[:12]}... differs from the one recorded at first download "
-                         f"({record.read_text()[:12]}...); delete both files to fetch it again")
+        raise ValueError(
+            f"{path}: checksum {digest[:12]}... differs from the one recorded at first download "
+            f"({record.read_text()[:12]}...); delete both files to fetch it again"
+        )
     if not record.exists():
         write_text(record, digest + "\n")
     return path
@@ -228,8 +233,9 @@ def sdss_plate_url(plate: int, run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS
     return f"{base_url.rstrip('/')}/{run2d}/{int(plate):04d}/"
 
 
-def list_sdss_exposures(plate: int, camera: str = "r1", run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL,
-                        timeout: float = 60.0) -> list[int]:
+def list_sdss_exposures(
+    plate: int, camera: str = "r1", run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL, timeout: float = 60.0
+) -> list[int]:
     """Exposure numbers of a plate that have an spFrame of ``camera`` (from the SAS directory index).
 
     Parameters
@@ -287,9 +293,17 @@ def verify_sdss_pair(frame_path, calib_path) -> tuple[str, int]:
     return "", int(fr.flux.shape[0])
 
 
-def download_sdss(exposures, dest, camera: str = "r1", run2d: str = SDSS_RUN2D, base_url: str = SDSS_SAS_URL,
-                  workers: int = 4, progress: bool = True, manifest_name: str = "manifest.csv",
-                  timeout: float = 60.0) -> list[ManifestRow]:
+def download_sdss(
+    exposures,
+    dest,
+    camera: str = "r1",
+    run2d: str = SDSS_RUN2D,
+    base_url: str = SDSS_SAS_URL,
+    workers: int = 4,
+    progress: bool = True,
+    manifest_name: str = "manifest.csv",
+    timeout: float = 60.0,
+) -> list[ManifestRow]:
     """Download spFrame + spFluxcalib pairs (resumable, verified, parallel) into ``dest/PLATE/``.
 
     Parameters
@@ -325,8 +339,16 @@ def download_sdss(exposures, dest, camera: str = "r1", run2d: str = SDSS_RUN2D, 
         out = []
         for p in paths:
             ok = p.exists() and status != "failed"
-            out.append(ManifestRow(key, f"{p.parent.name}/{p.name}", status, reason,
-                                   p.stat().st_size if ok else 0, sha256sum(p) if ok else ""))
+            out.append(
+                ManifestRow(
+                    key,
+                    f"{p.parent.name}/{p.name}",
+                    status,
+                    reason,
+                    p.stat().st_size if ok else 0,
+                    sha256sum(p) if ok else "",
+                )
+            )
         return out
 
     def one(item):

@@ -12,6 +12,7 @@ is done in chunks by parallel worker processes; each finished chunk is flushed a
 Nothing is dropped silently: every rejection is counted by reason (corrupt, NaN, coverage,
 noise-like) as in the paper's 272376 -> 267361.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from karaoke._atomic import check_output_dir, write_json
-from karaoke.spectra.grid import Grid, NoiseLikeSpectrum, artifact_mask, barycentric_to_topocentric, doppler_shift, harps_grid
-from karaoke.spectra.grid import dead_pixels, median_normalise, regrid
+from karaoke.spectra.grid import (
+    Grid,
+    NoiseLikeSpectrum,
+    artifact_mask,
+    barycentric_to_topocentric,
+    dead_pixels,
+    doppler_shift,
+    harps_grid,
+    median_normalise,
+    regrid,
+)
 from karaoke.spectra.io import SpectrumError, check_berv, read_spectrum
 from karaoke.spectra.survey import Survey
 
@@ -89,9 +99,12 @@ def prepare_observation(spec, grid: Grid, min_median: float | None = None, min_c
         mask = (doppler_shift(grid.wave, mask, -berv) > 0.999).astype(np.float32)
     need = max(1.0, min_coverage * usable.sum())
     if mask.sum() < need:
-        raise SpectrumError(source, f"covers only {int(mask.sum())} of the grid's {int(usable.sum())} usable pixels "
-                                    f"({grid.start:.2f}-{grid.stop:.2f} A, topocentric; {int(dead.sum())} dead "
-                                    f"pixels masked); at least {int(np.ceil(need))} needed")
+        raise SpectrumError(
+            source,
+            f"covers only {int(mask.sum())} of the grid's {int(usable.sum())} usable pixels "
+            f"({grid.start:.2f}-{grid.stop:.2f} A, topocentric; {int(dead.sum())} dead "
+            f"pixels masked); at least {int(np.ceil(need))} needed",
+        )
     if spec.frame == "barycentric":
         norm, med = median_normalise(flux, cover * usable, min_median=min_median)
         norm = barycentric_to_topocentric(grid.wave, norm, berv)
@@ -100,17 +113,27 @@ def prepare_observation(spec, grid: Grid, min_median: float | None = None, min_c
     return np.asarray(norm, np.float32), np.asarray(mask, np.float32), med
 
 
-def process_file(path, grid: Grid, min_coverage: float = 0.5, min_median: float | None = None,
-                 assume_berv: float | None = None):
+def process_file(
+    path, grid: Grid, min_coverage: float = 0.5, min_median: float | None = None, assume_berv: float | None = None
+):
     """One file -> (flux (L,) float32, mask (L,) uint8, meta dict) or (None, None, {reason...}).
 
     ``assume_berv`` (km/s) is used only for files whose header states no BERV."""
     try:
         spec = read_spectrum(path, berv=assume_berv)
         topo, mask, med = prepare_observation(spec, grid, min_median, min_coverage)
-        meta = {"file": Path(path).name, "path": str(path), "status": "ok", "reason": "", "object": spec.object,
-                "berv": spec.berv, "berv_source": spec.meta.get("berv_source", ""), "airmass": spec.airmass,
-                "mjd_obs": spec.meta.get("mjd_obs", float("nan")), "median": med}
+        meta = {
+            "file": Path(path).name,
+            "path": str(path),
+            "status": "ok",
+            "reason": "",
+            "object": spec.object,
+            "berv": spec.berv,
+            "berv_source": spec.meta.get("berv_source", ""),
+            "airmass": spec.airmass,
+            "mjd_obs": spec.meta.get("mjd_obs", float("nan")),
+            "median": med,
+        }
         return topo, mask.astype(np.uint8), meta
     except (SpectrumError, NoiseLikeSpectrum, ValueError) as exc:
         reason = str(exc) if isinstance(exc, SpectrumError) else f"{path}: {exc}"
@@ -123,8 +146,16 @@ def _work(args):
     return i, f, m, meta
 
 
-def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 2, chunk: int = 64,
-                       progress: bool = True, max_chunks: int | None = None, **kw) -> dict:
+def prepare_collection(
+    files,
+    out_dir,
+    grid: Grid | None = None,
+    workers: int = 2,
+    chunk: int = 64,
+    progress: bool = True,
+    max_chunks: int | None = None,
+    **kw,
+) -> dict:
     """Build (or resume) a store from FITS ``files``; returns the report (counts by reason).
 
     Parameters
@@ -162,8 +193,13 @@ def prepare_collection(files, out_dir, grid: Grid | None = None, workers: int = 
         if state["files"] != [Path(f).name for f in files] or state["grid"] != grid.to_dict():
             raise ValueError(f"{out}: holds a store of other files or another grid; use another folder")
     else:
-        state = {"grid": grid.to_dict(), "files": [Path(f).name for f in files], "chunk": chunk,
-                 "done": [], "meta": [None] * n}
+        state = {
+            "grid": grid.to_dict(),
+            "files": [Path(f).name for f in files],
+            "chunk": chunk,
+            "done": [],
+            "meta": [None] * n,
+        }
     mode = "r+" if (out / "flux.f32").exists() else "w+"
     flux = np.memmap(out / "flux.f32", dtype=np.float32, mode=mode, shape=(n, L))
     mask = np.memmap(out / "mask.u8", dtype=np.uint8, mode=mode, shape=(n, L))
@@ -228,9 +264,13 @@ def _worker_init(parent_pid: int):
 def write_report(out: Path, state: dict) -> dict:
     metas = [m for m in state["meta"] if m is not None]
     counts = Counter(m["status"] for m in metas)
-    report = {"files": len(state["files"]), "processed": len(metas), "accepted": counts.get("ok", 0),
-              "rejected": {r: counts.get(r, 0) for r in REASONS},
-              "complete": len(metas) == len(state["files"])}
+    report = {
+        "files": len(state["files"]),
+        "processed": len(metas),
+        "accepted": counts.get("ok", 0),
+        "rejected": {r: counts.get(r, 0) for r in REASONS},
+        "complete": len(metas) == len(state["files"]),
+    }
     write_json(Path(out) / "report.json", report)
     return report
 
@@ -264,11 +304,19 @@ def open_store(out_dir, accepted_only: bool = True) -> Survey:
     ok = np.array([m is not None and m["status"] == "ok" for m in state["meta"]])
     rows = np.flatnonzero(ok) if accepted_only else np.arange(n)
     metas = [state["meta"][i] or {} for i in rows]
-    meta = {"file": np.array([m.get("file", "") for m in metas]),
-            "object": np.array([str(m.get("object") or "") for m in metas]),
-            "berv": np.array([m.get("berv", np.nan) for m in metas], float),
-            "airmass": np.array([m.get("airmass", np.nan) for m in metas], float)}
+    meta = {
+        "file": np.array([m.get("file", "") for m in metas]),
+        "object": np.array([str(m.get("object") or "") for m in metas]),
+        "berv": np.array([m.get("berv", np.nan) for m in metas], float),
+        "airmass": np.array([m.get("airmass", np.nan) for m in metas], float),
+    }
     lazy = rows.size == n  # all rows: stay memory-mapped; a subset is copied into memory
-    return Survey(wave=grid.wave, flux=flux if lazy else flux[rows], mask=mask if lazy else mask[rows],
-                  meta=meta, frame="topocentric", medium="air",
-                  attrs={"normalised": True, "store": str(out)})
+    return Survey(
+        wave=grid.wave,
+        flux=flux if lazy else flux[rows],
+        mask=mask if lazy else mask[rows],
+        meta=meta,
+        frame="topocentric",
+        medium="air",
+        attrs={"normalised": True, "store": str(out)},
+    )

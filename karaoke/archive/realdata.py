@@ -4,14 +4,15 @@ The reference (Section 5.2 with a standard-atmosphere model in place of molecfit
 transmission model (vacuum -> air), evaluated at each exposure's topocentric wavelengths and
 scaled in depth per exposure (``T^k_i``, ``k_i`` fitted to the observed telluric lines).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from karaoke.spectra.grid import Grid, doppler_shift, vacuum_to_air
 from karaoke.paths import shared_data_dir
+from karaoke.spectra.grid import Grid, doppler_shift, vacuum_to_air
 from karaoke.spectra.survey import Survey
 
 
@@ -42,15 +43,26 @@ def load_alpha_cen_b(start: float | None = None, n_pixels: int | None = None, pa
             n = n_pixels or (full.n - i0)
             if i0 < 0 or i0 + n > full.n:
                 raise ValueError(f"{path}: [{start}, +{n} px] is outside {full.start}-{full.stop} A")
-        flux = np.asarray(h[0].data[:, i0:i0 + n], dtype=np.float32)
+        flux = np.asarray(h[0].data[:, i0 : i0 + n], dtype=np.float32)
         m = h["META"].data
-        meta = {"file": np.array([str(x) for x in m["file"]]), "berv": np.asarray(m["BERV_KMS"], float),
-                "airmass": np.asarray(m["AIRMASS"], float), "humidity": np.asarray(m["RHUM"], float),
-                "snr": np.asarray(m["SNR50"], float), "bjd": np.asarray(m["BJD"], float),
-                "star_id": np.zeros(len(m), dtype=np.int64)}
+        meta = {
+            "file": np.array([str(x) for x in m["file"]]),
+            "berv": np.asarray(m["BERV_KMS"], float),
+            "airmass": np.asarray(m["AIRMASS"], float),
+            "humidity": np.asarray(m["RHUM"], float),
+            "snr": np.asarray(m["SNR50"], float),
+            "bjd": np.asarray(m["BJD"], float),
+            "star_id": np.zeros(len(m), dtype=np.int64),
+        }
     wave = full.start + full.step * (i0 + np.arange(n))
-    return Survey(wave=wave, flux=flux, meta=meta, frame="barycentric", medium="air",
-                  attrs={"source": path.name, "object": "HD128621 (alpha Cen B)"})
+    return Survey(
+        wave=wave,
+        flux=flux,
+        meta=meta,
+        frame="barycentric",
+        medium="air",
+        attrs={"source": path.name, "object": "HD128621 (alpha Cen B)"},
+    )
 
 
 def to_topocentric(survey: Survey) -> Survey:
@@ -59,9 +71,16 @@ def to_topocentric(survey: Survey) -> Survey:
         raise ValueError("survey is not barycentric")
     berv = survey.meta["berv"]
     flux = doppler_shift(survey.wave, survey.flux, -berv).astype(np.float32)
-    mask = (doppler_shift(survey.wave, np.broadcast_to(survey.pixel_mask(), survey.flux.shape), -berv) > 0.999)
-    out = Survey(wave=survey.wave, flux=flux, mask=mask.astype(np.float32), meta=dict(survey.meta),
-                 frame="topocentric", medium=survey.medium, attrs=dict(survey.attrs))
+    mask = doppler_shift(survey.wave, np.broadcast_to(survey.pixel_mask(), survey.flux.shape), -berv) > 0.999
+    out = Survey(
+        wave=survey.wave,
+        flux=flux,
+        mask=mask.astype(np.float32),
+        meta=dict(survey.meta),
+        frame="topocentric",
+        medium=survey.medium,
+        attrs=dict(survey.attrs),
+    )
     return out
 
 
@@ -127,14 +146,19 @@ def mix_with_synthetic(real: Survey, synth: Survey, real_star_id: int = -1) -> S
     if real.frame != "topocentric" or synth.frame != "topocentric":
         raise ValueError("mix topocentric surveys (shift barycentric ones by -BERV first)")
     if real.n_pixels != synth.n_pixels or not np.allclose(real.wave, synth.wave):
-        raise ValueError(f"the synthetic survey is on another grid ({synth.wave[0]:.2f}-{synth.wave[-1]:.2f} A, "
-                         f"{synth.n_pixels} px) than the real spectra ({real.wave[0]:.2f}-{real.wave[-1]:.2f} A, "
-                         f"{real.n_pixels} px)")
+        raise ValueError(
+            f"the synthetic survey is on another grid ({synth.wave[0]:.2f}-{synth.wave[-1]:.2f} A, "
+            f"{synth.n_pixels} px) than the real spectra ({real.wave[0]:.2f}-{real.wave[-1]:.2f} A, "
+            f"{real.n_pixels} px)"
+        )
     from karaoke.spectra.survey import concat_surveys
 
-    parts = [Survey(wave=s.wave, flux=s.flux, mask=s.mask, frame="topocentric",
-                    meta={"star_id": ids, "berv": s.meta["berv"]})
-             for s, ids in ((real, np.full(len(real), real_star_id)), (synth, synth.meta["star_id"]))]
+    parts = [
+        Survey(
+            wave=s.wave, flux=s.flux, mask=s.mask, frame="topocentric", meta={"star_id": ids, "berv": s.meta["berv"]}
+        )
+        for s, ids in ((real, np.full(len(real), real_star_id)), (synth, synth.meta["star_id"]))
+    ]
     mixed = concat_surveys(*parts)
     mixed.attrs["normalised"] = True
     return mixed
@@ -170,7 +194,12 @@ def alpha_cen_b_training(start: float, n_pixels: int, synth: Survey | None = Non
     topo = to_topocentric(bary)
     # the object names the star for the truth-free responses (a KL ladder's choice); no star id,
     # whose hold-out split would hold out the only star
-    real = Survey(wave=topo.wave, flux=topo.flux, mask=topo.mask,
-                  meta={"berv": topo.meta["berv"], "object": np.full(len(topo), "alpha Cen B")},
-                  frame="topocentric", attrs={"normalised": True, "source": "alpha Cen B"})
+    real = Survey(
+        wave=topo.wave,
+        flux=topo.flux,
+        mask=topo.mask,
+        meta={"berv": topo.meta["berv"], "object": np.full(len(topo), "alpha Cen B")},
+        frame="topocentric",
+        attrs={"normalised": True, "source": "alpha Cen B"},
+    )
     return real, (mix_with_synthetic(real, synth) if synth is not None else None)

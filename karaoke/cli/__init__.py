@@ -11,14 +11,14 @@
 Exit status, the same for every subcommand (see :data:`EXIT_STATUS`): 0 ok, 1 error,
 2 usage error, 3 some inputs failed (the others were done; see the report), 130 interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
 from karaoke.cli import clean, download, evaluate, prepare, synth, train
-from karaoke.cli._common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_STATUS,  # noqa: F401
-                                 EXIT_USAGE, UsageError)
+from karaoke.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_STATUS, EXIT_USAGE, UsageError  # noqa: F401
 
 #: The subcommands, one module each, in the order ``--help`` lists them.
 COMMANDS = (synth, train, evaluate, download, prepare, clean)
@@ -30,16 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     from karaoke.presets import DEFAULT_PRESET, PRESETS
 
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="karaoke", description="Stellar Karaoke: telluric removal by velocity "
-                                "whitening and a convolutional VAE (Sedaghat et al. 2023).",
-                                epilog=EXIT_STATUS, formatter_class=fmt)
+    p = argparse.ArgumentParser(
+        prog="karaoke",
+        description="Stellar Karaoke: telluric removal by velocity "
+        "whitening and a convolutional VAE (Sedaghat et al. 2023).",
+        epilog=EXIT_STATUS,
+        formatter_class=fmt,
+    )
     p.add_argument("--version", action="version", version=f"karaoke {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     presets = sorted(PRESETS)
 
     def cmd(name, help_, description=None):
-        return sub.add_parser(name, help=help_, description=description or help_, epilog=EXIT_STATUS,
-                              formatter_class=fmt)
+        return sub.add_parser(
+            name, help=help_, description=description or help_, epilog=EXIT_STATUS, formatter_class=fmt
+        )
 
     for module in COMMANDS:
         module.add_parser(cmd, presets, DEFAULT_PRESET)

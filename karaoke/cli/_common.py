@@ -1,4 +1,5 @@
 """What every subcommand shares: the exit status scheme, usage errors, JSON output."""
+
 from __future__ import annotations
 
 import json
@@ -33,5 +34,8 @@ def _print_json(obj):
 
 def _warn_partial(model):
     if model.checkpoint_meta.get("partial"):
-        print(f"warning: {model.checkpoint_path} is a partly trained network (epoch "
-              f"{model.checkpoint_meta.get('epoch')}), used because --allow-partial was given", file=sys.stderr)
+        print(
+            f"warning: {model.checkpoint_path} is a partly trained network (epoch "
+            f"{model.checkpoint_meta.get('epoch')}), used because --allow-partial was given",
+            file=sys.stderr,
+        )

@@ -1,4 +1,5 @@
 """``karaoke download``: fetch HARPS, SDSS files or the authors' model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,9 +9,12 @@ from karaoke.cli._common import EXIT_OK, UsageError, _batch_status, _print_json
 
 def add_parser(cmd, presets, default_preset):
     """Add the ``download`` subcommand (``cmd(name, help, description)`` makes a subparser)."""
-    d = cmd("download", "HARPS ADP spectra (ESO), SDSS spFrame/spFluxcalib pairs (SAS), or the authors' model",
-            "Fetch archive data in parallel; a re-run fetches only what is missing or failed; OUT/manifest.csv "
-            "says what was fetched and why anything failed.")
+    d = cmd(
+        "download",
+        "HARPS ADP spectra (ESO), SDSS spFrame/spFluxcalib pairs (SAS), or the authors' model",
+        "Fetch archive data in parallel; a re-run fetches only what is missing or failed; OUT/manifest.csv "
+        "says what was fetched and why anything failed.",
+    )
     d.add_argument("what", choices=["harps", "sdss", "model"], help="what to download")
     d.add_argument("--out", type=Path, required=True, help="folder for the files and manifest.csv")
     d.add_argument("--target", default=None, help="object name for the ESO query (harps)")
@@ -20,13 +24,19 @@ def add_parser(cmd, presets, default_preset):
     d.add_argument("--max-rows", type=int, default=None, help="at most this many query results (harps; default all)")
     d.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
     d.add_argument("--plate", type=int, nargs="+", default=None, help="SDSS plate number(s) (sdss)")
-    d.add_argument("--exposures", type=int, nargs="+", default=None,
-                   help="SDSS exposure numbers (sdss; default: every exposure of each plate; with several "
-                        "plates the same numbers are tried on each)")
+    d.add_argument(
+        "--exposures",
+        type=int,
+        nargs="+",
+        default=None,
+        help="SDSS exposure numbers (sdss; default: every exposure of each plate; with several "
+        "plates the same numbers are tried on each)",
+    )
     d.add_argument("--camera", default="r1", help="SDSS camera (sdss; default r1, the paper's)")
     d.add_argument("--run2d", default="26", help="SDSS reduction (sdss; SEGUE plates: 26, 103, 104; default 26)")
-    d.add_argument("--base-url", default=None,
-                   help="archive root for model/sdss (default: the authors' site / the DR17 SAS)")
+    d.add_argument(
+        "--base-url", default=None, help="archive root for model/sdss (default: the authors' site / the DR17 SAS)"
+    )
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=run)
     return d
@@ -38,8 +48,9 @@ def run(a):
     if a.what == "model":
         from karaoke.nn.model import load_model
 
-        path = fetch_authors_model(a.out, base_url=a.base_url or AUTHORS_MODEL_URL, progress=not a.quiet,
-                                   validate=load_model)
+        path = fetch_authors_model(
+            a.out, base_url=a.base_url or AUTHORS_MODEL_URL, progress=not a.quiet, validate=load_model
+        )
         _print_json({"model": str(path)})
         return 0
     if a.what == "sdss":
@@ -65,13 +76,20 @@ def _download_sdss(a):
     for plate in a.plate:
         exps = a.exposures or list_sdss_exposures(plate, a.camera, a.run2d, base)
         pairs += [(plate, e) for e in exps]
-    rows = download_sdss(pairs, a.out, camera=a.camera, run2d=a.run2d, base_url=base, workers=a.workers,
-                         progress=not a.quiet)
+    rows = download_sdss(
+        pairs, a.out, camera=a.camera, run2d=a.run2d, base_url=base, workers=a.workers, progress=not a.quiet
+    )
     return _download_summary(len(pairs), len({r.dataset for r in rows if r.status == "failed"}), a.out)
 
 
 def _download_summary(requested: int, failed: int, out) -> int:
     """Print a download's JSON summary; exit status 3 when some failed, 1 when all did."""
-    _print_json({"requested": requested, "ok": requested - failed, "failed": failed,
-                 "manifest": str(Path(out) / "manifest.csv")})
+    _print_json(
+        {
+            "requested": requested,
+            "ok": requested - failed,
+            "failed": failed,
+            "manifest": str(Path(out) / "manifest.csv"),
+        }
+    )
     return _batch_status(failed, requested) if requested else EXIT_OK

@@ -1,4 +1,5 @@
 """``karaoke evaluate``: score a trained network on a survey file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,23 +11,34 @@ from karaoke.cli._common import _print_json, _warn_partial
 
 def add_parser(cmd, presets, default_preset):
     """Add the ``evaluate`` subcommand (``cmd(name, help, description)`` makes a subparser)."""
-    e = cmd("evaluate", "Qt/Qs of a trained network on a survey file (one JSON object)",
-            "Score a trained network on a survey: with its telluric transmission, median Qt, Qs (exact "
-            "truth where the survey has it, else the paper's pseudo-truth), and with exact truth the "
-            "telluric leakage and stellar response; with a BERV and a star id per spectrum (meta_berv, "
-            "meta_star_id or meta_object), the same two responses estimated from the spectra alone "
-            "(leakage_est, stellar_response_est: karaoke.evaluation.truthfree; real archives have no "
-            "truth). The survey must be on the model's grid, frame and medium. Held-out stars only when "
-            "the survey is the training survey.")
+    e = cmd(
+        "evaluate",
+        "Qt/Qs of a trained network on a survey file (one JSON object)",
+        "Score a trained network on a survey: with its telluric transmission, median Qt, Qs (exact "
+        "truth where the survey has it, else the paper's pseudo-truth), and with exact truth the "
+        "telluric leakage and stellar response; with a BERV and a star id per spectrum (meta_berv, "
+        "meta_star_id or meta_object), the same two responses estimated from the spectra alone "
+        "(leakage_est, stellar_response_est: karaoke.evaluation.truthfree; real archives have no "
+        "truth). The survey must be on the model's grid, frame and medium. Held-out stars only when "
+        "the survey is the training survey.",
+    )
     e.add_argument("run", type=Path, help="run folder or checkpoint file")
-    e.add_argument("survey", type=Path, help="survey file (.npz) with a 'transmission' array, or "
-                                                          "BERVs and star ids (meta_berv, meta_star_id), or a store "
-                                                          "folder from `karaoke prepare` (BERVs and objects)")
+    e.add_argument(
+        "survey",
+        type=Path,
+        help="survey file (.npz) with a 'transmission' array, or "
+        "BERVs and star ids (meta_berv, meta_star_id), or a store "
+        "folder from `karaoke prepare` (BERVs and objects)",
+    )
     e.add_argument("--max-spectra", type=int, default=None, help="score at most this many spectra (default all)")
-    e.add_argument("--pseudo-truth", action="store_true",
-                   help="use the paper's pseudo-truth from the transmission instead of the exact truth")
-    e.add_argument("--allow-partial", action="store_true",
-                   help="accept a run whose training has not finished (refused by default)")
+    e.add_argument(
+        "--pseudo-truth",
+        action="store_true",
+        help="use the paper's pseudo-truth from the transmission instead of the exact truth",
+    )
+    e.add_argument(
+        "--allow-partial", action="store_true", help="accept a run whose training has not finished (refused by default)"
+    )
     e.set_defaults(func=run)
     return e
 
@@ -35,9 +47,8 @@ def run(a):
     from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
     from karaoke.nn.model import load_model
     from karaoke.nn.training import normalised_once
-    from karaoke.spectra.survey import load_survey
-
     from karaoke.products.clean import check_survey_matches_model
+    from karaoke.spectra.survey import load_survey
 
     model = load_model(a.run, allow_partial=a.allow_partial)
     _warn_partial(model)
@@ -57,8 +68,10 @@ def run(a):
     except ValueError as exc:
         truth_free, why = False, str(exc)
     if survey.transmission is None and not truth_free:
-        raise ValueError(f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
-                         f"BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses: {why}")
+        raise ValueError(
+            f"{a.survey}: evaluation needs a 'transmission' array (telluric model per spectrum), or a "
+            f"BERV and a star id per spectrum (meta_berv, meta_star_id) for the truth-free responses: {why}"
+        )
     norm, rejected = normalised_once(survey, meta.get("train_config", {}).get("min_median", 50.0))
     held_out = meta.get("data_hash") == survey.data_hash()
     if held_out:
@@ -68,19 +81,29 @@ def run(a):
     idx = idx[: a.max_spectra] if a.max_spectra else idx
     sub = norm.subset(idx)
     recon = model.reconstruct(sub.flux)
-    out = {"n_spectra": int(len(sub)), "held_out": bool(held_out), "n_rejected": len(rejected),
-           "run": str(a.run), "survey": str(a.survey)}
+    out = {
+        "n_spectra": int(len(sub)),
+        "held_out": bool(held_out),
+        "n_rejected": len(rejected),
+        "run": str(a.run),
+        "survey": str(a.survey),
+    }
     if sub.transmission is not None:
         truth = None if a.pseudo_truth else sub.stellar
-        ev = evaluate_reconstruction(recon, sub.flux, sub.wave, sub.transmission, stellar=truth,
-                                     pixmask=sub.pixel_mask())
-        out.update({k: round(ev.summary()[k], 4) for k in ("Qt", "Qs", "Qt_mean", "Qs_mean")},
-                   truth="pseudo-truth" if truth is None else "exact")
+        ev = evaluate_reconstruction(
+            recon, sub.flux, sub.wave, sub.transmission, stellar=truth, pixmask=sub.pixel_mask()
+        )
+        out.update(
+            {k: round(ev.summary()[k], 4) for k in ("Qt", "Qs", "Qt_mean", "Qs_mean")},
+            truth="pseudo-truth" if truth is None else "exact",
+        )
         if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
-            leak, star = line_responses(model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar,
-                                        recon=recon)
-            out.update(leakage=round(float(np.nanmedian(leak)), 4),
-                       stellar_response=round(float(np.nanmedian(star)), 4))
+            leak, star = line_responses(
+                model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar, recon=recon
+            )
+            out.update(
+                leakage=round(float(np.nanmedian(leak)), 4), stellar_response=round(float(np.nanmedian(star)), 4)
+            )
     if not truth_free:
         out["truth_free_skipped"] = why
     else:  # the same responses estimated from the spectra, their BERVs and stars alone
@@ -93,12 +116,22 @@ def run(a):
                 raise ValueError(f"{a.survey}: {exc}") from None
             out["truth_free_skipped"] = str(exc)
         else:
-            leak, star = self_responses(model.reconstruct, sub.flux, sub.wave, sub.meta["berv"],
-                                        star_ids(sub, check_span=False),
-                                        RANK_CONFIG, recon=recon, templates=templates, mask=sub.pixel_mask(),
-                                        chunk=16)  # a network: each spectrum on its own
-            out.update(leakage_est=round(float(np.nanmedian(leak)), 4),
-                       stellar_response_est=round(float(np.nanmedian(star)), 4))
+            leak, star = self_responses(
+                model.reconstruct,
+                sub.flux,
+                sub.wave,
+                sub.meta["berv"],
+                star_ids(sub, check_span=False),
+                RANK_CONFIG,
+                recon=recon,
+                templates=templates,
+                mask=sub.pixel_mask(),
+                chunk=16,
+            )  # a network: each spectrum on its own
+            out.update(
+                leakage_est=round(float(np.nanmedian(leak)), 4),
+                stellar_response_est=round(float(np.nanmedian(star)), 4),
+            )
     out["partial_model"] = bool(meta.get("partial"))
     _print_json(out)
     return 0

@@ -1,4 +1,5 @@
 """``karaoke synth``: write a synthetic survey file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,19 +9,30 @@ from karaoke.cli._common import _print_json
 
 def add_parser(cmd, presets, default_preset):
     """Add the ``synth`` subcommand (``cmd(name, help, description)`` makes a subparser)."""
-    s = cmd("synth", "write a synthetic survey file (.npz) with its exact truth",
-            "Generate the embedded synthetic survey of a preset (stars x tellurics, topocentric, air "
-            "wavelengths) and write it as one .npz file (format: karaoke/survey.py).")
+    s = cmd(
+        "synth",
+        "write a synthetic survey file (.npz) with its exact truth",
+        "Generate the embedded synthetic survey of a preset (stars x tellurics, topocentric, air "
+        "wavelengths) and write it as one .npz file (format: karaoke/survey.py).",
+    )
     s.add_argument("out", type=Path, help="survey file to write (.npz is appended if missing)")
     s.add_argument("--n-spectra", type=int, default=3000, help="number of spectra (default 3000)")
-    s.add_argument("--n-stars", type=int, default=None,
-                   help="number of stars (default: the preset's spectra-per-star ratio)")
+    s.add_argument(
+        "--n-stars", type=int, default=None, help="number of stars (default: the preset's spectra-per-star ratio)"
+    )
     s.add_argument("--seed", type=int, default=0, help="random seed of the survey (default 0)")
-    s.add_argument("--scale", "--preset", dest="scale", choices=presets, default=default_preset,
-                   help=f"preset giving grid and survey (default {default_preset}; see karaoke.presets)")
+    s.add_argument(
+        "--scale",
+        "--preset",
+        dest="scale",
+        choices=presets,
+        default=default_preset,
+        help=f"preset giving grid and survey (default {default_preset}; see karaoke.presets)",
+    )
     s.add_argument("--n-pixels", type=int, default=None, help="pixels of the grid (default: the preset's)")
-    s.add_argument("--grid-start", type=float, default=None,
-                   help="first pixel, air Angstrom, topocentric (default: the preset's)")
+    s.add_argument(
+        "--grid-start", type=float, default=None, help="first pixel, air Angstrom, topocentric (default: the preset's)"
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run)
     return s
@@ -33,7 +45,9 @@ def run(a):
 
     cfg = get_preset(a.scale).survey
     kw = {"n_spectra": a.n_spectra, "seed": a.seed}
-    kw["n_stars"] = a.n_stars if a.n_stars else max(1, min(a.n_spectra, round(a.n_spectra * cfg.n_stars / cfg.n_spectra)))
+    kw["n_stars"] = (
+        a.n_stars if a.n_stars else max(1, min(a.n_spectra, round(a.n_spectra * cfg.n_stars / cfg.n_spectra)))
+    )
     if a.n_pixels:
         kw["n_pixels"] = a.n_pixels
     if a.grid_start:
@@ -46,6 +60,13 @@ def run(a):
         raise ValueError(f"{a.out}: is a folder; give the survey file's name (e.g. {a.out / 'survey.npz'})")
     survey = make_survey(cfg, progress=not a.quiet)
     path = save_survey(survey, a.out)
-    _print_json({"survey": str(path), "n_spectra": len(survey), "n_pixels": survey.n_pixels,
-                 "grid": survey.grid.to_dict(), "config_hash": cfg.hash()})
+    _print_json(
+        {
+            "survey": str(path),
+            "n_spectra": len(survey),
+            "n_pixels": survey.n_pixels,
+            "grid": survey.grid.to_dict(),
+            "config_hash": cfg.hash(),
+        }
+    )
     return 0

@@ -15,17 +15,50 @@ Layer 5 (above :mod:`karaoke.presets`):
 * :mod:`karaoke.evaluation.bottleneck` -- the KL weight chosen with them
   (``karaoke train``'s default for the converged presets, or ``--kl-weight auto``).
 """
-from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct  # noqa: F401
-from karaoke.evaluation.metrics import (Evaluation, MetricConfig, PCABaseline, evaluate_reconstruction,  # noqa: F401
-                                        line_responses, lowpass_baseline, static_telluric_pattern, telluric_leakage,
-                                        transmission_rms)
-from karaoke.evaluation.claims import CLAIMS, check_claims  # noqa: F401
-from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table  # noqa: F401
-from karaoke.evaluation.telluric_fit import fit_transmission  # noqa: F401
-from karaoke.evaluation.truthfree import line_templates, rank_networks, self_responses  # noqa: F401
-from karaoke.evaluation.bottleneck import KL_LADDER, ladder_cached, rank_ladder, train_kl_ladder  # noqa: F401
 
-__all__ = ["CLAIMS", "check_claims", "fit_wobble", "wobble_reconstruct", "Evaluation", "MetricConfig", "PCABaseline", "evaluate_reconstruction", "line_responses",
-           "lowpass_baseline", "static_telluric_pattern", "telluric_leakage", "transmission_rms", "read_table", "run_sweep", "score_model", "summarise",
-           "write_table", "fit_transmission", "line_templates", "rank_networks", "self_responses", "KL_LADDER",
-           "train_kl_ladder", "ladder_cached", "rank_ladder"]
+from karaoke.evaluation.bottleneck import KL_LADDER, ladder_cached, rank_ladder, train_kl_ladder
+from karaoke.evaluation.claims import CLAIMS, check_claims
+from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct
+from karaoke.evaluation.metrics import (
+    Evaluation,
+    MetricConfig,
+    PCABaseline,
+    evaluate_reconstruction,
+    line_responses,
+    lowpass_baseline,
+    static_telluric_pattern,
+    telluric_leakage,
+    transmission_rms,
+)
+from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table
+from karaoke.evaluation.telluric_fit import fit_transmission
+from karaoke.evaluation.truthfree import line_templates, rank_networks, self_responses
+
+__all__ = [
+    "CLAIMS",
+    "check_claims",
+    "fit_wobble",
+    "wobble_reconstruct",
+    "Evaluation",
+    "MetricConfig",
+    "PCABaseline",
+    "evaluate_reconstruction",
+    "line_responses",
+    "lowpass_baseline",
+    "static_telluric_pattern",
+    "telluric_leakage",
+    "transmission_rms",
+    "read_table",
+    "run_sweep",
+    "score_model",
+    "summarise",
+    "write_table",
+    "fit_transmission",
+    "line_templates",
+    "rank_networks",
+    "self_responses",
+    "KL_LADDER",
+    "train_kl_ladder",
+    "ladder_cached",
+    "rank_ladder",
+]

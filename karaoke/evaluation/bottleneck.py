@@ -14,6 +14,7 @@ Layout of the output folder ``OUT``::
     OUT/choice.json                        the ranking, the weights tried, the chosen one
     OUT/model.pt, run.json, history.csv    copies of the chosen run (``karaoke evaluate OUT``)
 """
+
 from __future__ import annotations
 
 import shutil
@@ -25,7 +26,7 @@ from karaoke._atomic import atomic_path, check_output_dir, write_json
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
 from karaoke.nn.model import load_model
 from karaoke.nn.training import TrainingDiverged, prepare_training_data, train
-from karaoke.presets import KL_LADDER  # noqa: F401  (the weights tried by default; re-exported)
+from karaoke.presets import KL_LADDER
 
 #: Most held-out spectra the ranking reconstructs.
 MAX_RANK_SPECTRA = 400
@@ -50,14 +51,18 @@ def star_ids(survey, check_span: bool = True):
     meta = survey.meta
     sid = meta.get("star_id", meta.get("object"))
     if sid is None:
-        raise ValueError("the truth-free responses need each spectrum's star: a 'meta_star_id' (or "
-                         "'meta_object') array in the survey")
+        raise ValueError(
+            "the truth-free responses need each spectrum's star: a 'meta_star_id' (or "
+            "'meta_object') array in the survey"
+        )
     berv = meta.get("berv")
     if berv is None or not np.all(np.isfinite(np.asarray(berv, dtype=float))):
         raise ValueError("the truth-free responses need a finite BERV per spectrum ('meta_berv', km/s)")
     if check_span and np.ptp(np.asarray(berv, dtype=float)) < 1.0:
-        raise ValueError(f"the BERVs span only {np.ptp(np.asarray(berv, dtype=float)):.2f} km/s: telluric and "
-                         "stellar lines cannot be told apart from the data")
+        raise ValueError(
+            f"the BERVs span only {np.ptp(np.asarray(berv, dtype=float)):.2f} km/s: telluric and "
+            "stellar lines cannot be told apart from the data"
+        )
     return np.asarray(sid)
 
 
@@ -87,8 +92,9 @@ def survey_templates(norm, rows, cfg=RANK_CONFIG, max_spectra: int = MAX_TEMPLAT
     k = min(others.size, max(0, max_spectra - rows.size))
     extra = others[np.unique(np.linspace(0, others.size - 1, k).astype(int))] if k else others[:0]
     pool = norm.subset(np.concatenate([rows, extra]))
-    tell, stellar = line_templates(pool.flux, pool.wave, pool.meta["berv"], star_ids(pool), cfg,
-                                   mask=pool.pixel_mask())  # padding and gaps are no lines
+    tell, stellar = line_templates(
+        pool.flux, pool.wave, pool.meta["berv"], star_ids(pool), cfg, mask=pool.pixel_mask()
+    )  # padding and gaps are no lines
     return (tell, stellar[: rows.size]), int(len(pool))
 
 
@@ -156,18 +162,40 @@ def rank_ladder(survey, train_config, models: dict, min_stellar_response: float 
     test = test[:MAX_RANK_SPECTRA]
     templates, n_pool = survey_templates(norm, test)
     sub = norm.subset(test)
-    rows = rank_networks({w: m.reconstruct for w, m in models.items()}, sub.flux, sub.wave, sub.meta["berv"],
-                         star_ids(sub, check_span=False), min_stellar_response=min_stellar_response,
-                         templates=templates, mask=sub.pixel_mask())
-    ranking = [{"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response",
-                                                                        "separation")}} for r in rows]
-    return {"chosen": ranking[0]["kl_weight"], "ranking": ranking, "n_spectra": int(len(sub)),
-            "n_template_spectra": n_pool, "star_key": "star_id" if "star_id" in sub.meta else "object",
-            "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)"}
+    rows = rank_networks(
+        {w: m.reconstruct for w, m in models.items()},
+        sub.flux,
+        sub.wave,
+        sub.meta["berv"],
+        star_ids(sub, check_span=False),
+        min_stellar_response=min_stellar_response,
+        templates=templates,
+        mask=sub.pixel_mask(),
+    )
+    ranking = [
+        {"kl_weight": r["label"], **{k: round(r[k], 4) for k in ("leakage", "stellar_response", "separation")}}
+        for r in rows
+    ]
+    return {
+        "chosen": ranking[0]["kl_weight"],
+        "ranking": ranking,
+        "n_spectra": int(len(sub)),
+        "n_template_spectra": n_pool,
+        "star_key": "star_id" if "star_id" in sub.meta else "object",
+        "method": "karaoke.evaluation.truthfree.rank_networks (held-out spectra, no truth)",
+    }
 
 
-def ladder_cached(survey, model_config, train_config, kl_weights=KL_LADDER, root=None, device="auto",
-                  progress: bool = True, min_stellar_response: float = 0.6):
+def ladder_cached(
+    survey,
+    model_config,
+    train_config,
+    kl_weights=KL_LADDER,
+    root=None,
+    device="auto",
+    progress: bool = True,
+    min_stellar_response: float = 0.6,
+):
     """:func:`train_kl_ladder` through the run cache: each weight's network is the one
     :func:`karaoke.nn.training.train_cached` returns (trained only if missing, shared with any
     other use of the same recipe), and the best separated one is chosen without truth.
@@ -190,16 +218,28 @@ def ladder_cached(survey, model_config, train_config, kl_weights=KL_LADDER, root
     from karaoke.nn.training import train_cached
 
     weights = _ladder_weights(survey, model_config, kl_weights)
-    models, diverged = _train_each(weights, lambda w: train_cached(
-        survey, model_config, train_config.replace(kl_weight=w), root, device=device, progress=progress),
-        "the cached KL ladder")
+    models, diverged = _train_each(
+        weights,
+        lambda w: train_cached(
+            survey, model_config, train_config.replace(kl_weight=w), root, device=device, progress=progress
+        ),
+        "the cached KL ladder",
+    )
     choice = _choice(survey, train_config, models, weights, diverged, min_stellar_response)
     choice["run_dirs"] = {f"{w:g}": str(m.run_dir) for w, m in models.items()}
     return models[choice["chosen"]], choice
 
 
-def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDER, device="auto",
-                    progress: bool = True, min_stellar_response: float = 0.6) -> dict:
+def train_kl_ladder(
+    survey,
+    model_config,
+    train_config,
+    out,
+    kl_weights=KL_LADDER,
+    device="auto",
+    progress: bool = True,
+    min_stellar_response: float = 0.6,
+) -> dict:
     """Train one network per KL weight and keep the best separated one (no truth used).
 
     Parameters
@@ -237,8 +277,9 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
     out = check_output_dir(out, "output folder")
 
     def fit(w):
-        train(survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device,
-              progress=progress)
+        train(
+            survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device, progress=progress
+        )
         return load_model(out / _folder(w) / "model.pt")
 
     models, diverged = _train_each(weights, fit, out)
@@ -249,4 +290,3 @@ def train_kl_ladder(survey, model_config, train_config, out, kl_weights=KL_LADDE
             shutil.copyfile(best / name, tmp)
     write_json(out / "choice.json", choice)
     return choice
-

@@ -5,6 +5,7 @@ Each claim compares the summaries (:func:`karaoke.evaluation.sweeps.summarise`, 
 held-out spectra with the exact truth) of the whitened network (``w``, N = 30 km/s) and of the
 topocentric one (``t``, N = 0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,12 +31,19 @@ class Claim:
 
 
 CLAIMS = (
-    Claim("qt_halved", f"whitened Qt <= {QT_RATIO_MAX:g} x topocentric Qt",
-          lambda w, t: w["Qt"] <= QT_RATIO_MAX * t["Qt"]),
-    Claim("stellar_followed", f"both stellar responses >= {STELLAR_RESPONSE_MIN:g}",
-          lambda w, t: w["stellar_response"] >= STELLAR_RESPONSE_MIN and t["stellar_response"] >= STELLAR_RESPONSE_MIN),
-    Claim("static_removed", f"whitened static pattern <= {STATIC_RATIO_MAX:g} x topocentric",
-          lambda w, t: w["static_pattern"] <= STATIC_RATIO_MAX * t["static_pattern"]),
+    Claim(
+        "qt_halved", f"whitened Qt <= {QT_RATIO_MAX:g} x topocentric Qt", lambda w, t: w["Qt"] <= QT_RATIO_MAX * t["Qt"]
+    ),
+    Claim(
+        "stellar_followed",
+        f"both stellar responses >= {STELLAR_RESPONSE_MIN:g}",
+        lambda w, t: w["stellar_response"] >= STELLAR_RESPONSE_MIN and t["stellar_response"] >= STELLAR_RESPONSE_MIN,
+    ),
+    Claim(
+        "static_removed",
+        f"whitened static pattern <= {STATIC_RATIO_MAX:g} x topocentric",
+        lambda w, t: w["static_pattern"] <= STATIC_RATIO_MAX * t["static_pattern"],
+    ),
     Claim("stars_reconstructed", f"whitened Qs <= {QS_MAX:g}", lambda w, t: w["Qs"] <= QS_MAX),
 )
 
@@ -72,18 +80,37 @@ class FigureClaim:
 #: summaries: ``velocity`` (N km/s -> summary), ``variational`` (True: VAE, False: AE) or
 #: ``latent`` (latent size -> summary).
 FIGURE_CLAIMS = (
-    FigureClaim("qt_falls_with_whitening", "Fig. 7",
-                "Qt falls from N = 0 to N = 5 and on to N = 15-30 km/s", "velocity",
-                lambda m: m[0.0]["Qt"] > m[5.0]["Qt"] > min(m[15.0]["Qt"], m[30.0]["Qt"])),
-    FigureClaim("whitening_keeps_stars", "Fig. 7", "Qs at N = 30 km/s within 0.1 of N = 0", "velocity",
-                lambda m: abs(m[30.0]["Qs"] - m[0.0]["Qs"]) <= 0.1),
-    FigureClaim("ae_leaks_more", "Fig. 8", "the AE keeps more tellurics than the VAE (Qt and leakage)",
-                "variational", lambda m: m[True]["Qt"] < m[False]["Qt"] and m[True]["leak"] < m[False]["leak"]),
-    FigureClaim("small_latent_loses_stars", "Fig. 9",
-                "the smallest latent space loses the most stellar lines (highest Qs, lower stellar "
-                "response than 128)", "latent",
-                lambda m: m[min(m)]["Qs"] == max(s["Qs"] for s in m.values())
-                and m[min(m)]["stellar_response"] < m[128]["stellar_response"]),
+    FigureClaim(
+        "qt_falls_with_whitening",
+        "Fig. 7",
+        "Qt falls from N = 0 to N = 5 and on to N = 15-30 km/s",
+        "velocity",
+        lambda m: m[0.0]["Qt"] > m[5.0]["Qt"] > min(m[15.0]["Qt"], m[30.0]["Qt"]),
+    ),
+    FigureClaim(
+        "whitening_keeps_stars",
+        "Fig. 7",
+        "Qs at N = 30 km/s within 0.1 of N = 0",
+        "velocity",
+        lambda m: abs(m[30.0]["Qs"] - m[0.0]["Qs"]) <= 0.1,
+    ),
+    FigureClaim(
+        "ae_leaks_more",
+        "Fig. 8",
+        "the AE keeps more tellurics than the VAE (Qt and leakage)",
+        "variational",
+        lambda m: m[True]["Qt"] < m[False]["Qt"] and m[True]["leak"] < m[False]["leak"],
+    ),
+    FigureClaim(
+        "small_latent_loses_stars",
+        "Fig. 9",
+        "the smallest latent space loses the most stellar lines (highest Qs, lower stellar response than 128)",
+        "latent",
+        lambda m: (
+            m[min(m)]["Qs"] == max(s["Qs"] for s in m.values())
+            and m[min(m)]["stellar_response"] < m[128]["stellar_response"]
+        ),
+    ),
 )
 
 

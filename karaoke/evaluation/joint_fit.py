@@ -8,6 +8,7 @@ jointly to all epochs in log flux:
 
 with an L1 penalty that keeps the telluric template sparse (zero away from lines).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,22 +17,32 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from karaoke.spectra.grid import Grid, doppler_shift
 from karaoke.nn.whitening import velocity_shift
+from karaoke.spectra.grid import Grid, doppler_shift
 
 
 @dataclass
 class WobbleFit:
-    stellar: np.ndarray     # (N, L) telluric-free spectra, barycentric (template x continuum)
-    telluric: np.ndarray    # (N, L) fitted transmission per epoch, barycentric
+    stellar: np.ndarray  # (N, L) telluric-free spectra, barycentric (template x continuum)
+    telluric: np.ndarray  # (N, L) fitted transmission per epoch, barycentric
     template_t: np.ndarray  # (L,) log telluric template, observatory frame
-    amplitude: np.ndarray   # (N,)
+    amplitude: np.ndarray  # (N,)
     seconds: float
     loss: float
 
 
-def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400, lr: float = 0.02,
-               l1: float = 1e-3, poly_degree: int = 2, seed: int = 0) -> WobbleFit:
+def fit_wobble(
+    flux,
+    mask,
+    grid: Grid,
+    berv,
+    airmass=None,
+    iterations: int = 400,
+    lr: float = 0.02,
+    l1: float = 1e-3,
+    poly_degree: int = 2,
+    seed: int = 0,
+) -> WobbleFit:
     """Fit the baseline to normalised barycentric spectra ``flux`` (N, L) of one object.
 
     Parameters
@@ -71,7 +82,7 @@ def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400
     t_raw = torch.nn.Parameter(torch.full((L,), -6.0, dtype=torch.float64))
     log_a = torch.nn.Parameter(torch.as_tensor(np.log(a0)))
     xs = torch.linspace(-1, 1, L, dtype=torch.float64)
-    basis = torch.stack([xs ** d for d in range(poly_degree + 1)])  # (D, L)
+    basis = torch.stack([xs**d for d in range(poly_degree + 1)])  # (D, L)
     c = torch.nn.Parameter(torch.zeros(N, poly_degree + 1, dtype=torch.float64))
     opt = torch.optim.Adam([s, t_raw, log_a, c], lr=lr)
 
@@ -91,12 +102,12 @@ def fit_wobble(flux, mask, grid: Grid, berv, airmass=None, iterations: int = 400
         a = torch.exp(log_a)
         stellar = torch.exp(s[None] + c @ basis)
         telluric = torch.exp(a[:, None] * t_b)
-    return WobbleFit(stellar.numpy(), telluric.numpy(), t.numpy(), a.numpy(), time.perf_counter() - t0,
-                     float(loss.detach()))
+    return WobbleFit(
+        stellar.numpy(), telluric.numpy(), t.numpy(), a.numpy(), time.perf_counter() - t0, float(loss.detach())
+    )
 
 
-def wobble_reconstruct(flux, grid: Grid, berv, mask=None, airmass=None, iterations: int = 400,
-                       **fit_kw) -> np.ndarray:
+def wobble_reconstruct(flux, grid: Grid, berv, mask=None, airmass=None, iterations: int = 400, **fit_kw) -> np.ndarray:
     """Telluric-free models of topocentric spectra of one object from the wobble-style fit, in
     the frame of the input: the reconstruction step a network provides, for the same probes.
 
@@ -133,6 +144,7 @@ def wobble_reconstruct(flux, grid: Grid, berv, mask=None, airmass=None, iteratio
     wave = grid.wave
     inside = doppler_shift(wave, np.ones_like(flux), berv) > 0.999  # (N, L) not past the grid's ends
     valid = inside if mask is None else np.asarray(mask) * inside
-    fit = fit_wobble(doppler_shift(wave, flux, berv, fill=1.0), valid, grid, berv, airmass, iterations=iterations,
-                     **fit_kw)
+    fit = fit_wobble(
+        doppler_shift(wave, flux, berv, fill=1.0), valid, grid, berv, airmass, iterations=iterations, **fit_kw
+    )
     return doppler_shift(wave, fit.stellar, -berv, fill=1.0).astype(np.float32)

@@ -14,6 +14,7 @@ Definitions (per spectrum; sums over the region of interest and the artifact mas
 * ``Qt = sum(M_t |S^ - S~|) / sum(M_t |S - S~|)``, clipped to [0, 1].
 * ``Qs = sum(M_s |S^ - S~|) / sum(M_s |C^ - S~|)``, ``C^`` a continuum estimate of ``S~``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -161,13 +162,18 @@ class Evaluation:
     profile: np.ndarray
 
     def summary(self) -> dict:
-        return {"Qt": float(np.nanmedian(self.qt)), "Qs": float(np.nanmedian(self.qs)),
-                "Qt_mean": float(np.nanmean(self.qt)), "Qs_mean": float(np.nanmean(self.qs)),
-                "n": int(np.isfinite(self.qt).sum())}
+        return {
+            "Qt": float(np.nanmedian(self.qt)),
+            "Qs": float(np.nanmedian(self.qs)),
+            "Qt_mean": float(np.nanmean(self.qt)),
+            "Qs_mean": float(np.nanmean(self.qs)),
+            "n": int(np.isfinite(self.qt).sum()),
+        }
 
 
-def evaluate_reconstruction(recon, flux, wave, transmission, stellar=None, pixmask=None,
-                            cfg: MetricConfig = MetricConfig(), roi=None) -> Evaluation:
+def evaluate_reconstruction(
+    recon, flux, wave, transmission, stellar=None, pixmask=None, cfg: MetricConfig = MetricConfig(), roi=None
+) -> Evaluation:
     """Qt and Qs of reconstructions of normalised spectra.
 
     Parameters
@@ -228,8 +234,9 @@ def _telluric_setup(flux, wave, transmission, cfg: MetricConfig, roi):
     return flux, step, profile, (rm if rm.sum() else np.ones_like(wave))
 
 
-def telluric_leakage(reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(), roi=None,
-                     recon=None) -> np.ndarray:
+def telluric_leakage(
+    reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(), roi=None, recon=None
+) -> np.ndarray:
     """The telluric half of :func:`line_responses`, which needs only a telluric transmission
     (e.g. a telluric model fitted to real spectra, whose stars have no exact truth).
 
@@ -249,8 +256,9 @@ def telluric_leakage(reconstruct, flux, wave, transmission, cfg: MetricConfig = 
     return _response(reconstruct, flux, out, profile, telluric_mask(profile, cfg) * rm[None])
 
 
-def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricConfig = MetricConfig(),
-                   roi=None, recon=None) -> tuple[np.ndarray, np.ndarray]:
+def line_responses(
+    reconstruct, flux, wave, transmission, stellar, cfg: MetricConfig = MetricConfig(), roi=None, recon=None
+) -> tuple[np.ndarray, np.ndarray]:
     """How strongly a method's output responds to the telluric and to the stellar lines of its
     input, per spectrum (synthetic surveys, which know both exactly).
 
@@ -297,12 +305,15 @@ def line_responses(reconstruct, flux, wave, transmission, stellar, cfg: MetricCo
     star_lines = st / np.clip(continuum_estimate(st, step, cfg), 1e-6, None)
     ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
-    return (_response(reconstruct, flux, out, profile, mt * rm[None]),
-            _response(reconstruct, flux, out, star_lines, ms))
+    return (
+        _response(reconstruct, flux, out, profile, mt * rm[None]),
+        _response(reconstruct, flux, out, star_lines, ms),
+    )
 
 
-def static_telluric_pattern(reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(),
-                            roi=None) -> float:
+def static_telluric_pattern(
+    reconstruct, flux, wave, transmission, cfg: MetricConfig = MetricConfig(), roi=None
+) -> float:
     """Depth of the survey's mean telluric pattern in a method's output when the *input* holds no
     telluric lines, as a fraction of that mean depth (synthetic surveys).
 

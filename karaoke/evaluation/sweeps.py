@@ -1,6 +1,7 @@
 """Families of networks that differ in one setting (Section 5): train each point once through
 the cache, evaluate on held-out spectra, return a tidy table (one row per network x spectrum).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,9 @@ def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
     return f"{kind}-{v}-d{latent_dim}"
 
 
-def run_sweep(scale: str, points, progress: bool = False, workers: int | None = None,
-              float_path: str = "native") -> list[dict]:
+def run_sweep(
+    scale: str, points, progress: bool = False, workers: int | None = None, float_path: str = "native"
+) -> list[dict]:
     """Train (or reuse) and evaluate each point; the points not yet trained are trained side by
     side (:func:`karaoke.presets.preset_models`).
 
@@ -49,16 +51,17 @@ def run_sweep(scale: str, points, progress: bool = False, workers: int | None = 
     """
     survey = preset_survey(scale)
     test, _ = heldout(survey, scale)
-    points = [{k: v for k, v in p.items() if k in ("velocity", "latent_dim", "variational", "kl_weight", "seed")}
-              for p in points]
+    points = [
+        {k: v for k, v in p.items() if k in ("velocity", "latent_dim", "variational", "kl_weight", "seed")}
+        for p in points
+    ]
     models = preset_models(scale, points, survey=survey, progress=progress, workers=workers, float_path=float_path)
     rows = []
     for p, model in zip(points, models):
         v = float(p.get("velocity", 30.0))
         d = int(p.get("latent_dim", 128))
         var = bool(p.get("variational", True))
-        rows += score_model(model, test, label=point_label(v, d, var),
-                            velocity=v, latent_dim=d, variational=var)
+        rows += score_model(model, test, label=point_label(v, d, var), velocity=v, latent_dim=d, variational=var)
     return rows
 
 
@@ -77,19 +80,27 @@ def score_model(model, test, **columns) -> list[dict]:
     recon = model.reconstruct(test.flux)
     ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
     evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
-    leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar,
-                                recon=recon)
+    leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
     static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
     tc = model.checkpoint_meta.get("train_config", {})
     var = bool(columns.get("variational", model.config.variational))
-    base = {"kl_weight": float(tc.get("kl_weight", 0.0)) if var else 0.0, "seed": int(tc.get("seed", 0)),
-            **columns}
+    base = {"kl_weight": float(tc.get("kl_weight", 0.0)) if var else 0.0, "seed": int(tc.get("seed", 0)), **columns}
     rows = []
     for i in range(len(test)):
-        rows.append({**base, "spectrum": int(test.meta["source_index"][i]),
-                     "star_id": int(test.meta["star_id"][i]), "Qt": float(ev.qt[i]), "Qs": float(ev.qs[i]),
-                     "Qt_pseudo": float(evp.qt[i]), "Qs_pseudo": float(evp.qs[i]), "leak": float(leak[i]),
-                     "stellar_response": float(star[i]), "static_pattern": static})
+        rows.append(
+            {
+                **base,
+                "spectrum": int(test.meta["source_index"][i]),
+                "star_id": int(test.meta["star_id"][i]),
+                "Qt": float(ev.qt[i]),
+                "Qs": float(ev.qs[i]),
+                "Qt_pseudo": float(evp.qt[i]),
+                "Qs_pseudo": float(evp.qs[i]),
+                "leak": float(leak[i]),
+                "stellar_response": float(star[i]),
+                "static_pattern": static,
+            }
+        )
     return rows
 
 
@@ -116,13 +127,19 @@ def summarise(rows, by: str = "label") -> list[dict]:
     for key, rs in out.items():
         qt = np.array([r["Qt"] for r in rs])
         qs = np.array([r["Qs"] for r in rs])
-        summary.append({by: key, "n": len(rs), "Qt": float(np.nanmedian(qt)), "Qs": float(np.nanmedian(qs)),
-                        "Qt_iqr": float(np.subtract(*np.nanpercentile(qt, [75, 25]))),
-                        "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25]))),
-                        "leak": float(np.nanmedian([float(r.get("leak", np.nan)) for r in rs])),
-                        "stellar_response": float(np.nanmedian([float(r.get("stellar_response", np.nan))
-                                                                for r in rs])),
-                        "static_pattern": float(np.nanmedian([float(r.get("static_pattern", np.nan)) for r in rs]))})
+        summary.append(
+            {
+                by: key,
+                "n": len(rs),
+                "Qt": float(np.nanmedian(qt)),
+                "Qs": float(np.nanmedian(qs)),
+                "Qt_iqr": float(np.subtract(*np.nanpercentile(qt, [75, 25]))),
+                "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25]))),
+                "leak": float(np.nanmedian([float(r.get("leak", np.nan)) for r in rs])),
+                "stellar_response": float(np.nanmedian([float(r.get("stellar_response", np.nan)) for r in rs])),
+                "static_pattern": float(np.nanmedian([float(r.get("static_pattern", np.nan)) for r in rs])),
+            }
+        )
     return summary
 
 
@@ -160,9 +177,11 @@ def read_table(path) -> list[dict]:
 
 #: The tables ``make figures`` writes (into ``figures/``) that :func:`figure_tables` reads:
 #: (key, file, column summarised by, type of that column).
-FIGURE_TABLES = (("velocity", "table_fig7_whitening_sweep.csv", "velocity", float),
-                 ("variational", "table_fig8_ae_vs_vae.csv", "variational", lambda s: s == "True"),
-                 ("latent", "table_fig9_compression_sweep.csv", "latent_dim", int))
+FIGURE_TABLES = (
+    ("velocity", "table_fig7_whitening_sweep.csv", "velocity", float),
+    ("variational", "table_fig8_ae_vs_vae.csv", "variational", lambda s: s == "True"),
+    ("latent", "table_fig9_compression_sweep.csv", "latent_dim", int),
+)
 _METRICS = ("Qt", "Qs", "leak", "stellar_response", "static_pattern")
 
 
@@ -188,11 +207,15 @@ def figure_tables(folder) -> dict:
     primary = folder / "table_primary_metrics.csv"
     if primary.exists():
         rows = {r["method"]: r for r in read_table(primary) if r["truth"] == "exact"}
-        out["primary"] = {key: {m: float(rows[name][m]) for m in _METRICS}
-                          for key, name in (("whitened", "VAE whitened"), ("topocentric", "VAE topocentric"))}
+        out["primary"] = {
+            key: {m: float(rows[name][m]) for m in _METRICS}
+            for key, name in (("whitened", "VAE whitened"), ("topocentric", "VAE topocentric"))
+        }
     for key, name, column, cast in FIGURE_TABLES:
         if (folder / name).exists():
-            rows = [dict(r, **{m: float(r[m]) for m in _METRICS}, **{column: cast(r[column])})
-                    for r in read_table(folder / name)]
+            rows = [
+                dict(r, **{m: float(r[m]) for m in _METRICS}, **{column: cast(r[column])})
+                for r in read_table(folder / name)
+            ]
             out[key] = {s[column]: s for s in summarise(rows, by=column)}
     return out

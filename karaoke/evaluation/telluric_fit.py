@@ -5,6 +5,7 @@ free parameters -- O2 column (airmass), precipitable water vapour, layer tempera
 velocity offset -- convolved to the instrument resolution and scaled by a fitted linear
 continuum, by non-linear least squares.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,16 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import least_squares
 
 from karaoke.spectra.grid import C_KMS
-from karaoke.synth.telluric import (C2, H2O_COLUMN_PER_MM, O2_BANDS, O2_COLUMN_ZENITH, _in_range, h2o_lines, o2_lines,
-                       optical_depth)
+from karaoke.synth.telluric import (
+    C2,
+    H2O_COLUMN_PER_MM,
+    O2_BANDS,
+    O2_COLUMN_ZENITH,
+    _in_range,
+    h2o_lines,
+    o2_lines,
+    optical_depth,
+)
 
 
 @dataclass
@@ -44,10 +53,21 @@ def lbl_transmission(wave_air, airmass, pwv_mm, temperature, velocity, resolutio
     lo, hi = fine[0], fine[-1]
     o2 = [o2_lines(b, temperature=296.0) for b in O2_BANDS]
     o2 = {k: np.concatenate([d[k] for d in o2]) for k in ("wavenumber", "intensity", "gamma_air", "elower")}
-    tau = airmass * optical_depth(shifted, _scaled(_in_range(o2, lo, hi), temperature), O2_COLUMN_ZENITH, 32.0,
-                                  temperature=temperature)
-    tau += airmass * pwv_mm * optical_depth(shifted, _scaled(_in_range(h2o_lines(), lo, hi), temperature),
-                                            H2O_COLUMN_PER_MM, 18.0, temperature=temperature, pressure=0.8)
+    tau = airmass * optical_depth(
+        shifted, _scaled(_in_range(o2, lo, hi), temperature), O2_COLUMN_ZENITH, 32.0, temperature=temperature
+    )
+    tau += (
+        airmass
+        * pwv_mm
+        * optical_depth(
+            shifted,
+            _scaled(_in_range(h2o_lines(), lo, hi), temperature),
+            H2O_COLUMN_PER_MM,
+            18.0,
+            temperature=temperature,
+            pressure=0.8,
+        )
+    )
     t = np.exp(-tau)
     sigma_px = np.mean(fine) / resolution / 2.35482 / (step / oversample)
     t = gaussian_filter1d(t, sigma_px, mode="nearest")
@@ -91,7 +111,13 @@ def fit_transmission(wave_air, flux, mask=None, resolution=115000.0, x0=(1.2, 3.
         return A @ coef - y[m]
 
     t0 = time.perf_counter()
-    res = least_squares(residual, x0, bounds=([1.0, 0.0, 200.0, -5.0], [3.0, 30.0, 300.0, 5.0]), x_scale=[0.2, 1.0,
-                        10.0, 0.5], diff_step=1e-3, max_nfev=60)
+    res = least_squares(
+        residual,
+        x0,
+        bounds=([1.0, 0.0, 200.0, -5.0], [3.0, 30.0, 300.0, 5.0]),
+        x_scale=[0.2, 1.0, 10.0, 0.5],
+        diff_step=1e-3,
+        max_nfev=60,
+    )
     t = lbl_transmission(wave_air, *res.x, resolution)
     return TelluricFit(*map(float, res.x), t, time.perf_counter() - t0, n_eval)

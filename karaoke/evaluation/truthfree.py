@@ -24,10 +24,10 @@ Requirements: the spectra are topocentric, normalised, on one uniform grid, and 
 and a star identifier each; several stars (or one star over a wide BERV range) so that each
 frame's average smears the other frame's lines.
 """
+
 from __future__ import annotations
 
 import numpy as np
-
 from scipy.ndimage import percentile_filter, uniform_filter1d
 
 from karaoke.evaluation.metrics import MetricConfig, _response, _win, continuum_estimate, roi_mask, telluric_mask
@@ -42,13 +42,17 @@ def _check(flux, wave, berv, star_id, need_span: bool = True, dtype=np.float64):
     berv = np.asarray(berv, dtype=np.float64)
     star_id = np.asarray(star_id)
     if berv.shape != (flux.shape[0],) or star_id.shape != (flux.shape[0],):
-        raise ValueError(f"need one BERV and one star id per spectrum: {flux.shape[0]} spectra, "
-                         f"berv {berv.shape}, star_id {star_id.shape}")
+        raise ValueError(
+            f"need one BERV and one star id per spectrum: {flux.shape[0]} spectra, "
+            f"berv {berv.shape}, star_id {star_id.shape}"
+        )
     if not np.all(np.isfinite(berv)):
         raise ValueError("BERV must be finite for every spectrum")
     if need_span and np.ptp(berv) < 1.0:
-        raise ValueError(f"the BERVs span only {np.ptp(berv):.2f} km/s: telluric and stellar lines "
-                         "cannot be told apart from the data")
+        raise ValueError(
+            f"the BERVs span only {np.ptp(berv):.2f} km/s: telluric and stellar lines "
+            "cannot be told apart from the data"
+        )
     return flux, wave, berv, star_id
 
 
@@ -84,8 +88,7 @@ def _valid(mask, shape):
     return np.broadcast_to(m > 0, shape)
 
 
-def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(), iterations: int = 8,
-                   mask=None):
+def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(), iterations: int = 8, mask=None):
     """Telluric and stellar line profiles estimated from the spectra alone.
 
     Parameters
@@ -137,8 +140,9 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
         for k, rows in enumerate(stars):
             t = _ls_factor(star_frame[rows], t_star[rows])
             tmpl[k] = np.where(np.isfinite(t), t, np.nanmedian(t))
-            star_topo[rows] = doppler_shift(wave, np.broadcast_to(tmpl[k], (rows.size, wave.size)),
-                                            -berv[rows], fill=np.nan)
+            star_topo[rows] = doppler_shift(
+                wave, np.broadcast_to(tmpl[k], (rows.size, wave.size)), -berv[rows], fill=np.nan
+            )
         # tellurics: the mean, topocentric, of the spectra divided by their star's template
         transmission = _ls_factor(flux, star_topo)
         transmission = np.where(np.isfinite(transmission), transmission, 1.0)
@@ -152,8 +156,19 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
     return telluric, np.where(valid, np.clip(stellar, 0.0, None), 1.0)
 
 
-def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig(),
-                   roi=None, recon=None, templates=None, mask=None, chunk: int | None = None):
+def self_responses(
+    reconstruct,
+    flux,
+    wave,
+    berv,
+    star_id,
+    cfg: MetricConfig = MetricConfig(),
+    roi=None,
+    recon=None,
+    templates=None,
+    mask=None,
+    chunk: int | None = None,
+):
     """Telluric leakage and stellar response of a method, from estimated line profiles.
 
     The same ratios as :func:`karaoke.evaluation.metrics.line_responses` with the line profiles
@@ -188,8 +203,9 @@ def self_responses(reconstruct, flux, wave, berv, star_id, cfg: MetricConfig = M
     leakage, stellar_response : ndarray (N,) each; NaN where a spectrum has no such pixels.
     """
     flux, wave, berv, star_id = _check(flux, wave, berv, star_id, need_span=templates is None, dtype=None)
-    telluric, stellar = templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg,
-                                                                                mask=mask)
+    telluric, stellar = (
+        templates if templates is not None else line_templates(flux, wave, berv, star_id, cfg, mask=mask)
+    )
     chunk = max(1, flux.shape[0]) if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -225,8 +241,18 @@ def rank_key(stellar_response: float, leakage: float, min_stellar_response: floa
     return (stellar_response < min_stellar_response, -(stellar_response - leakage))
 
 
-def rank_networks(reconstructs: dict, flux, wave, berv, star_id, cfg: MetricConfig = RANK_CONFIG,
-                  min_stellar_response: float = 0.6, templates=None, mask=None, chunk: int | None = 16):
+def rank_networks(
+    reconstructs: dict,
+    flux,
+    wave,
+    berv,
+    star_id,
+    cfg: MetricConfig = RANK_CONFIG,
+    min_stellar_response: float = 0.6,
+    templates=None,
+    mask=None,
+    chunk: int | None = 16,
+):
     """Rank candidate networks (e.g. a ladder of KL weights) by their separation, without truth.
 
     Parameters

@@ -16,11 +16,25 @@ Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mo
 * :mod:`karaoke.nn.export` -- the trained network on ONNX Runtime (:class:`OnnxKaraoke`, fast CPU
   inference, the same function within float32 rounding).
 """
-from karaoke.nn.export import OnnxKaraoke  # noqa: F401
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters, save_model  # noqa: F401
-from karaoke.nn.training import TrainConfig, TrainingDiverged, load_history, train, train_cached  # noqa: F401
-from karaoke.nn.whitening import random_velocities, velocity_shift, whiten  # noqa: F401
 
-__all__ = ["Karaoke", "ModelConfig", "OnnxKaraoke", "load_model", "n_parameters", "save_model", "TrainConfig",
-           "TrainingDiverged", "load_history", "train", "train_cached", "random_velocities", "velocity_shift",
-           "whiten"]
+from karaoke.nn.export import OnnxKaraoke
+from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters, save_model
+from karaoke.nn.training import TrainConfig, TrainingDiverged, load_history, train, train_cached
+from karaoke.nn.whitening import random_velocities, velocity_shift, whiten
+
+__all__ = [
+    "Karaoke",
+    "ModelConfig",
+    "OnnxKaraoke",
+    "load_model",
+    "n_parameters",
+    "save_model",
+    "TrainConfig",
+    "TrainingDiverged",
+    "load_history",
+    "train",
+    "train_cached",
+    "random_velocities",
+    "velocity_shift",
+    "whiten",
+]

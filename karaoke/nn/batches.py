@@ -10,6 +10,7 @@ seed gives the same batches on any device. They differ in where the spectra live
 * :class:`DeviceBatches`: the training spectra held on the device (a GPU survey that fits in
   its memory): a batch is one gather, with no host copy at all.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ has its own stream), which is why trajectories agree within a tolerance rather t
 Rank 0 writes the run folder; a checkpoint does not depend on K, so a run resumes with any K.
 NCCL on GPUs, gloo on CPUs.
 """
+
 from __future__ import annotations
 
 import os

@@ -20,6 +20,7 @@ interleaved through the channels-last layout (whole 16-channel blocks copied, no
 the one-channel last upsampling layer as a 1x1 convolution over 8 tap products plus shifted sums
 (:class:`_Tail2d`), where a convolution with one output channel would fill 1 of 16 lanes.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,14 @@ class PolyphaseDeconv(nn.Module):
 
     def __init__(self, deconv: nn.ConvTranspose1d, activation: nn.Module | None = None):
         super().__init__()
-        if (deconv.kernel_size, deconv.stride, deconv.padding, deconv.dilation, deconv.groups,
-                deconv.output_padding) != ((4,), (2,), (1,), (1,), 1, (0,)):
+        if (
+            deconv.kernel_size,
+            deconv.stride,
+            deconv.padding,
+            deconv.dilation,
+            deconv.groups,
+            deconv.output_padding,
+        ) != ((4,), (2,), (1,), (1,), 1, (0,)):
             raise ValueError(f"not a kernel-4 stride-2 padding-1 transposed convolution: {deconv}")
         W = deconv.weight.detach()  # (C_in, C_out, 4)
         c_in, c_out, _ = W.shape
@@ -156,8 +163,12 @@ def polyphase(model: Karaoke, tail: bool = True) -> Karaoke:
 
     out = copy.deepcopy(model).cpu().eval()
     for name, mod in list(out.named_children()):
-        if name.startswith("deconv") and isinstance(mod, nn.Sequential) and isinstance(mod[0], nn.ConvTranspose1d) \
-                and mod[0].stride == (2,):
+        if (
+            name.startswith("deconv")
+            and isinstance(mod, nn.Sequential)
+            and isinstance(mod[0], nn.ConvTranspose1d)
+            and mod[0].stride == (2,)
+        ):
             setattr(out, name, PolyphaseDeconv(mod[0], mod[1] if len(mod) > 1 else None))  # activation inside
     if tail and isinstance(getattr(out, "deconv2", None), PolyphaseDeconv) and isinstance(out.deconv1, PolyphaseDeconv):
         out.deconv2 = PolyphaseTail(out.deconv2, out.deconv1, out.predict0)  # deconv2 -> deconv1 -> predict0
@@ -206,7 +217,7 @@ class _Upsample2d(nn.Module):
     def forward(self, x):  # (B, C_in, 1, L)
         y = self.activation(self.conv(x))  # (B, 2 C_out, 1, L + 1): O[m - 1], E[m]
         y = y.permute(0, 2, 3, 1).reshape(-1, 2 * self.length + 2, self.c_out)  # (B, 2L + 2, C_out): channels last
-        h = y[:, 1:2 * self.length + 1].reshape(-1, 1, 2 * self.length, self.c_out)  # (B, 1, 2L, C_out)
+        h = y[:, 1 : 2 * self.length + 1].reshape(-1, 1, 2 * self.length, self.c_out)  # (B, 1, 2L, C_out)
         return h.permute(0, 3, 1, 2)  # (B, C_out, 1, 2L)
 
 
@@ -267,15 +278,28 @@ def _as_2d(mod: nn.Module) -> nn.Module:
         return mod
     if isinstance(mod, (PolyphaseDeconv, PolyphaseTail)):
         raise TypeError(f"{type(mod).__name__} has its 2-D form from _Decoder2d, which knows its input's length")
-    if isinstance(mod, nn.ConvTranspose1d) and mod.stride == (1,) and mod.groups == 1 and mod.dilation == (1,) \
-            and mod.output_padding == (0,):
+    if (
+        isinstance(mod, nn.ConvTranspose1d)
+        and mod.stride == (1,)
+        and mod.groups == 1
+        and mod.dilation == (1,)
+        and mod.output_padding == (0,)
+    ):
         w = mod.weight.detach().flip(-1).transpose(0, 1)  # (C_out, C_in, k)
         return _conv2d(w, mod.bias.detach() if mod.bias is not None else None, mod.kernel_size[0] - 1 - mod.padding[0])
     if not isinstance(mod, nn.Conv1d):
         raise TypeError(f"no 2-D form of {mod}")
-    out = nn.Conv2d(mod.in_channels, mod.out_channels, (1,) + mod.kernel_size, (1,) + mod.stride,
-                    (0,) + mod.padding, (1,) + mod.dilation, mod.groups, mod.bias is not None,
-                    dtype=mod.weight.dtype)
+    out = nn.Conv2d(
+        mod.in_channels,
+        mod.out_channels,
+        (1,) + mod.kernel_size,
+        (1,) + mod.stride,
+        (0,) + mod.padding,
+        (1,) + mod.dilation,
+        mod.groups,
+        mod.bias is not None,
+        dtype=mod.weight.dtype,
+    )
     with torch.no_grad():
         out.weight.copy_(mod.weight[:, :, None, :])
         if mod.bias is not None:
@@ -352,8 +376,9 @@ class _Decoder(nn.Module):
         return self.model.decode(z)[:, 0]  # (B, L)
 
 
-def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = True,
-                decoder2d: bool | None = None) -> tuple[bytes, bytes]:
+def export_onnx(
+    model: Karaoke, rewrite: bool = True, conv2d: bool = True, decoder2d: bool | None = None
+) -> tuple[bytes, bytes]:
     """The encoder and decoder of ``model`` as serialised ONNX graphs (dynamic batch size).
 
     Parameters
@@ -380,19 +405,29 @@ def export_onnx(model: Karaoke, rewrite: bool = True, conv2d: bool = True,
 
     decoder2d = rewrite if decoder2d is None else decoder2d
     if decoder2d and not rewrite:
-        raise ValueError("decoder2d needs rewrite=True (a stride-2 transposed convolution has no height-1 2-D form here)")
+        raise ValueError(
+            "decoder2d needs rewrite=True (a stride-2 transposed convolution has no height-1 2-D form here)"
+        )
     net = polyphase(model) if rewrite else copy.deepcopy(model).cpu().eval()
     L, D = model.config.n_pixels, model.config.latent_dim
     out = []
     for wrapper, example, names_in, names_out in (
-            (_Encoder2d(net) if conv2d else _Encoder(net), torch.zeros(1, 1, L), ["flux"], ["mu", "logvar"]),
-            (_Decoder2d(net) if decoder2d else _Decoder(net), torch.zeros(1, D), ["z"], ["recon"])):
+        (_Encoder2d(net) if conv2d else _Encoder(net), torch.zeros(1, 1, L), ["flux"], ["mu", "logvar"]),
+        (_Decoder2d(net) if decoder2d else _Decoder(net), torch.zeros(1, D), ["z"], ["recon"]),
+    ):
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(wrapper.eval(), (example,), buf, input_names=names_in, output_names=names_out,
-                              dynamic_axes={n: {0: "batch"} for n in names_in + names_out}, dynamo=False,
-                              opset_version=17)
+            torch.onnx.export(
+                wrapper.eval(),
+                (example,),
+                buf,
+                input_names=names_in,
+                output_names=names_out,
+                dynamic_axes={n: {0: "batch"} for n in names_in + names_out},
+                dynamo=False,
+                opset_version=17,
+            )
         out.append(buf.getvalue())
     return out[0], out[1]
 
@@ -420,8 +455,14 @@ class OnnxKaraoke(Reconstructor):
         If onnxruntime is not installed (``pip install onnxruntime``).
     """
 
-    def __init__(self, model: Karaoke, threads: int | None = None, rewrite: bool = True, conv2d: bool = True,
-                 decoder2d: bool | None = None):
+    def __init__(
+        self,
+        model: Karaoke,
+        threads: int | None = None,
+        rewrite: bool = True,
+        conv2d: bool = True,
+        decoder2d: bool | None = None,
+    ):
         import onnxruntime as ort
 
         if not getattr(model, "trained", False):

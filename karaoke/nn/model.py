@@ -9,6 +9,7 @@ shapes are exactly the authors' (``conv1.0.weight`` ... ``fc11``, ``fc12``, ``fc
 ``{'state_dict': ...}`` file loads strictly. ``ModelConfig.scaled`` gives the same family for
 shorter inputs (regions of interest) on CPU.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,7 @@ class ModelConfig:
         k = len(self.enc_channels)
         if k < 1 or len(self.enc_kernels) != k:
             raise ValueError("enc_channels and enc_kernels must be non-empty and of equal length")
-        if self.n_pixels % (2 ** k):
+        if self.n_pixels % (2**k):
             raise ValueError(f"n_pixels={self.n_pixels} must be divisible by 2^{k} (stride-2 layers)")
         if self.latent_dim < 1:
             raise ValueError("latent_dim must be >= 1")
@@ -53,7 +54,7 @@ class ModelConfig:
 
     @property
     def bottleneck_length(self) -> int:
-        return self.n_pixels // 2 ** self.n_down
+        return self.n_pixels // 2**self.n_down
 
     @property
     def flat_dim(self) -> int:
@@ -65,8 +66,14 @@ class ModelConfig:
         return cls(327680, latent_dim, variational)
 
     @classmethod
-    def scaled(cls, n_pixels: int, latent_dim: int = 128, variational: bool = True,
-               min_bottleneck: int = 16, width: float = 1.0) -> "ModelConfig":
+    def scaled(
+        cls,
+        n_pixels: int,
+        latent_dim: int = 128,
+        variational: bool = True,
+        min_bottleneck: int = 16,
+        width: float = 1.0,
+    ) -> "ModelConfig":
         """The same family for a shorter input: the paper's first layers, then 256 and 512 channels.
 
         As many stride-2 layers as keep the bottleneck length >= ``min_bottleneck``; hidden
@@ -106,8 +113,10 @@ def requires_trained(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         if not getattr(self, "trained", False):
-            raise RuntimeError(f"{type(self).__name__}.{method.__name__} needs a trained model: load one "
-                               "with karaoke.load_model(path) or train it (karaoke.nn.training.train)")
+            raise RuntimeError(
+                f"{type(self).__name__}.{method.__name__} needs a trained model: load one "
+                "with karaoke.load_model(path) or train it (karaoke.nn.training.train)"
+            )
         return method(self, *args, **kwargs)
 
     return wrapper
@@ -140,8 +149,16 @@ class Reconstructor:
             no telluric correction is claimed there.
         """
         with self._inference():
-            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                                   self.input_guard, None, batch_size, 0)[0]
+            return posterior_draws(
+                self._encode_batch,
+                self._decode_batch,
+                flux,
+                self.config.n_pixels,
+                self.input_guard,
+                None,
+                batch_size,
+                0,
+            )[0]
 
     @requires_trained
     def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
@@ -169,8 +186,16 @@ class Reconstructor:
             As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
         """
         with self._inference():
-            return posterior_draws(self._encode_batch, self._decode_batch, flux, self.config.n_pixels,
-                                   self.input_guard, n_samples, batch_size, seed)
+            return posterior_draws(
+                self._encode_batch,
+                self._decode_batch,
+                flux,
+                self.config.n_pixels,
+                self.input_guard,
+                n_samples,
+                batch_size,
+                seed,
+            )
 
 
 class Karaoke(nn.Module, Reconstructor):
@@ -217,10 +242,10 @@ class Karaoke(nn.Module, Reconstructor):
                 fan_in = mod.in_channels * mod.kernel_size[0]
                 if isinstance(mod, nn.ConvTranspose1d):
                     fan_in //= mod.stride[0]  # each output sees kernel/stride taps per input channel
-                nn.init.normal_(mod.weight, 0.0, gain / fan_in ** 0.5)
+                nn.init.normal_(mod.weight, 0.0, gain / fan_in**0.5)
                 nn.init.zeros_(mod.bias)
             elif isinstance(mod, nn.Linear):
-                nn.init.normal_(mod.weight, 0.0, 1.0 / mod.in_features ** 0.5)
+                nn.init.normal_(mod.weight, 0.0, 1.0 / mod.in_features**0.5)
                 nn.init.zeros_(mod.bias)
         nn.init.normal_(self.predict0.weight, 0.0, 0.01)
         nn.init.constant_(self.predict0.bias, 1.0)
@@ -337,7 +362,7 @@ def posterior_draws(encode, decode, flux, n_pixels: int, guard, n_samples, batch
     K = 1 if n_samples is None else n_samples
     out = np.empty((K,) + tuple(x.shape), np.float32)
     for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size]  # (b, L)
+        xb = x[i : i + batch_size]  # (b, L)
         mu, logvar = encode((xb if g is None else xb * g)[:, None, :].contiguous())  # (b, D) each
         for k in range(K):
             z = mu
@@ -345,10 +370,10 @@ def posterior_draws(encode, decode, flux, n_pixels: int, guard, n_samples, batch
                 if len(gens) == 1:
                     eps = torch.randn(mu.shape, generator=gens[0])
                 else:
-                    eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i:i + batch_size]])
+                    eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i : i + batch_size]])
                 z = mu + eps.to(mu.device) * torch.exp(0.5 * logvar)
             y = decode(z)  # (b, L)
-            out[k, i:i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
+            out[k, i : i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
     return out
 
 
@@ -390,15 +415,20 @@ def save_model(model: Karaoke, path, **metadata) -> Path:
     """
     from karaoke import __version__
 
-    obj = {"format": CHECKPOINT_FORMAT, "version": __version__, "model_config": model.config.to_dict(),
-           "model_state": model.state_dict(), **metadata}
+    obj = {
+        "format": CHECKPOINT_FORMAT,
+        "version": __version__,
+        "model_config": model.config.to_dict(),
+        "model_state": model.state_dict(),
+        **metadata,
+    }
     _atomic_torch_save(obj, Path(path))
     return Path(path)
 
 
 def _strip_prefix(state: dict) -> dict:
     if all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -412,7 +442,7 @@ def config_from_state_dict(state: dict) -> ModelConfig:
     chans = tuple(int(state[f"conv{i}.0.weight"].shape[0]) for i in range(1, K + 1))
     kernels = tuple(int(state[f"conv{i}.0.weight"].shape[2]) for i in range(1, K + 1))
     latent, flat = state["fc11.weight"].shape
-    n_pixels = int(flat) // chans[-1] * 2 ** K
+    n_pixels = int(flat) // chans[-1] * 2**K
     return ModelConfig(n_pixels, int(latent), "fc12.weight" in state, chans, kernels)
 
 
@@ -461,9 +491,11 @@ def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke
             epochs = int(obj.get("train_config", {}).get("epochs", 0))
             partial = int(obj.get("epoch", 0)) < epochs or int(obj.get("epoch_step", 0)) > 0
             if partial and not allow_partial:
-                raise ValueError(f"{path}: training has not finished (epoch {obj.get('epoch')} of {epochs}); "
-                                 "finish it with 'karaoke train' (it resumes), or accept the partly trained "
-                                 "network explicitly (--allow-partial)")
+                raise ValueError(
+                    f"{path}: training has not finished (epoch {obj.get('epoch')} of {epochs}); "
+                    "finish it with 'karaoke train' (it resumes), or accept the partly trained "
+                    "network explicitly (--allow-partial)"
+                )
     elif isinstance(obj, dict) and "state_dict" in obj:
         state = _strip_prefix(obj["state_dict"])
         cfg = config_from_state_dict(state)
@@ -471,8 +503,10 @@ def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke
         raise ValueError(f"{path}: neither a karaoke checkpoint nor a {{'state_dict': ...}} file")
     bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ValueError(f"{path}: non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
-                         "(a diverged training); retrain")
+        raise ValueError(
+            f"{path}: non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
+            "(a diverged training); retrain"
+        )
     model = Karaoke(cfg)
     try:
         model.load_state_dict(state, strict=True)
@@ -485,7 +519,10 @@ def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke
 
         model.input_guard = mask_from_ranges(obj["input_guard"], cfg.n_pixels)
     model.checkpoint_path = str(path)
-    model.checkpoint_meta = {k: v for k, v in obj.items()
-                             if k not in ("model_state", "state_dict", "optimizer_state")} if isinstance(obj, dict) else {}
+    model.checkpoint_meta = (
+        {k: v for k, v in obj.items() if k not in ("model_state", "state_dict", "optimizer_state")}
+        if isinstance(obj, dict)
+        else {}
+    )
     model.checkpoint_meta["partial"] = partial
     return model

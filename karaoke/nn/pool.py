@@ -16,6 +16,7 @@ environment variable ``KARAOKE_TRAIN_WORKERS`` fix the number of processes (1: t
 the other in this process, as ``train_cached`` does). On a GPU the default is one process: the
 processes would share one device, which is not measured yet.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -85,8 +86,7 @@ def _environment(extra: dict):
                 os.environ[k] = v
 
 
-def plan(n_jobs: int, device: str = "cpu", workers: int | None = None,
-         budget: int | None = None) -> tuple[int, int]:
+def plan(n_jobs: int, device: str = "cpu", workers: int | None = None, budget: int | None = None) -> tuple[int, int]:
     """How to train ``n_jobs`` networks: (processes, torch threads per process).
 
     Parameters
@@ -120,8 +120,9 @@ def plan(n_jobs: int, device: str = "cpu", workers: int | None = None,
     return workers, max(1, budget // workers)
 
 
-def _train_one(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root, device: str,
-               threads: int) -> str:
+def _train_one(
+    survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root, device: str, threads: int
+) -> str:
     """Worker: train one network into the run cache on ``threads`` threads; its run folder."""
     torch.set_num_threads(threads)
     model = train_cached(survey, model_config, train_config, root=root, device=device, progress=False)
@@ -138,8 +139,14 @@ def _cost(survey: Survey, model_config: ModelConfig, train_config: TrainConfig) 
     return steps * (model_config.n_pixels + n_par / 2000)
 
 
-def train_many(jobs, root=None, device: str = "auto", workers: int | None = None,
-               progress: bool = False, float_path: str = "native") -> list[Karaoke]:
+def train_many(
+    jobs,
+    root=None,
+    device: str = "auto",
+    workers: int | None = None,
+    progress: bool = False,
+    float_path: str = "native",
+) -> list[Karaoke]:
     """The trained networks for several (survey, model config, training config) jobs, training
     those not in the run cache side by side, the longest first.
 
@@ -205,10 +212,12 @@ def train_many(jobs, root=None, device: str = "auto", workers: int | None = None
         errors = []
         with ProcessPoolExecutor(n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
             with _environment(env):  # the processes start during submit: they inherit the float path
-                futures = {pool.submit(_train_one, light[id(jobs[i][0])], *jobs[i][1:], root, dev, threads): i
-                           for i in todo}
-            bar = tqdm(total=len(futures), desc=f"networks ({n_proc} processes x {threads} threads)",
-                       disable=not progress)
+                futures = {
+                    pool.submit(_train_one, light[id(jobs[i][0])], *jobs[i][1:], root, dev, threads): i for i in todo
+                }
+            bar = tqdm(
+                total=len(futures), desc=f"networks ({n_proc} processes x {threads} threads)", disable=not progress
+            )
             for fut in as_completed(futures):
                 try:
                     fut.result()

@@ -6,6 +6,7 @@ the loss sums of the unfinished epoch), the per-epoch history and the three rand
 saved with the model and optimiser states into one self-describing checkpoint file (written
 atomically) and read back onto the CPU whatever device wrote it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -92,8 +93,10 @@ class TrainingState:
     def snapshot(self, model, optimizer, val: float):
         """Keep the model's and optimiser's states as the best so far (copies, on their device)."""
         self.best_val, self.best_epoch = float(val), self.epoch + 1
-        self.best = {"model_state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                     "optimizer_state": copy.deepcopy(optimizer.state_dict())}
+        self.best = {
+            "model_state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer_state": copy.deepcopy(optimizer.state_dict()),
+        }
 
     def roll_back(self, model, optimizer, lr_factor: float = 0.5):
         """Return the model and optimiser to the best state kept and scale the learning rate by
@@ -105,19 +108,37 @@ class TrainingState:
     @classmethod
     def new(cls, seed: int, device) -> "TrainingState":
         """A fresh state: generators seeded ``seed + 1`` (sampling) and ``seed + 2`` (whitening)."""
-        return cls(g_sample=torch.Generator().manual_seed(seed + 1),
-                   g_whiten=torch.Generator(device=device).manual_seed(seed + 2))
+        return cls(
+            g_sample=torch.Generator().manual_seed(seed + 1),
+            g_whiten=torch.Generator(device=device).manual_seed(seed + 2),
+        )
 
     def save(self, path, model, optimizer, provenance: dict):
         """Write model, optimiser, position and generators to ``path`` (atomically)."""
-        _atomic_torch_save({"epoch_step": self.epoch_step, "epoch_sums": np.asarray(self.epoch_sums).tolist(),
-                            "format": CHECKPOINT_FORMAT, "version": __version__, **provenance,
-                            "step": self.step, "epoch": self.epoch,
-                            "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                            "rng_sample": self.g_sample.get_state(), "rng_whiten": self.g_whiten.get_state().cpu(),
-                            "rng_torch": torch.get_rng_state(), "history": self.history,
-                            "guard": {"best_val": self.best_val, "best_epoch": self.best_epoch,
-                                      "lr_scale": self.lr_scale, "best": self.best}}, path)
+        _atomic_torch_save(
+            {
+                "epoch_step": self.epoch_step,
+                "epoch_sums": np.asarray(self.epoch_sums).tolist(),
+                "format": CHECKPOINT_FORMAT,
+                "version": __version__,
+                **provenance,
+                "step": self.step,
+                "epoch": self.epoch,
+                "model_state": model.state_dict(),
+                "optimizer_state": optimizer.state_dict(),
+                "rng_sample": self.g_sample.get_state(),
+                "rng_whiten": self.g_whiten.get_state().cpu(),
+                "rng_torch": torch.get_rng_state(),
+                "history": self.history,
+                "guard": {
+                    "best_val": self.best_val,
+                    "best_epoch": self.best_epoch,
+                    "lr_scale": self.lr_scale,
+                    "best": self.best,
+                },
+            },
+            path,
+        )
 
     def restore(self, ck: dict, model, optimizer):
         """Load a checkpoint read by :func:`read_checkpoint` into ``model``, ``optimizer``,

@@ -15,6 +15,7 @@ The loop is flat: batches come from a source (:mod:`karaoke.nn.batches`), the po
 generators live in a :class:`~karaoke.nn.state.TrainingState`, and several processes share the
 work under ``torchrun`` (:mod:`karaoke.nn.distributed`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,17 +37,21 @@ from karaoke.nn import distributed
 from karaoke.nn.batches import make_batches, sampling_weights
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
 from karaoke.nn.state import RNG_KEYS, TrainingState, read_checkpoint  # noqa: F401  (re-exported)
+from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whiten
 from karaoke.paths import cache_dir
 from karaoke.spectra.survey import Survey
-from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whiten
-
 
 #: Learning-rate schedules (:meth:`TrainConfig.lr_at`).
 LR_SCHEDULES = ("constant", "onecycle")
 #: TrainConfig fields added after runs were cached, with their defaults (left out of the run key
 #: at the default).
-_LATER_FIELDS = {"lr_schedule": "constant", "loss_reduction": "mean", "compile": False, "grad_clip": 0.0,
-                 "guard_rise": 0.0}
+_LATER_FIELDS = {
+    "lr_schedule": "constant",
+    "loss_reduction": "mean",
+    "compile": False,
+    "grad_clip": 0.0,
+    "guard_rise": 0.0,
+}
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
 
@@ -132,7 +137,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
         for k, default in _LATER_FIELDS.items():  # fields added later are keyed only when set, so
-            if d.get(k) == default:               # the runs trained before they existed stay valid
+            if d.get(k) == default:  # the runs trained before they existed stay valid
                 d.pop(k)
         return d
 
@@ -190,8 +195,10 @@ def pick_device(device: str | None = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (or this torch "
-                             "build has no CUDA support); use --device cpu or auto")
+            raise ValueError(
+                f"device {device!r} asked for, but this machine has no CUDA GPU (or this torch "
+                "build has no CUDA support); use --device cpu or auto"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
@@ -224,8 +231,15 @@ def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mea
 
 
 def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
-    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": data_hash,
-                       "train_version": TRAIN_VERSION}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "model": model_config.to_dict(),
+            "train": train_config.to_dict(),
+            "data": data_hash,
+            "train_version": TRAIN_VERSION,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -263,9 +277,16 @@ def prepare_training_data(survey: Survey, cfg: TrainConfig):
     return norm, train_idx, val_idx, rejected
 
 
-def train(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, out_dir,
-          device: str | None = "auto", progress: bool = True, max_steps: int | None = None,
-          on_device: str = "auto") -> Karaoke:
+def train(
+    survey: Survey,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out_dir,
+    device: str | None = "auto",
+    progress: bool = True,
+    max_steps: int | None = None,
+    on_device: str = "auto",
+) -> Karaoke:
     """Train (or resume training) a network on ``survey``; returns the trained model.
 
     Parameters
@@ -330,20 +351,34 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=dev.type in ("cpu", "cuda"))
     state = TrainingState.new(cfg.seed, dev)
     ckpt_path = out / "checkpoint.pt"
-    provenance = {"model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
-                  "data_hash": data_hash, "seed": cfg.seed, "n_train": int(train_idx.size),
-                  "n_val": int(val_idx.size), "n_rejected": len(rejected),
-                  "grid": grid.to_dict(), "frame": norm.frame, "medium": norm.medium,
-                  "input_guard": mask_ranges(guard_np), "train_version": TRAIN_VERSION,
-                  "torch_threads": torch.get_num_threads(), "device": str(dev),
-                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the float path (karaoke.nn.pool)
-                  "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
+    provenance = {
+        "model_config": model_config.to_dict(),
+        "train_config": cfg.to_dict(),
+        "data_hash": data_hash,
+        "seed": cfg.seed,
+        "n_train": int(train_idx.size),
+        "n_val": int(val_idx.size),
+        "n_rejected": len(rejected),
+        "grid": grid.to_dict(),
+        "frame": norm.frame,
+        "medium": norm.medium,
+        "input_guard": mask_ranges(guard_np),
+        "train_version": TRAIN_VERSION,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(dev),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the float path (karaoke.nn.pool)
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+    }
     if ckpt_path.exists():
         ck = read_checkpoint(ckpt_path)
-        if ck.get("data_hash") != data_hash or ck.get("train_config") != cfg.to_dict() or \
-                ck.get("model_config") != model_config.to_dict():
-            raise ValueError(f"{ckpt_path}: checkpoint belongs to another configuration or data set; "
-                             "use another run folder")
+        if (
+            ck.get("data_hash") != data_hash
+            or ck.get("train_config") != cfg.to_dict()
+            or ck.get("model_config") != model_config.to_dict()
+        ):
+            raise ValueError(
+                f"{ckpt_path}: checkpoint belongs to another configuration or data set; use another run folder"
+            )
         state.restore(ck, model, opt)
     if ctx.rank:  # the VAE's sampling noise: a stream of its own per rank (rank 0 keeps the 1-process one)
         torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + state.step)
@@ -351,8 +386,9 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         write_text(out / "run.json", json.dumps(provenance, indent=2))
 
     star_id = norm.meta["star_id"] if "star_id" in norm.meta else None
-    batches = make_batches(norm.flux, norm.mask, train_idx, sampling_weights(star_id, train_idx, cfg.per_star_weights),
-                           dev, on_device)
+    batches = make_batches(
+        norm.flux, norm.mask, train_idx, sampling_weights(star_id, train_idx, cfg.per_star_weights), dev, on_device
+    )
     val_sel = val_idx[: cfg.max_val_spectra]
     steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
     total_steps = steps_per_epoch * cfg.epochs
@@ -364,7 +400,8 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
             raise TrainingDiverged(
                 f"{out}: the loss became non-finite in epoch {state.epoch + 1} (by step {state.step}; mean loss, L1, "
                 f"KL {total / max(1, n_steps)}): check the survey for NaN/inf or lower --lr. "
-                + (f"{ckpt_path} keeps the last good state." if ckpt_path.exists() else "No checkpoint was written."))
+                + (f"{ckpt_path} keeps the last good state." if ckpt_path.exists() else "No checkpoint was written.")
+            )
         return total
 
     while state.epoch < cfg.epochs:
@@ -373,8 +410,12 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         first = state.epoch_step
         dsums = torch.zeros(3, dtype=torch.float64, device=dev)  # summed on the device: no sync per step
         gnorms = torch.full((steps_per_epoch,), float("nan"), device=dev)  # each step's gradient norm
-        bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            range(first, steps_per_epoch),
+            desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+        )
         for inner in bar:
             pick = batches.draw(cfg.batch_size, state.g_sample)[shard]  # (B / K,) this rank's share
             v = random_velocities(cfg.batch_size, cfg.max_velocity, state.g_whiten, device=dev)[shard]  # km/s
@@ -403,18 +444,33 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
         guarded = cfg.guard_rise > 0 and state.best is not None
         sums = host_sums(dsums, steps_per_epoch - first, guarded)
         finite = bool(np.all(np.isfinite(sums)))
-        val_l1 = evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev,
-                               guard=guard) if finite else float("nan")
+        val_l1 = (
+            evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
+            if finite
+            else float("nan")
+        )
         rolled = _collapse_guard(state, model, opt, val_l1, finite, cfg.guard_rise)
         if val_sel.size and not math.isfinite(val_l1) and not rolled:
-            raise TrainingDiverged(f"{out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
-                                   f"{ckpt_path} keeps the last good state (epoch {state.epoch}).")
+            raise TrainingDiverged(
+                f"{out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
+                f"{ckpt_path} keeps the last good state (epoch {state.epoch})."
+            )
         n_b = steps_per_epoch
-        state.history.append({"epoch": state.epoch + 1, "step": state.step, "loss": sums[0] / n_b,
-                              "l1": sums[1] / n_b, "kl": sums[2] / n_b, "val_l1": val_l1,
-                              "beta": cfg.beta(state.step), "seconds": round(time.time() - t0, 3),
-                              **_norm_summary(gnorms, cfg.grad_clip),
-                              "lr_scale": state.lr_scale, "rolled_back": int(rolled)})
+        state.history.append(
+            {
+                "epoch": state.epoch + 1,
+                "step": state.step,
+                "loss": sums[0] / n_b,
+                "l1": sums[1] / n_b,
+                "kl": sums[2] / n_b,
+                "val_l1": val_l1,
+                "beta": cfg.beta(state.step),
+                "seconds": round(time.time() - t0, 3),
+                **_norm_summary(gnorms, cfg.grad_clip),
+                "lr_scale": state.lr_scale,
+                "rolled_back": int(rolled),
+            }
+        )
         state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
         if ctx.is_main:
             state.save(ckpt_path, model, opt, provenance)
@@ -479,13 +535,17 @@ def _norm_summary(gnorms: torch.Tensor, max_norm: float) -> dict:
     g = g[~np.isnan(g)]
     if g.size == 0:
         return {"grad_norm_p50": float("nan"), "grad_norm_max": float("nan"), "clipped": float("nan")}
-    return {"grad_norm_p50": float(np.median(g)), "grad_norm_max": float(g.max()),
-            "clipped": float(np.mean(g > max_norm)) if max_norm > 0 else 0.0}
+    return {
+        "grad_norm_p50": float(np.median(g)),
+        "grad_norm_max": float(g.max()),
+        "clipped": float(np.mean(g > max_norm)) if max_norm > 0 else 0.0,
+    }
 
 
 @torch.no_grad()
-def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64,
-                  guard: torch.Tensor | None = None) -> float:
+def evaluate_loss(
+    model, flux, mask, grid, cfg: TrainConfig, device, batch_size: int = 64, guard: torch.Tensor | None = None
+) -> float:
     """Mean masked L1 on whitened held-out spectra (fixed seed, so epochs are comparable)."""
     if len(flux) == 0:
         return float("nan")
@@ -494,8 +554,8 @@ def evaluate_loss(model, flux, mask, grid, cfg: TrainConfig, device, batch_size:
     g = torch.Generator(device=device).manual_seed(12345)
     tot, n = 0.0, 0
     for i in range(0, len(flux), batch_size):
-        x = torch.as_tensor(np.ascontiguousarray(flux[i:i + batch_size], dtype=np.float32), device=device)
-        m = torch.as_tensor(np.ascontiguousarray(mask[i:i + batch_size], dtype=np.float32), device=device)
+        x = torch.as_tensor(np.ascontiguousarray(flux[i : i + batch_size], dtype=np.float32), device=device)
+        m = torch.as_tensor(np.ascontiguousarray(mask[i : i + batch_size], dtype=np.float32), device=device)
         xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, generator=g, guard=guard)
         y, _, _ = model(xw)
         tot += float(((y - xw).abs() * mw).mean()) * len(x)
@@ -508,8 +568,14 @@ def run_dir_for(model_config: ModelConfig, train_config: TrainConfig, data_hash:
     return Path(root or cache_dir() / "runs") / run_key(model_config, train_config, data_hash)
 
 
-def train_cached(survey: Survey, model_config: ModelConfig, train_config: TrainConfig, root=None,
-                 device: str | None = "auto", progress: bool = True) -> Karaoke:
+def train_cached(
+    survey: Survey,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    root=None,
+    device: str | None = "auto",
+    progress: bool = True,
+) -> Karaoke:
     """Return the trained model for these configs and data, training (or resuming) only if needed.
 
     Parameters

@@ -5,6 +5,7 @@ Python loop. ``V{x, v}(lam) = x(lam (1 - v/c))`` on a uniform grid, with linear 
 back onto the grid -- the same operator as :func:`karaoke.spectra.grid.doppler_shift` (float64 numpy
 reference), to which it agrees to ~1e-7 in float32.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,9 @@ import torch
 from karaoke.spectra.grid import C_KMS, Grid
 
 
-def velocity_shift(flux: torch.Tensor, v: torch.Tensor, grid: Grid, mask: torch.Tensor | None = None,
-                   fill: float = 0.0):
+def velocity_shift(
+    flux: torch.Tensor, v: torch.Tensor, grid: Grid, mask: torch.Tensor | None = None, fill: float = 0.0
+):
     """Apply ``V{x, v}`` to a batch of spectra on a uniform grid.
 
     Parameters
@@ -67,7 +69,7 @@ def velocity_shift(flux: torch.Tensor, v: torch.Tensor, grid: Grid, mask: torch.
     m = mask.reshape(B, L).to(x.dtype)
     m0 = torch.gather(m, 1, i0c)
     m1 = torch.where(frac > 0, torch.gather(m, 1, i1c), torch.ones_like(m0))
-    mo = (m0 * m1 * inside.to(x.dtype))
+    mo = m0 * m1 * inside.to(x.dtype)
     return out.reshape(shape), mo.reshape(shape)
 
 
@@ -132,8 +134,9 @@ def mask_from_ranges(ranges, n: int) -> np.ndarray:
     return m
 
 
-def random_velocities(n: int, max_velocity: float, generator: torch.Generator | None = None,
-                      device=None, dtype=torch.float32) -> torch.Tensor:
+def random_velocities(
+    n: int, max_velocity: float, generator: torch.Generator | None = None, device=None, dtype=torch.float32
+) -> torch.Tensor:
     """Draw ``n`` virtual radial velocities ``v ~ U(-N, N)`` (km/s).
 
     Parameters
@@ -156,9 +159,15 @@ def random_velocities(n: int, max_velocity: float, generator: torch.Generator | 
     return ((2 * u - 1) * max_velocity).to(device if device is not None else gen_device)
 
 
-def whiten(flux: torch.Tensor, grid: Grid, max_velocity: float, mask: torch.Tensor | None = None,
-           generator: torch.Generator | None = None, guard: torch.Tensor | None = None,
-           velocities: torch.Tensor | None = None):
+def whiten(
+    flux: torch.Tensor,
+    grid: Grid,
+    max_velocity: float,
+    mask: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    guard: torch.Tensor | None = None,
+    velocities: torch.Tensor | None = None,
+):
     """Velocity-whiten a batch: each spectrum is shifted by its own ``v ~ U(-N, N)``.
 
     Parameters

@@ -6,6 +6,7 @@ K reconstructions from the posterior -> telluric estimate ``T = input / reconstr
 its uncertainty (:mod:`karaoke.products.uncertainty`). The product holds both frames, in the
 input's flux unit, with provenance. A bad file is reported and skipped; the rest go on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ from tqdm.auto import tqdm
 
 from karaoke import __version__
 from karaoke._atomic import atomic_path, check_output_dir, sha256sum, write_csv
+from karaoke.archive.prepare import prepare_observation
 from karaoke.spectra.grid import Grid, NoiseLikeSpectrum, doppler_shift, harps_grid, regrid
 from karaoke.spectra.io import SpectrumError, read_spectrum
-from karaoke.archive.prepare import prepare_observation
 
 
 def model_grid(model) -> Grid:
@@ -45,21 +46,25 @@ def check_survey_matches_model(survey, model, where="survey"):
         raise ValueError(f"{where}: {survey.n_pixels} pixels, the model expects {grid.n}")
     tol = 1e-3 * grid.step
     if abs(survey.wave[0] - grid.start) > tol or abs(survey.wave[-1] - grid.stop) > tol:
-        raise ValueError(f"{where}: wavelengths {survey.wave[0]:.3f}-{survey.wave[-1]:.3f} A, but the model was "
-                         f"trained on {grid.start:.3f}-{grid.stop:.3f} A")
+        raise ValueError(
+            f"{where}: wavelengths {survey.wave[0]:.3f}-{survey.wave[-1]:.3f} A, but the model was "
+            f"trained on {grid.start:.3f}-{grid.stop:.3f} A"
+        )
     frame, medium = meta.get("frame", "topocentric"), meta.get("medium", "air")
     if survey.frame != frame:
-        raise ValueError(f"{where}: spectra in the {survey.frame} frame, the model works on {frame} spectra "
-                         "(tellurics at rest); shift them first")
+        raise ValueError(
+            f"{where}: spectra in the {survey.frame} frame, the model works on {frame} spectra "
+            "(tellurics at rest); shift them first"
+        )
     if survey.medium != medium:
         raise ValueError(f"{where}: {survey.medium} wavelengths, the model works in {medium}")
 
 
 #: QUAL bits of a product pixel (0: good).
-QUAL_NO_DATA = 1      #: no usable input: outside the spectrum, padding, gap, dead pixels (TELLURIC set to 1)
-QUAL_GUARD = 2        #: guard band of a whitened network: the input is passed through, no correction
-QUAL_T_RANGE = 4      #: TELLURIC outside its physical range [0, T_MAX]
-QUAL_POOR = 8         #: poor reconstruction: posterior spread above POOR_RECON of the reconstruction
+QUAL_NO_DATA = 1  #: no usable input: outside the spectrum, padding, gap, dead pixels (TELLURIC set to 1)
+QUAL_GUARD = 2  #: guard band of a whitened network: the input is passed through, no correction
+QUAL_T_RANGE = 4  #: TELLURIC outside its physical range [0, T_MAX]
+QUAL_POOR = 8  #: poor reconstruction: posterior spread above POOR_RECON of the reconstruction
 #: Posterior spread (fraction of the reconstruction) above which a pixel is flagged QUAL_POOR.
 POOR_RECON = 0.05
 #: Largest TELLURIC value taken as physical (noise on a continuum pixel); above it QUAL_T_RANGE.
@@ -91,7 +96,10 @@ def product_names(files) -> dict:
     import os
 
     files = [Path(f) for f in files]
-    stem = (lambda f: f.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit"))
+
+    def stem(f):
+        return f.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
+
     groups = {}
     for f in files:
         groups.setdefault(stem(f), set()).add(f.resolve())
@@ -179,17 +187,32 @@ def uncertainty_scale(model) -> tuple[float, str]:
 
 
 #: Columns of a product extension: name, FITS format, and whether it carries the flux unit.
-PRODUCT_COLUMNS = (("WAVE", "D", None), ("FLUX", "E", True), ("ERR", "E", True), ("RECON", "E", True),
-                   ("TELLURIC", "E", False), ("TELLURIC_ERR", "E", False), ("FLUX_CORR", "E", True),
-                   ("ERR_CORR", "E", True), ("QUAL", "I", False))
+PRODUCT_COLUMNS = (
+    ("WAVE", "D", None),
+    ("FLUX", "E", True),
+    ("ERR", "E", True),
+    ("RECON", "E", True),
+    ("TELLURIC", "E", False),
+    ("TELLURIC_ERR", "E", False),
+    ("FLUX_CORR", "E", True),
+    ("ERR_CORR", "E", True),
+    ("QUAL", "I", False),
+)
 
 
 #: What each product column holds (the TTYPE comments). TELLURIC, TELLURIC_ERR and QUAL are
 #: dimensionless (no TUNIT); the others carry the flux unit or Angstrom.
-COLUMN_DOC = {"WAVE": "air wavelength", "FLUX": "input flux", "ERR": "1-sigma error of FLUX",
-              "RECON": "telluric-free reconstruction", "TELLURIC": "transmission FLUX/RECON (dimensionless)",
-              "TELLURIC_ERR": "1-sigma error of TELLURIC (dimensionless)", "FLUX_CORR": "FLUX/TELLURIC",
-              "ERR_CORR": "1-sigma error of FLUX_CORR", "QUAL": "bit flags, 0 good (see primary header)"}
+COLUMN_DOC = {
+    "WAVE": "air wavelength",
+    "FLUX": "input flux",
+    "ERR": "1-sigma error of FLUX",
+    "RECON": "telluric-free reconstruction",
+    "TELLURIC": "transmission FLUX/RECON (dimensionless)",
+    "TELLURIC_ERR": "1-sigma error of TELLURIC (dimensionless)",
+    "FLUX_CORR": "FLUX/TELLURIC",
+    "ERR_CORR": "1-sigma error of FLUX_CORR",
+    "QUAL": "bit flags, 0 good (see primary header)",
+}
 
 
 def product_arrays(flux, err, mask, samples, guard=None, err_scale: float = 1.0) -> dict:
@@ -229,8 +252,16 @@ def product_arrays(flux, err, mask, samples, guard=None, err_scale: float = 1.0)
     qual |= np.where(valid & (spread > POOR_RECON * np.abs(recon)), QUAL_POOR, 0).astype(np.int16)
     corr = np.where(valid, flux / np.where(valid, tell, 1.0), flux)
     corr_err = np.where(valid, err_scale * spread, err)
-    return {"FLUX": flux, "ERR": err, "RECON": recon, "TELLURIC": np.where(valid, tell, 1.0),
-            "TELLURIC_ERR": np.where(valid, tell_err, 0.0), "FLUX_CORR": corr, "ERR_CORR": corr_err, "QUAL": qual}
+    return {
+        "FLUX": flux,
+        "ERR": err,
+        "RECON": recon,
+        "TELLURIC": np.where(valid, tell, 1.0),
+        "TELLURIC_ERR": np.where(valid, tell_err, 0.0),
+        "FLUX_CORR": corr,
+        "ERR_CORR": corr_err,
+        "QUAL": qual,
+    }
 
 
 def _table(grid, cols: dict, unit: str, name: str, specsys: str, comment: str):
@@ -239,8 +270,9 @@ def _table(grid, cols: dict, unit: str, name: str, specsys: str, comment: str):
     fcols = [fits.Column("WAVE", "D", unit="Angstrom", array=grid.wave)]
     for key, fmt, has_unit in PRODUCT_COLUMNS[1:]:
         a = cols[key]
-        fcols.append(fits.Column(key, fmt, unit=unit if has_unit else "", array=a.astype(
-            np.int16 if fmt == "I" else np.float32)))
+        fcols.append(
+            fits.Column(key, fmt, unit=unit if has_unit else "", array=a.astype(np.int16 if fmt == "I" else np.float32))
+        )
     hdu = fits.BinTableHDU.from_columns(fcols, name=name)
     for i, (key, _, _) in enumerate(PRODUCT_COLUMNS, start=1):
         hdu.header.comments[f"TTYPE{i}"] = COLUMN_DOC[key]
@@ -257,8 +289,9 @@ def _shift(cols: dict, grid, berv: float) -> dict:
         if key == "QUAL":
             q = np.zeros(grid.n, np.int16)
             for bit in (QUAL_NO_DATA, QUAL_GUARD, QUAL_T_RANGE, QUAL_POOR):
-                moved = doppler_shift(grid.wave, ((a & bit) > 0).astype(np.float64), berv,
-                                      fill=1.0 if bit == QUAL_NO_DATA else 0.0)
+                moved = doppler_shift(
+                    grid.wave, ((a & bit) > 0).astype(np.float64), berv, fill=1.0 if bit == QUAL_NO_DATA else 0.0
+                )
                 q |= np.where(moved > 1e-6, bit, 0).astype(np.int16)
             out[key] = q
         else:
@@ -266,8 +299,9 @@ def _shift(cols: dict, grid, berv: float) -> dict:
     return out
 
 
-def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta: dict, provenance: dict,
-                   ecsv: bool = False):
+def _write_product(
+    path: Path, spec, grid, cols: dict, median: float, model_meta: dict, provenance: dict, ecsv: bool = False
+):
     from astropy.io import fits
 
     berv = float(spec.berv)
@@ -279,8 +313,13 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     hdr = fits.Header()
     hdr["ORIGIN"] = ("karaoke", "Stellar Karaoke telluric removal")
     hdr["KARAOKEV"] = (__version__, "karaoke version")
-    for key, name in (("MODEL", "model"), ("MODELSHA", "model_sha256"), ("TRAINCFG", "train_config"),
-                      ("SOURCE", "source"), ("SRCSHA", "source_sha256")):
+    for key, name in (
+        ("MODEL", "model"),
+        ("MODELSHA", "model_sha256"),
+        ("TRAINCFG", "train_config"),
+        ("SOURCE", "source"),
+        ("SRCSHA", "source_sha256"),
+    ):
         hdr[key] = str(provenance[name])  # long values continue on CONTINUE cards
     if model_meta.get("partial"):
         hdr["PARTIAL"] = (True, f"network only partly trained (epoch {model_meta.get('epoch')})")
@@ -305,16 +344,17 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
     hdr["COMMENT"] = "RECON: network reconstruction (telluric-free); TELLURIC = FLUX / RECON"
     hdr["COMMENT"] = "FLUX_CORR = FLUX / TELLURIC; ERR_CORR: posterior spread of the reconstruction"
     hdr["COMMENT"] = "TELLURIC_ERR: posterior spread of FLUX / RECON_k with ERR, times ERRSCALE"
-    hdr["COMMENT"] = (f"QUAL bits: {QUAL_NO_DATA} no data (TELLURIC=1), {QUAL_GUARD} guard band (no correction), "
-                      f"{QUAL_T_RANGE} TELLURIC outside [0, {T_MAX}], {QUAL_POOR} poor reconstruction "
-                      f"(posterior spread > {POOR_RECON:g} of RECON)")
+    hdr["COMMENT"] = (
+        f"QUAL bits: {QUAL_NO_DATA} no data (TELLURIC=1), {QUAL_GUARD} guard band (no correction), "
+        f"{QUAL_T_RANGE} TELLURIC outside [0, {T_MAX}], {QUAL_POOR} poor reconstruction "
+        f"(posterior spread > {POOR_RECON:g} of RECON)"
+    )
     hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), spectrum, topo])
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True)
     if ecsv:
-        from astropy.table import QTable
-
         import astropy.units as u
+        from astropy.table import QTable
 
         tab = QTable({"WAVE": grid.wave * u.AA})
         for key, _, has_unit in PRODUCT_COLUMNS[1:]:  # the SPECTRUM columns, from the arrays just written
@@ -324,9 +364,19 @@ def _write_product(path: Path, spec, grid, cols: dict, median: float, model_meta
             tab.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
-def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = True,
-                assume_berv: float | None = None, samples: int = 16, err_scale: float | None = None,
-                ecsv: bool = False, workers: int = 2, resume: bool = True) -> list[CleanResult]:
+def clean_files(
+    model,
+    files,
+    out_dir,
+    batch_size: int = 8,
+    progress: bool = True,
+    assume_berv: float | None = None,
+    samples: int = 16,
+    err_scale: float | None = None,
+    ecsv: bool = False,
+    workers: int = 2,
+    resume: bool = True,
+) -> list[CleanResult]:
     """Clean FITS spectra with ``model`` (from :func:`karaoke.load_model`).
 
     Writes one product per input (names from :func:`product_names`: inputs that share a file
@@ -387,10 +437,14 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
     else:
         err_cal = "given by the user"
     mfile = model_file(model)
-    prov_model = {"model": str(mfile or getattr(model, "checkpoint_path", "model")),
-                  "model_sha256": sha256sum(mfile) if mfile else "",
-                  "train_config": json.dumps(meta.get("train_config", {}), sort_keys=True),
-                  "samples": samples, "err_scale": err_scale, "err_calibration": err_cal}
+    prov_model = {
+        "model": str(mfile or getattr(model, "checkpoint_path", "model")),
+        "model_sha256": sha256sum(mfile) if mfile else "",
+        "train_config": json.dumps(meta.get("train_config", {}), sort_keys=True),
+        "samples": samples,
+        "err_scale": err_scale,
+        "err_calibration": err_cal,
+    }
     files = [Path(f) for f in files]
     names = product_names(files)
     results = {}
@@ -414,12 +468,16 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
 
         from karaoke.archive.prepare import _worker_init
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
     run = pool.map if pool is not None else map
     try:
         for c0 in range(0, len(files), batch_size):
-            args = [(f, out / names[f], grid_d, assume_berv, resume, prov_model) for f in files[c0:c0 + batch_size]]
+            args = [(f, out / names[f], grid_d, assume_berv, resume, prov_model) for f in files[c0 : c0 + batch_size]]
             chunk = list(run(_load_one, args))  # order kept
             todo = []
             for f, status, item in chunk:
@@ -441,8 +499,9 @@ def clean_files(model, files, out_dir, batch_size: int = 8, progress: bool = Tru
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     ordered = [results[f] for f in files]
-    write_csv(out / "clean_report.csv", [r.__dict__ for r in ordered],
-              fieldnames=["source", "status", "reason", "product"])
+    write_csv(
+        out / "clean_report.csv", [r.__dict__ for r in ordered], fieldnames=["source", "status", "reason", "product"]
+    )
     return ordered
 
 
@@ -474,8 +533,12 @@ def _up_to_date(product: Path, source_sha: str, prov: dict) -> bool:
         h = fits.getheader(product)
     except Exception:
         return False
-    return (h.get("SRCSHA") == source_sha and h.get("MODELSHA") == prov["model_sha256"]
-            and h.get("NSAMPLES") == prov["samples"] and h.get("ERRSCALE") == prov["err_scale"])
+    return (
+        h.get("SRCSHA") == source_sha
+        and h.get("MODELSHA") == prov["model_sha256"]
+        and h.get("NSAMPLES") == prov["samples"]
+        and h.get("ERRSCALE") == prov["err_scale"]
+    )
 
 
 def observation_error(spec, grid, flux, mask, median) -> tuple[np.ndarray, str]:

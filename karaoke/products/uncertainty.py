@@ -11,6 +11,7 @@ uncertainty per pixel are::
 and the corrected spectrum ``F / T`` is ``R`` by construction, with the spread of the ``R_k``
 as its uncertainty. :func:`coverage` checks the calibration where the truth is known.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -58,8 +59,13 @@ def telluric_estimate(flux, err, samples, valid=None) -> dict:
         var_model = np.zeros_like(flux)
     var_noise = 0.0 if err is None else (np.asarray(err, np.float64) / safe_r) ** 2
     t_err = np.where(ok, np.sqrt(np.nan_to_num(var_model) + var_noise), 0.0)
-    return {"recon": recon, "recon_err": samples.std(0), "telluric": t, "telluric_err": t_err,
-            "telluric_err_model": np.where(ok, np.sqrt(np.nan_to_num(var_model)), 0.0)}
+    return {
+        "recon": recon,
+        "recon_err": samples.std(0),
+        "telluric": t,
+        "telluric_err": t_err,
+        "telluric_err_model": np.where(ok, np.sqrt(np.nan_to_num(var_model)), 0.0),
+    }
 
 
 def coverage(estimate, sigma, truth, where=None, scale: float = 1.0) -> float:

@@ -10,11 +10,39 @@ Layer 1 (imports only the standard library, numpy, astropy and :mod:`karaoke._at
   :mod:`karaoke.spectra.formats` (ESO ADP 1D, HARPS DRS s1d, ESPRESSO S1D), BERV handling;
 * :mod:`karaoke.spectra.sdss` -- SDSS spFrame exposures.
 """
-from karaoke.spectra.grid import (C_KMS, Grid, NoiseLikeSpectrum, air_to_vacuum, doppler_shift,  # noqa: F401
-                                  harps_artifact_mask, harps_grid, median_normalise, regrid, vacuum_to_air)
-from karaoke.spectra.io import Spectrum, SpectrumError, find_spectra, read_spectrum  # noqa: F401
-from karaoke.spectra.survey import Survey, concat_surveys, load_survey, save_survey  # noqa: F401
 
-__all__ = ["C_KMS", "Grid", "NoiseLikeSpectrum", "air_to_vacuum", "doppler_shift", "harps_artifact_mask",
-           "harps_grid", "median_normalise", "regrid", "vacuum_to_air", "Spectrum", "SpectrumError",
-           "find_spectra", "read_spectrum", "Survey", "concat_surveys", "load_survey", "save_survey"]
+from karaoke.spectra.grid import (
+    C_KMS,
+    Grid,
+    NoiseLikeSpectrum,
+    air_to_vacuum,
+    doppler_shift,
+    harps_artifact_mask,
+    harps_grid,
+    median_normalise,
+    regrid,
+    vacuum_to_air,
+)
+from karaoke.spectra.io import Spectrum, SpectrumError, find_spectra, read_spectrum
+from karaoke.spectra.survey import Survey, concat_surveys, load_survey, save_survey
+
+__all__ = [
+    "C_KMS",
+    "Grid",
+    "NoiseLikeSpectrum",
+    "air_to_vacuum",
+    "doppler_shift",
+    "harps_artifact_mask",
+    "harps_grid",
+    "median_normalise",
+    "regrid",
+    "vacuum_to_air",
+    "Spectrum",
+    "SpectrumError",
+    "find_spectra",
+    "read_spectrum",
+    "Survey",
+    "concat_surveys",
+    "load_survey",
+    "save_survey",
+]

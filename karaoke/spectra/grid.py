@@ -9,6 +9,7 @@ Conventions
   ``lam0 / (1 - v / c)`` (positive ``v`` redshifts). Barycentric -> topocentric is
   ``V{x, -BERV}``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -233,7 +234,8 @@ def median_normalise(flux, mask=None, min_median: float = 50.0):
         if med <= min_median or mean <= 0:
             raise NoiseLikeSpectrum(
                 f"noise-like spectrum{'' if flux.ndim == 1 else f' #{i}'}: median {med:.3g} "
-                f"(must exceed {min_median}), mean {mean:.3g} (must exceed 0)")
+                f"(must exceed {min_median}), mean {mean:.3g} (must exceed 0)"
+            )
         meds[i] = med
     out = (f2 / meds[:, None]).astype(np.float32)
     if flux.ndim == 1:
@@ -266,8 +268,7 @@ def doppler_shift(wave, flux, v, fill: float = 0.0) -> np.ndarray:
         vv = np.full(f2.shape[0], vv[0])
     if vv.size != f2.shape[0]:
         raise ValueError(f"{vv.size} velocities for {f2.shape[0]} spectra")
-    out = np.stack([np.interp(wave * (1.0 - vi / C_KMS), wave, fi, left=fill, right=fill)
-                    for fi, vi in zip(f2, vv)])
+    out = np.stack([np.interp(wave * (1.0 - vi / C_KMS), wave, fi, left=fill, right=fill) for fi, vi in zip(f2, vv)])
     return out[0] if flux.ndim == 1 else out
 
 
@@ -315,8 +316,12 @@ def air_to_vacuum(wave_air) -> np.ndarray:
     """
     w = np.asarray(wave_air, dtype=np.float64)
     s2 = (1e4 / w) ** 2
-    n = (1.0 + 0.00008336624212083 + 0.02408926869968 / (130.1065924522 - s2)
-         + 0.0001599740894897 / (38.92568793293 - s2))
+    n = (
+        1.0
+        + 0.00008336624212083
+        + 0.02408926869968 / (130.1065924522 - s2)
+        + 0.0001599740894897 / (38.92568793293 - s2)
+    )
     vac = w * n
     for _ in range(2):
         vac = vac + (w - vacuum_to_air(vac))

@@ -5,6 +5,7 @@ checks, metadata and BERV common to all of them.
 Every reader returns a :class:`Spectrum` or raises :class:`SpectrumError` naming the file and
 the reason (missing, not FITS, truncated, empty, NaN-only, unexpected layout, wrong range).
 """
+
 from __future__ import annotations
 
 import threading
@@ -89,8 +90,7 @@ BERV_KEYWORDS = {
     "ESPRESSO": ("HIERARCH ESO QC BERV",),
 }
 #: Tried for any instrument not listed above (or a file without ``INSTRUME``).
-BERV_FALLBACK = ("HIERARCH ESO DRS BERV", "HIERARCH ESO QC BERV", "HIERARCH TNG DRS BERV",
-                 "HIERARCH TNG QC BERV")
+BERV_FALLBACK = ("HIERARCH ESO DRS BERV", "HIERARCH ESO QC BERV", "HIERARCH TNG DRS BERV", "HIERARCH TNG QC BERV")
 
 
 def header_berv(header, path) -> tuple[float, str]:
@@ -131,14 +131,18 @@ def header_berv(header, path) -> tuple[float, str]:
 def check_berv(path, berv: float, source: str) -> float:
     """Raise SpectrumError unless ``berv`` (km/s) is finite and ``|berv| <= MAX_ABS_BERV``."""
     if not np.isfinite(berv) or abs(berv) > MAX_ABS_BERV:
-        raise SpectrumError(path, f"BERV {berv:g} km/s ({source}) is impossible: |BERV| <= {MAX_ABS_BERV:g} km/s "
-                                  "on Earth (corrupt header or wrong unit)")
+        raise SpectrumError(
+            path,
+            f"BERV {berv:g} km/s ({source}) is impossible: |BERV| <= {MAX_ABS_BERV:g} km/s "
+            "on Earth (corrupt header or wrong unit)",
+        )
     return float(berv)
 
 
 def _header_airmass(header) -> float:
     """Mean of the start/end airmass (``ESO TEL`` or, on ESPRESSO, ``ESO TELn`` of the unit
     telescope used), else ``AIRMASS``; NaN where none is given."""
+
     def num(key):
         try:
             v = float(header[key])
@@ -188,13 +192,15 @@ def _validate(path, wave, flux, require_range=None):
         raise SpectrumError(path, "wavelengths are not strictly increasing")
     lo, hi = PLAUSIBLE_RANGE
     if wave[0] < lo or wave[-1] > hi:
-        raise SpectrumError(path, f"wavelength range {wave[0]:.6g}-{wave[-1]:.6g} is outside the "
-                                  f"plausible optical range {lo:g}-{hi:g} A (wrong unit or corrupt)")
+        raise SpectrumError(
+            path,
+            f"wavelength range {wave[0]:.6g}-{wave[-1]:.6g} is outside the "
+            f"plausible optical range {lo:g}-{hi:g} A (wrong unit or corrupt)",
+        )
     if require_range is not None:
         rlo, rhi = require_range
         if wave[0] > rlo or wave[-1] < rhi:
-            raise SpectrumError(path, f"covers {wave[0]:.2f}-{wave[-1]:.2f} A, not the required "
-                                      f"{rlo:.2f}-{rhi:.2f} A")
+            raise SpectrumError(path, f"covers {wave[0]:.2f}-{wave[-1]:.2f} A, not the required {rlo:.2f}-{rhi:.2f} A")
 
 
 def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectrum:
@@ -239,9 +245,12 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
             with fits.open(path, memmap=False) as hdul:
                 reader = formats.identify(hdul)
                 if reader is None:
-                    raise SpectrumError(path, "neither an ESO ADP 1D product (ext 1 with WAVE/FLUX), an ESPRESSO "
-                                              "S1D table, a HARPS s1d (1-D primary image with CRVAL1/CDELT1) nor "
-                                              "an e2ds naming its blaze file")
+                    raise SpectrumError(
+                        path,
+                        "neither an ESO ADP 1D product (ext 1 with WAVE/FLUX), an ESPRESSO "
+                        "S1D table, a HARPS s1d (1-D primary image with CRVAL1/CDELT1) nor "
+                        "an e2ds naming its blaze file",
+                    )
                 wave, flux, err, header = reader.read(hdul, path)
                 kind = reader.KIND
     except SpectrumError:
@@ -264,9 +273,12 @@ def read_spectrum(path, require_range=None, berv: float | None = None) -> Spectr
     if not np.isfinite(berv_value) and berv is not None:
         berv_value, source = check_berv(path, float(berv), "given by the user"), "user"
     if not np.isfinite(berv_value):
-        raise SpectrumError(path, "no BERV keyword (tried " + ", ".join(BERV_FALLBACK) + "): the barycentric "
-                                  "frame cannot be moved to the topocentric one; give the BERV explicitly "
-                                  "(karaoke clean/prepare --assume-berv KMS)")
+        raise SpectrumError(
+            path,
+            "no BERV keyword (tried " + ", ".join(BERV_FALLBACK) + "): the barycentric "
+            "frame cannot be moved to the topocentric one; give the BERV explicitly "
+            "(karaoke clean/prepare --assume-berv KMS)",
+        )
     meta["berv_source"] = source
     frame = str(header.get("KFRAME", "barycentric"))  # e2ds: the observatory frame
     return Spectrum(wave=wave, flux=flux, err=err, berv=berv_value, frame=frame, medium="air", meta=meta)
@@ -325,8 +337,9 @@ def find_spectra(paths, recursive: bool = False) -> tuple[list[Path], list[tuple
     for p in map(Path, paths):
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            files += [f for f in p.glob(pattern) if f.is_file() and f.name.lower().endswith((".fits", ".fits.gz",
-                                                                                           ".fit"))]
+            files += [
+                f for f in p.glob(pattern) if f.is_file() and f.name.lower().endswith((".fits", ".fits.gz", ".fit"))
+            ]
         else:
             files.append(p)
     spectra, others = [], []

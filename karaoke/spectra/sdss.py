@@ -7,6 +7,7 @@ in ``x' = 2 (x - xmid) / (xmax - xmin)``, HDU5 the plug map (table with ``OBJTYP
 HDU0 holds the calibration vector [NFIBER, NPIX] (it contains the telluric absorption, the
 paper's pseudo-truth). SDSS wavelengths are **vacuum**, observatory frame.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,9 @@ def read_spframe(path, calib_path=None, exclude_sky: bool = True) -> SDSSFrame:
     if exclude_sky:
         keep = np.char.upper(objtype.astype(str)) != "SKY"
     fib = np.flatnonzero(keep)
-    return SDSSFrame(wave[keep], flux[keep], ivar[keep], fib, objtype[keep],
-                     None if calib is None else calib[keep], str(path))
+    return SDSSFrame(
+        wave[keep], flux[keep], ivar[keep], fib, objtype[keep], None if calib is None else calib[keep], str(path)
+    )
 
 
 def homogenise(frame: SDSSFrame, grid: Grid | None = None):
@@ -177,7 +179,13 @@ def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: 
         meta["star_id"] += [plate * 1000 + int(k) for k in kept]
     if not flux:
         raise ValueError(f"{folder}: no usable spFrame-{camera} file ({len(failures)} failed)")
-    surv = Survey(wave=grid.wave, flux=np.concatenate(flux), mask=np.concatenate(masks),
-                  meta={k: np.asarray(v, np.int64) for k, v in meta.items()}, frame="topocentric",
-                  medium="vacuum", attrs={"source": "SDSS spFrame", "camera": camera, "normalised": True})
+    surv = Survey(
+        wave=grid.wave,
+        flux=np.concatenate(flux),
+        mask=np.concatenate(masks),
+        meta={k: np.asarray(v, np.int64) for k, v in meta.items()},
+        frame="topocentric",
+        medium="vacuum",
+        attrs={"source": "SDSS spFrame", "camera": camera, "normalised": True},
+    )
     return surv, failures

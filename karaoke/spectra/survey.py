@@ -27,6 +27,7 @@ Example (numpy only)::
 ``frame`` is the rest frame of ``wave`` (``topocentric`` for training the paper's way,
 tellurics at fixed wavelengths) and ``medium`` is ``air`` or ``vacuum``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,8 +75,9 @@ class Survey:
             if bad.any():  # non-finite pixels are masked (mask 0, flux 0), never fed to a network
                 self.flux = np.where(bad, np.float32(0), self.flux)
                 self.mask = np.where(bad, 0, np.broadcast_to(self.mask, self.flux.shape)).astype(self.mask.dtype)
-                self.attrs = dict(self.attrs, n_nonfinite_masked=int(bad.sum()) + int(self.attrs.get(
-                    "n_nonfinite_masked", 0)))
+                self.attrs = dict(
+                    self.attrs, n_nonfinite_masked=int(bad.sum()) + int(self.attrs.get("n_nonfinite_masked", 0))
+                )
         for name in ("err",) + _TRUTH:
             a = getattr(self, name)
             if a is not None:
@@ -112,12 +114,22 @@ class Survey:
     def subset(self, idx) -> "Survey":
         """A new Survey holding the spectra ``idx`` (indices or boolean mask)."""
         idx = np.asarray(idx)
-        take = (lambda a: None if a is None else a[idx])
-        return Survey(wave=self.wave, flux=self.flux[idx], err=take(self.err),
-                      mask=self.mask if self.mask.ndim == 1 else self.mask[idx],
-                      stellar=take(self.stellar), transmission=take(self.transmission),
-                      meta={k: v[idx] for k, v in self.meta.items()}, frame=self.frame,
-                      medium=self.medium, attrs=dict(self.attrs))
+
+        def take(a):
+            return None if a is None else a[idx]
+
+        return Survey(
+            wave=self.wave,
+            flux=self.flux[idx],
+            err=take(self.err),
+            mask=self.mask if self.mask.ndim == 1 else self.mask[idx],
+            stellar=take(self.stellar),
+            transmission=take(self.transmission),
+            meta={k: v[idx] for k, v in self.meta.items()},
+            frame=self.frame,
+            medium=self.medium,
+            attrs=dict(self.attrs),
+        )
 
     def normalised(self, min_median: float = 50.0):
         """Median-normalise every spectrum (the paper's rule), rejecting noise-like ones.
@@ -276,10 +288,22 @@ def concat_surveys(*surveys: Survey) -> Survey:
         if s.n_pixels != s0.n_pixels or not np.allclose(s.wave, s0.wave) or s.frame != s0.frame:
             raise ValueError("surveys must share their wavelength grid and frame")
     keys = set.intersection(*(set(s.meta) for s in surveys))
-    stack = (lambda name: None if any(getattr(s, name) is None for s in surveys)
-             else np.vstack([getattr(s, name) for s in surveys]))
+
+    def stack(name):
+        if any(getattr(s, name) is None for s in surveys):
+            return None
+        return np.vstack([getattr(s, name) for s in surveys])
+
     mask = np.vstack([np.broadcast_to(s.pixel_mask(), s.flux.shape) for s in surveys]).astype(np.float32)
-    return Survey(wave=s0.wave, flux=np.vstack([s.flux for s in surveys]), err=stack("err"), mask=mask,
-                  stellar=stack("stellar"), transmission=stack("transmission"),
-                  meta={k: np.concatenate([s.meta[k] for s in surveys]) for k in sorted(keys)},
-                  frame=s0.frame, medium=s0.medium, attrs={"concatenated": [s.attrs.get("source", "") for s in surveys]})
+    return Survey(
+        wave=s0.wave,
+        flux=np.vstack([s.flux for s in surveys]),
+        err=stack("err"),
+        mask=mask,
+        stellar=stack("stellar"),
+        transmission=stack("transmission"),
+        meta={k: np.concatenate([s.meta[k] for s in surveys]) for k in sorted(keys)},
+        frame=s0.frame,
+        medium=s0.medium,
+        attrs={"concatenated": [s.attrs.get("source", "") for s in surveys]},
+    )

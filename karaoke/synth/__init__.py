@@ -10,7 +10,8 @@ Layer 2 (above :mod:`karaoke.spectra`):
 * :mod:`karaoke.synth.device` -- :func:`~karaoke.synth.device.make_survey_torch`, the same
   survey computed with torch on a GPU (imported on demand: it loads PyTorch).
 """
-from karaoke.synth.generator import SurveyConfig, make_survey, stellar_line_list  # noqa: F401
-from karaoke.synth.telluric import TelluricModel, convolve_to_resolution  # noqa: F401
+
+from karaoke.synth.generator import SurveyConfig, make_survey, stellar_line_list
+from karaoke.synth.telluric import TelluricModel, convolve_to_resolution
 
 __all__ = ["SurveyConfig", "make_survey", "stellar_line_list", "TelluricModel", "convolve_to_resolution"]

@@ -12,6 +12,7 @@ The noiseless truth (``stellar``, ``transmission``) equals the numpy generator's
 rounding (tests check it on a small grid); the photon noise is drawn by torch, so ``flux``
 differs from the numpy generator's by a different noise realisation of the same statistics.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,15 @@ from tqdm.auto import tqdm
 
 from karaoke.spectra.grid import C_KMS
 from karaoke.spectra.survey import Survey
-from karaoke.synth.generator import (BALMER, CA_TRIPLET, SurveyConfig, _gauss_kernel, _rotation_kernel, _survey,
-                                     survey_plan)
+from karaoke.synth.generator import (
+    BALMER,
+    CA_TRIPLET,
+    SurveyConfig,
+    _gauss_kernel,
+    _rotation_kernel,
+    _survey,
+    survey_plan,
+)
 from karaoke.synth.telluric import TelluricModel
 
 
@@ -39,7 +47,7 @@ def conv_same(x: torch.Tensor, kernel) -> torch.Tensor:
     nfft = 1 << (size - 1).bit_length()
     full = torch.fft.irfft(torch.fft.rfft(x, nfft) * torch.fft.rfft(k, nfft), nfft)[..., :size]
     start = (m - 1) // 2
-    return full[..., start:start + n]
+    return full[..., start : start + n]
 
 
 def star_rest_spectra(lnw, dv, lines, teff, feh, vsini, micro, device) -> torch.Tensor:
@@ -65,8 +73,11 @@ def star_rest_spectra(lnw, dv, lines, teff, feh, vsini, micro, device) -> torch.
     f = torch.float64
     S, F = len(teff), lnw.size
     theta = 5040.0 / teff - 5040.0 / 5777.0
-    tau = lines["tau0"][None] * 10 ** (feh[:, None] - theta[:, None] * lines["chi"][None] * 0.25) * \
-        (5777.0 / teff[:, None]) ** lines["k"][None]  # (S, n_lines)
+    tau = (
+        lines["tau0"][None]
+        * 10 ** (feh[:, None] - theta[:, None] * lines["chi"][None] * 0.25)
+        * (5777.0 / teff[:, None]) ** lines["k"][None]
+    )  # (S, n_lines)
     pos = (np.log(lines["wave"]) - lnw[0]) / (dv / C_KMS)
     i0 = np.floor(pos).astype(np.int64)
     fr = pos - i0
@@ -81,7 +92,7 @@ def star_rest_spectra(lnw, dv, lines, teff, feh, vsini, micro, device) -> torch.
     out = torch.empty(S, F, dtype=f, device=device)
     for s in range(S):  # each star has its own profile widths
         v_th = np.sqrt(2 * 1.380649e-23 * teff[s] / (56 * 1.6605e-27)) / 1e3
-        b = np.sqrt(v_th ** 2 + micro[s] ** 2)
+        b = np.sqrt(v_th**2 + micro[s] ** 2)
         prof = conv_same(sticks[s], _gauss_kernel(b / np.sqrt(2) / dv))
         flux = torch.exp(-torch.clamp(prof, min=0))
         lo, hi = np.exp(lnw[0]), np.exp(lnw[-1])
@@ -97,7 +108,7 @@ def star_rest_spectra(lnw, dv, lines, teff, feh, vsini, micro, device) -> torch.
                 flux = flux * (1 - float(np.clip(depth, 0, 0.85)) / (1 + ((lam - lc) / width) ** 2))
         flux = conv_same(flux - 1.0, _rotation_kernel(vsini[s], dv)) + 1.0
         lam_cm = lam * 1e-8
-        planck = 1.0 / (lam_cm ** 5 * (torch.exp(1.4387769 / (lam_cm * teff[s])) - 1))
+        planck = 1.0 / (lam_cm**5 * (torch.exp(1.4387769 / (lam_cm * teff[s])) - 1))
         out[s] = flux * planck / _median(planck[None])[0]
     return out
 
@@ -116,8 +127,13 @@ def _interp_weights(x_new, x_old):
     return j, w
 
 
-def make_survey_torch(config: SurveyConfig | None = None, device="auto", progress: bool = True,
-                      chunk: int | None = None, seed_noise: int | None = None) -> Survey:
+def make_survey_torch(
+    config: SurveyConfig | None = None,
+    device="auto",
+    progress: bool = True,
+    chunk: int | None = None,
+    seed_noise: int | None = None,
+) -> Survey:
     """Generate the synthetic survey of ``config`` with torch (a GPU when ``device`` is one).
 
     Parameters
@@ -138,8 +154,9 @@ def make_survey_torch(config: SurveyConfig | None = None, device="auto", progres
         truth ``stellar`` and ``transmission`` (N, L), topocentric air grid, float32.
     """
     cfg = config or SurveyConfig()
-    dev = torch.device("cuda" if (device == "auto" and torch.cuda.is_available()) else
-                       ("cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda" if (device == "auto" and torch.cuda.is_available()) else ("cpu" if device == "auto" else device)
+    )
     f = torch.float64
     plan = survey_plan(cfg)
     wave, lnw, dv, lam_fine, lines = plan["wave"], plan["lnw"], plan["dv"], plan["lam_fine"], plan["lines"]
@@ -147,9 +164,10 @@ def make_survey_torch(config: SurveyConfig | None = None, device="auto", progres
     stars = np.unique(star_of_obs)
     rest = torch.empty(stars.size, lnw.size, dtype=torch.float32, device=dev)
     for c0 in tqdm(range(0, stars.size, 16), desc="stars", disable=not progress, leave=False):
-        s = stars[c0:c0 + 16]
-        rest[c0:c0 + len(s)] = star_rest_spectra(lnw, dv, lines, star["teff"][s], star["feh"][s], star["vsini"][s],
-                                                 star["micro"][s], dev).float()
+        s = stars[c0 : c0 + 16]
+        rest[c0 : c0 + len(s)] = star_rest_spectra(
+            lnw, dv, lines, star["teff"][s], star["feh"][s], star["vsini"][s], star["micro"][s], dev
+        ).float()
     row_of_star = np.full(star["teff"].size, -1)
     row_of_star[stars] = np.arange(stars.size)
     tell = TelluricModel(lam_fine)

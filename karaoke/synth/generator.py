@@ -17,6 +17,7 @@ observed many times each from a ground-based observatory:
 The exact truth is kept: the noiseless stellar-only spectrum (same convolution and scale) and
 the convolved transmission, for every observation. Everything is deterministic given the seed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +64,6 @@ class SurveyConfig:
     pwv_range: tuple = (0.5, 20.0)
     line_density: float = 6.0  # stellar lines per Angstrom at 6000 A (rises to the blue)
     data_range: tuple | None = None  # usable range (A); outside it the artifact mask is 0
-
 
     def __post_init__(self):
         if self.n_spectra < 1 or self.n_stars < 1 or self.n_pixels < 16:
@@ -126,7 +126,7 @@ def stellar_line_list(lo: float, hi: float, density: float = 2.5):
 def _draw_lines(seed: int, a: float, b: float, density: float) -> dict:
     rng = np.random.default_rng(seed)
     # density(lam) = density * (6000/lam)^2 -> sample by inverse CDF of 1/lam^2
-    n = int(density * 6000.0 ** 2 * (1 / a - 1 / b))
+    n = int(density * 6000.0**2 * (1 / a - 1 / b))
     u = rng.uniform(size=n)
     wave = 1.0 / (1 / a - u * (1 / a - 1 / b))
     tau0 = 10 ** rng.uniform(-1.8, 1.0, n)
@@ -154,7 +154,7 @@ def _rotation_kernel(vsini: float, dv: float, epsilon: float = 0.6) -> np.ndarra
     x = np.arange(-half, half + 1) * dv / vsini
     inside = np.abs(x) < 1
     y = np.zeros_like(x)
-    y[inside] = (2 * (1 - epsilon) * np.sqrt(1 - x[inside] ** 2) + 0.5 * np.pi * epsilon * (1 - x[inside] ** 2))
+    y[inside] = 2 * (1 - epsilon) * np.sqrt(1 - x[inside] ** 2) + 0.5 * np.pi * epsilon * (1 - x[inside] ** 2)
     return y / y.sum()
 
 
@@ -169,8 +169,9 @@ def _draw_population(cfg: SurveyConfig, rng):
     teff = rng.uniform(*cfg.teff_range, ns)
     feh = np.clip(rng.normal(-0.1, 0.25, ns), -1.0, 0.5)
     u = rng.uniform(size=ns)
-    vsini = np.where(u < 0.6, rng.uniform(0.5, 4, ns), np.where(u < 0.9, rng.uniform(4, 15, ns),
-                                                                 rng.uniform(15, 45, ns)))
+    vsini = np.where(
+        u < 0.6, rng.uniform(0.5, 4, ns), np.where(u < 0.9, rng.uniform(4, 15, ns), rng.uniform(15, 45, ns))
+    )
     vsini = np.where(teff < 6200, np.minimum(vsini, rng.uniform(0.5, 12, ns)), vsini)  # cool stars rotate slowly
     halo = rng.uniform(size=ns) < 0.1
     rv = np.where(halo, rng.normal(0, 3 * cfg.rv_sigma, ns), rng.normal(0, cfg.rv_sigma, ns))
@@ -195,7 +196,7 @@ def _star_rest_spectrum(lnw: np.ndarray, dv: float, lines, teff, feh, vsini, mic
     np.add.at(sticks, i0[ok], tau[ok] * (1 - f[ok]))
     np.add.at(sticks, i0[ok] + 1, tau[ok] * f[ok])
     v_th = np.sqrt(2 * 1.380649e-23 * teff / (56 * 1.6605e-27)) / 1e3  # Fe thermal, km/s
-    b = np.sqrt(v_th ** 2 + micro ** 2)  # Doppler parameter
+    b = np.sqrt(v_th**2 + micro**2)  # Doppler parameter
     tau_profile = _fftconvolve_rows(sticks, _gauss_kernel(b / np.sqrt(2) / dv))
     flux = np.exp(-np.clip(tau_profile, 0, None))
     lam = np.exp(lnw)
@@ -212,7 +213,7 @@ def _star_rest_spectrum(lnw: np.ndarray, dv: float, lines, teff, feh, vsini, mic
     flux = _fftconvolve_rows(flux - 1.0, _rotation_kernel(vsini, dv)) + 1.0
     # Planck continuum (shape only)
     lam_cm = lam * 1e-8
-    planck = 1.0 / (lam_cm ** 5 * (np.exp(1.4387769 / (lam_cm * teff)) - 1))
+    planck = 1.0 / (lam_cm**5 * (np.exp(1.4387769 / (lam_cm * teff)) - 1))
     return flux * planck / np.median(planck)
 
 
@@ -238,11 +239,18 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
     """
     cfg = config or SurveyConfig()
     plan = survey_plan(cfg)
-    grid, wave, lnw, dv, lam_fine, lines = plan["grid"], plan["wave"], plan["lnw"], plan["dv"], plan["lam_fine"], \
-        plan["lines"]
+    grid, wave, lnw, dv, lam_fine, lines = (
+        plan["grid"],
+        plan["wave"],
+        plan["lnw"],
+        plan["dv"],
+        plan["lam_fine"],
+        plan["lines"],
+    )
     star, star_of_obs, N = plan["star"], plan["star_of_obs"], cfg.n_spectra
-    berv, airmass, pwv, snr, tilt, noise_seeds = (plan[k] for k in ("berv", "airmass", "pwv", "snr", "tilt",
-                                                                    "noise_seeds"))
+    berv, airmass, pwv, snr, tilt, noise_seeds = (
+        plan[k] for k in ("berv", "airmass", "pwv", "snr", "tilt", "noise_seeds")
+    )
 
     chunk = chunk or max(1, min(256, int(1.5e7 // lnw.size)))
     tell = TelluricModel(lam_fine)
@@ -251,8 +259,9 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
     stars_needed = np.unique(star_of_obs)
     it = tqdm(stars_needed, desc="stars", disable=not progress, leave=False)
     for s in it:
-        rest[s] = _star_rest_spectrum(lnw, dv, lines, star["teff"][s], star["feh"][s], star["vsini"][s],
-                                      star["micro"][s]).astype(np.float32)
+        rest[s] = _star_rest_spectrum(
+            lnw, dv, lines, star["teff"][s], star["feh"][s], star["vsini"][s], star["micro"][s]
+        ).astype(np.float32)
     flux = np.empty((N, grid.n), np.float32)
     stellar = np.empty((N, grid.n), np.float32)
     trans = np.empty((N, grid.n), np.float32)
@@ -261,14 +270,15 @@ def make_survey(config: SurveyConfig | None = None, progress: bool = True, chunk
         idx = np.arange(c0, min(N, c0 + chunk))
         v = star["rv"][star_of_obs[idx]] - berv[idx]  # topocentric stellar velocity
         # V{s, v}: sample the rest spectrum at ln(lambda) + ln(1 - v/c)
-        s_topo = np.stack([np.interp(lnw + np.log1p(-vi / C_KMS), lnw, rest[st])
-                           for vi, st in zip(v, star_of_obs[idx])])
+        s_topo = np.stack(
+            [np.interp(lnw + np.log1p(-vi / C_KMS), lnw, rest[st]) for vi, st in zip(v, star_of_obs[idx])]
+        )
         t = tell.transmission(airmass[idx], pwv[idx])
         obs = _fftconvolve_rows(s_topo * t, instr)
         s_conv = _fftconvolve_rows(s_topo, instr)
         t_conv = _fftconvolve_rows(t - 1.0, instr) + 1.0
         for j, i in enumerate(idx):
-            thr = 1 + tilt[i, 0] * x_norm + tilt[i, 1] * (x_norm ** 2 - 1 / 3)
+            thr = 1 + tilt[i, 0] * x_norm + tilt[i, 1] * (x_norm**2 - 1 / 3)
             o = np.interp(wave, lam_fine, obs[j]) * thr
             sc = np.interp(wave, lam_fine, s_conv[j]) * thr
             scale = snr[i] ** 2 / np.median(sc)
@@ -315,10 +325,24 @@ def survey_plan(cfg: SurveyConfig) -> dict:
     pwv = np.exp(rng.uniform(np.log(cfg.pwv_range[0]), np.log(cfg.pwv_range[1]), N))
     snr = np.exp(rng.uniform(np.log(cfg.snr_range[0]), np.log(cfg.snr_range[1]), N))
     tilt = rng.normal(0, 0.03, (N, 2))  # smooth throughput variations
-    noise_seeds = rng.integers(0, 2 ** 63, N)
-    return {"cfg": cfg, "grid": grid, "wave": wave, "lnw": lnw, "dv": dv, "lam_fine": np.exp(lnw), "lines": lines,
-            "star": star, "star_of_obs": star_of_obs, "berv": berv, "airmass": airmass, "pwv": pwv, "snr": snr,
-            "tilt": tilt, "noise_seeds": noise_seeds}
+    noise_seeds = rng.integers(0, 2**63, N)
+    return {
+        "cfg": cfg,
+        "grid": grid,
+        "wave": wave,
+        "lnw": lnw,
+        "dv": dv,
+        "lam_fine": np.exp(lnw),
+        "lines": lines,
+        "star": star,
+        "star_of_obs": star_of_obs,
+        "berv": berv,
+        "airmass": airmass,
+        "pwv": pwv,
+        "snr": snr,
+        "tilt": tilt,
+        "noise_seeds": noise_seeds,
+    }
 
 
 def _survey(plan: dict, flux, stellar, trans, generator: str) -> Survey:
@@ -327,9 +351,14 @@ def _survey(plan: dict, flux, stellar, trans, generator: str) -> Survey:
     star, star_of_obs = plan["star"], plan["star_of_obs"]
     meta = {
         "star_id": star_of_obs.astype(np.int64),
-        "teff": star["teff"][star_of_obs], "feh": star["feh"][star_of_obs],
-        "vsini": star["vsini"][star_of_obs], "rv": star["rv"][star_of_obs],
-        "berv": plan["berv"], "airmass": plan["airmass"], "pwv": plan["pwv"], "snr": plan["snr"],
+        "teff": star["teff"][star_of_obs],
+        "feh": star["feh"][star_of_obs],
+        "vsini": star["vsini"][star_of_obs],
+        "rv": star["rv"][star_of_obs],
+        "berv": plan["berv"],
+        "airmass": plan["airmass"],
+        "pwv": plan["pwv"],
+        "snr": plan["snr"],
     }
     if cfg.data_range is not None:
         mask = artifact_mask(grid, cfg.data_range, gaps=())
@@ -337,5 +366,14 @@ def _survey(plan: dict, flux, stellar, trans, generator: str) -> Survey:
         mask = artifact_mask(grid)  # the HARPS padding and CCD gap
     else:
         mask = None
-    return Survey(wave=wave, flux=flux, stellar=stellar, transmission=trans, meta=meta, mask=mask,
-                  frame="topocentric", medium="air", attrs={"generator": generator, "config": cfg.to_dict()})
+    return Survey(
+        wave=wave,
+        flux=flux,
+        stellar=stellar,
+        transmission=trans,
+        meta=meta,
+        mask=mask,
+        frame="topocentric",
+        medium="air",
+        attrs={"generator": generator, "config": cfg.to_dict()},
+    )

@@ -13,6 +13,7 @@
 
 Wavelengths returned are **air** Angstrom in the **topocentric** frame (where tellurics sit).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -90,8 +91,12 @@ def o2_lines(band: str = "gamma", n_max: int = 41, temperature: float = 296.0):
     b = O2_BANDS[band]
     rows = []
     for N in range(1, n_max + 1, 2):
-        for branch, Jp, which, hl in (("RR", N + 1, "F2", N), ("RQ", N + 1, "F1", N + 1),
-                                      ("PP", N - 1, "F2", N + 1), ("PQ", N - 1, "F3", N)):
+        for branch, Jp, which, hl in (
+            ("RR", N + 1, "F2", N),
+            ("RQ", N + 1, "F1", N + 1),
+            ("PP", N - 1, "F2", N + 1),
+            ("PQ", N - 1, "F3", N),
+        ):
             if which == "F3" and N == 1:
                 continue  # PQ(1): J''=0 -> J'=0 is forbidden
             el = float(o2_lower_energy(N, which))
@@ -101,8 +106,14 @@ def o2_lines(band: str = "gamma", n_max: int = 41, temperature: float = 296.0):
             # gamma_air falls with N (HITRAN: ~0.056 at low N to ~0.03 at N~35)
             rows.append((nu, S, el, N, branch, 0.058 - 0.0008 * N))
     nu, S, el, N, br, ga = zip(*rows)
-    return {"wavenumber": np.array(nu), "intensity": np.array(S), "elower": np.array(el),
-            "N": np.array(N), "branch": np.array(br), "gamma_air": np.array(ga)}
+    return {
+        "wavenumber": np.array(nu),
+        "intensity": np.array(S),
+        "elower": np.array(el),
+        "N": np.array(N),
+        "branch": np.array(br),
+        "gamma_air": np.array(ga),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -117,9 +128,13 @@ def h2o_lines():
 
     with _h2o_table().open("rb") as fh:
         tab = Table.read(fh.read().decode(), format="ascii.ecsv")
-    return {"wavenumber": np.asarray(tab["wavenumber"], np.float64), "intensity": np.asarray(tab["intensity"], np.float64),
-            "gamma_air": np.asarray(tab["gamma_air"], np.float64), "elower": np.asarray(tab["elower"], np.float64),
-            "source": np.asarray(tab["source"], int)}
+    return {
+        "wavenumber": np.asarray(tab["wavenumber"], np.float64),
+        "intensity": np.asarray(tab["intensity"], np.float64),
+        "gamma_air": np.asarray(tab["gamma_air"], np.float64),
+        "elower": np.asarray(tab["elower"], np.float64),
+        "source": np.asarray(tab["source"], int),
+    }
 
 
 def _h2o_table():
@@ -150,8 +165,15 @@ def line_wavelengths_air(lines) -> np.ndarray:
     return vacuum_to_air(1e8 / np.asarray(lines["wavenumber"]))
 
 
-def optical_depth(wave_air, lines, column: float, mass_amu: float, temperature: float = 260.0,
-                  pressure: float = 0.75, window: float = 3.0) -> np.ndarray:
+def optical_depth(
+    wave_air,
+    lines,
+    column: float,
+    mass_amu: float,
+    temperature: float = 260.0,
+    pressure: float = 0.75,
+    window: float = 3.0,
+) -> np.ndarray:
     """Optical depth of a line list on air wavelengths.
 
     Parameters
@@ -219,8 +241,7 @@ class TelluricModel:
         o2 = [o2_lines(b) for b in O2_BANDS]
         o2 = {k: np.concatenate([d[k] for d in o2]) for k in ("wavenumber", "intensity", "gamma_air")}
         self.tau_o2 = optical_depth(self.wave, _in_range(o2, lo, hi), O2_COLUMN_ZENITH, 32.0)
-        self.tau_h2o = optical_depth(self.wave, _in_range(h2o_lines(), lo, hi), H2O_COLUMN_PER_MM, 18.0,
-                                     pressure=0.8)
+        self.tau_h2o = optical_depth(self.wave, _in_range(h2o_lines(), lo, hi), H2O_COLUMN_PER_MM, 18.0, pressure=0.8)
         self.tau_rayleigh = rayleigh_optical_depth(self.wave)
 
     def transmission(self, airmass, pwv_mm) -> np.ndarray:

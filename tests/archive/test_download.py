@@ -1,11 +1,18 @@
 """Download code against a local HTTP server on 127.0.0.1 (never the internet)."""
+
 import csv
 
 import pytest
 import torch
 
-from karaoke.archive.download import (AUTHORS_MODEL_FILE, download_harps, fetch_authors_model, fetch_url, query_harps,
-                              verify_adp)
+from karaoke.archive.download import (
+    AUTHORS_MODEL_FILE,
+    download_harps,
+    fetch_authors_model,
+    fetch_url,
+    query_harps,
+    verify_adp,
+)
 from karaoke.nn.model import Karaoke, ModelConfig, load_model
 from tests.conftest import shared
 from tests.httpserver import FileServer
@@ -129,8 +136,7 @@ def test_sdss_lists_downloads_verifies_and_resumes(tmp_path):
         key3 = "/sas/26/2887/spFrame-r1-00001003.fits.gz"
         good3 = srv.files[key3][0]
         srv.files[key3] = (b"not a fits file" * 100, "ok")
-        rows = download_sdss([(2887, e) for e in exps], tmp_path / "sdss", base_url=base, workers=3,
-                             progress=False)
+        rows = download_sdss([(2887, e) for e in exps], tmp_path / "sdss", base_url=base, workers=3, progress=False)
         st = {r.dataset: r.status for r in rows}
         assert st == {"2887-00001001": "downloaded", "2887-00001002": "failed", "2887-00001003": "failed"}
         bad = {r.dataset: r.reason for r in rows if r.status == "failed"}
@@ -138,16 +144,21 @@ def test_sdss_lists_downloads_verifies_and_resumes(tmp_path):
         folder = tmp_path / "sdss" / "2887"
         assert not (folder / "spFrame-r1-00001003.fits.gz").exists()  # never left to be used
         assert (folder / "spFrame-r1-00001003.fits.gz.corrupt").exists()
-        assert verify_sdss_pair(folder / "spFrame-r1-00001001.fits.gz",
-                                folder / "spFluxcalib-r1-00001001.fits.gz") == ("", 4)  # SKY fibre excluded
+        assert verify_sdss_pair(folder / "spFrame-r1-00001001.fits.gz", folder / "spFluxcalib-r1-00001001.fits.gz") == (
+            "",
+            4,
+        )  # SKY fibre excluded
         man = _manifest_rows(tmp_path / "sdss" / "manifest.csv")
         assert len(man) == 6 and all(len(r["sha256"]) == 64 for r in man if r["status"] == "downloaded")
         # second run: the archive serves them correctly now; only the two failed pairs are fetched
         srv.files[key2], srv.files[key3] = (good2, "ok"), (good3, "ok")
         before = dict(srv.hits)
         rows2 = download_sdss([(2887, e) for e in exps], tmp_path / "sdss", base_url=base, progress=False)
-        assert {r.dataset: r.status for r in rows2} == {"2887-00001001": "present", "2887-00001002": "downloaded",
-                                                        "2887-00001003": "downloaded"}
+        assert {r.dataset: r.status for r in rows2} == {
+            "2887-00001001": "present",
+            "2887-00001002": "downloaded",
+            "2887-00001003": "downloaded",
+        }
         first = "/sas/26/2887/spFrame-r1-00001001.fits.gz"
         assert srv.hits[first] == before[first]
 

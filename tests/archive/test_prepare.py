@@ -1,14 +1,15 @@
 """A folder of FITS files -> one memory-mappable store, with resume and a rejection report."""
+
 import json
 import shutil
 
 import numpy as np
 from astropy.io import fits
 
-from karaoke.spectra.grid import Grid
-from karaoke.nn.model import ModelConfig
 from karaoke.archive.prepare import open_store, prepare_collection
+from karaoke.nn.model import ModelConfig
 from karaoke.nn.training import TrainConfig, train
+from karaoke.spectra.grid import Grid
 from tests.conftest import shared
 
 
@@ -48,14 +49,21 @@ def test_store_resume_report_and_streamed_training(tmp_path):
     s = open_store(out)
     assert len(s) == 4 and s.attrs["normalised"]
     good = s.pixel_mask() > 0
-    assert np.allclose(np.median(np.where(good, s.flux, np.nan), axis=1)[~np.isnan(np.median(
-        np.where(good, s.flux, np.nan), axis=1))], 1.0, atol=0.05)
+    assert np.allclose(
+        np.median(np.where(good, s.flux, np.nan), axis=1)[~np.isnan(np.median(np.where(good, s.flux, np.nan), axis=1))],
+        1.0,
+        atol=0.05,
+    )
     # the store streams into training (memmap, no normalisation copy)
     all_rows = open_store(out, accepted_only=False)
     assert isinstance(all_rows.flux, np.memmap)
-    model = train(s, ModelConfig.scaled(2048, 4, width=0.25),
-                  TrainConfig(epochs=1, batch_size=2, lr=1e-3, kl_warmup=(0, 1), holdout_fraction=0.25),
-                  tmp_path / "run", progress=False)
+    model = train(
+        s,
+        ModelConfig.scaled(2048, 4, width=0.25),
+        TrainConfig(epochs=1, batch_size=2, lr=1e-3, kl_warmup=(0, 1), holdout_fraction=0.25),
+        tmp_path / "run",
+        progress=False,
+    )
     assert model.trained
 
 
@@ -63,22 +71,29 @@ def test_a_spectrum_with_an_impossible_berv_or_no_pixels_left_is_rejected_by_rea
     src = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
     d = tmp_path / "in"
     d.mkdir()
-    for name, berv in (("ok.fits", None), ("fast.fits", 1e6), ("slow.fits", -3e5), ("far.fits", 500.0),
-                       ("nokey.fits", "drop")):
+    for name, berv in (
+        ("ok.fits", None),
+        ("fast.fits", 1e6),
+        ("slow.fits", -3e5),
+        ("far.fits", 500.0),
+        ("nokey.fits", "drop"),
+    ):
         with fits.open(src) as h:
             if berv == "drop":
                 del h[0].header["HIERARCH ESO DRS BERV"]
             elif berv is not None:
                 h[0].header["HIERARCH ESO DRS BERV"] = berv
             h.writeto(d / name)
-    report = prepare_collection(sorted(d.glob("*.fits")), tmp_path / "store", grid=Grid(6260.0, 0.01, 2048),
-                                workers=1, progress=False)
+    report = prepare_collection(
+        sorted(d.glob("*.fits")), tmp_path / "store", grid=Grid(6260.0, 0.01, 2048), workers=1, progress=False
+    )
     assert report["accepted"] == 1 and report["rejected"]["frame"] == 4  # never counted as accepted
     reasons = {m["file"]: m["reason"] for m in json.loads((tmp_path / "store" / "state.json").read_text())["meta"]}
     assert "impossible" in reasons["fast.fits"] and "no BERV keyword" in reasons["nokey.fits"]
     # an explicit, recorded user choice for files without a BERV
-    report = prepare_collection([d / "nokey.fits"], tmp_path / "s2", grid=Grid(6260.0, 0.01, 2048), workers=1,
-                                progress=False, assume_berv=-23.5)
+    report = prepare_collection(
+        [d / "nokey.fits"], tmp_path / "s2", grid=Grid(6260.0, 0.01, 2048), workers=1, progress=False, assume_berv=-23.5
+    )
     assert report["accepted"] == 1
     meta = json.loads((tmp_path / "s2" / "state.json").read_text())["meta"][0]
     assert meta["berv"] == -23.5 and meta["berv_source"] == "user"
@@ -87,8 +102,8 @@ def test_a_spectrum_with_an_impossible_berv_or_no_pixels_left_is_rejected_by_rea
 def test_coverage_is_counted_in_the_topocentric_frame():
     """A spectrum that covers the grid only before the shift to the topocentric frame has no
     usable pixel and is refused (it was written as an empty row before)."""
-    from karaoke.spectra.io import Spectrum, SpectrumError
     from karaoke.archive.prepare import prepare_observation
+    from karaoke.spectra.io import Spectrum, SpectrumError
 
     grid = Grid(6260.0, 0.01, 1000)
     w = np.arange(6255.0, 6270.0, 0.01)  # covers the grid
@@ -107,8 +122,8 @@ def test_coverage_is_counted_in_the_topocentric_frame():
 def test_a_zero_flux_block_is_masked_not_turned_into_tellurics():
     """The 2003 Gl 273 s1d has ~0 (slightly negative) flux over 6260-6272.6 A: those pixels are
     masked (dead_pixels), the rest of the ci grid is kept."""
-    from karaoke.spectra.io import read_spectrum
     from karaoke.archive.prepare import prepare_observation
+    from karaoke.spectra.io import read_spectrum
 
     spec = read_spectrum(shared("harps", "HARPS.2003-12-13T06:19:48.371_s1d_A.fits"))
     grid = Grid(6260.0, 0.01, 4096)

@@ -1,4 +1,5 @@
 """benchmarks/bottleneck.py: the truth-free ranking next to the exact one, on stand-in models."""
+
 import importlib.util
 
 import numpy as np
@@ -34,7 +35,9 @@ def test_score_gives_exact_and_estimated_responses_and_both_picks(bench):
     rows = bench.score("toy", ["pca 2", "pca 48"], models, norm.subset(test), norm, test)
     assert [r["network"] for r in rows] == ["pca 2", "pca 48"]
     for r in rows:
-        assert abs(r["leakage_est"] - r["leakage"]) < 0.1 and abs(r["stellar_response_est"] - r["stellar_response"]) < 0.1
+        assert (
+            abs(r["leakage_est"] - r["leakage"]) < 0.1 and abs(r["stellar_response_est"] - r["stellar_response"]) < 0.1
+        )
         assert np.isfinite(r["Qt"]) and np.isfinite(r["Qs"])
     assert [r["pick_est"] for r in rows] == [False, True] and [r["pick_truth"] for r in rows] == [False, True]
 

@@ -1,6 +1,7 @@
 """benchmarks/independent.py: a survey from a generator that shares no code with karaoke,
 trained and scored through the CLI. Its physics is checked against the HITRAN lists directly,
 and its whole path runs at a tiny size."""
+
 import importlib.util
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_its_deepest_telluric_lines_sit_at_the_hitran_positions(bench):
     t = d["transmission"][0]
     for lam in strongest:
         i = int(np.argmin(np.abs(d["wave"] - lam)))
-        j = i - 5 + int(np.argmin(t[i - 5:i + 6]))
+        j = i - 5 + int(np.argmin(t[i - 5 : i + 6]))
         assert abs(d["wave"][j] - lam) <= 0.021, lam  # 2 px (1 km/s): pressure shifts and blends of the band head
         assert t[j] < 0.95
 

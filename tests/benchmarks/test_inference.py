@@ -1,5 +1,6 @@
 """benchmarks/inference.py at a tiny size: every engine reconstructs what PyTorch does, and each
 row's ratio to the GEMM floor is against the floor at its own thread count."""
+
 import csv
 import importlib.util
 
@@ -27,8 +28,7 @@ def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):
     finally:
         torch.set_num_threads(threads)
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
-    assert {r["engine"] for r in rows} >= {"PyTorch (reference)",
-                                            "ONNX Runtime, blocked-layout form (clean)"}
+    assert {r["engine"] for r in rows} >= {"PyTorch (reference)", "ONNX Runtime, blocked-layout form (clean)"}
     assert {int(r["threads"]) for r in rows} == {1, threads}
     for r in rows:
         assert float(r["max_abs_diff"]) < 1e-5, r["engine"]
@@ -58,7 +58,9 @@ def test_the_accelerator_rows_run_here_on_the_cpu():
     model = mod.trained_like(ModelConfig.scaled(1024, 8, width=0.25))
     rows = mod.cuda_rows(model, 1, batches=(1, 2), device="cpu")
     assert {(r["engine"], r["batch"]) for r in rows} == {
-        (e, b) for e in ("PyTorch fp32", "PyTorch bf16 autocast", "PyTorch, polyphase decoder bf16 autocast")
-        for b in (1, 2)}
+        (e, b)
+        for e in ("PyTorch fp32", "PyTorch bf16 autocast", "PyTorch, polyphase decoder bf16 autocast")
+        for b in (1, 2)
+    }
     assert all(r["ms_per_spectrum"] > 0 and r["device"] == "CPU" for r in rows)
     assert next(model.parameters()).device.type == "cpu"

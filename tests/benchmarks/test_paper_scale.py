@@ -1,5 +1,6 @@
 """benchmarks/paper_scale.py --smoke: the paper-scale command's whole path (torch survey, both
 networks through train(), scores, claims, Figs. 5 and 7) at a tiny size on the CPU."""
+
 import importlib.util
 
 from karaoke.paths import ROOT
@@ -10,8 +11,12 @@ def test_the_paper_scale_command_runs_at_a_tiny_size(tmp_path, monkeypatch, caps
     spec = importlib.util.spec_from_file_location("bench_paper_scale", ROOT / "benchmarks" / "paper_scale.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--smoke", "--device", "cpu", "--work", str(tmp_path / "runs"),
-                       "--out", str(tmp_path / "paper_scale.csv")]) == 0
+    assert (
+        bench.main(
+            ["--smoke", "--device", "cpu", "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "paper_scale.csv")]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "survey generated" in out and "claims:" in out
     assert (tmp_path / "figures" / "paper-smoke_fig5.png").exists()

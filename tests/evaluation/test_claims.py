@@ -1,4 +1,5 @@
 """The claim thresholds themselves (karaoke.evaluation.claims)."""
+
 from karaoke.evaluation.claims import CLAIMS, check_claims
 
 PAPER_LIKE = {"Qt": 0.3, "Qs": 0.3, "stellar_response": 0.8, "static_pattern": 0.1}
@@ -31,24 +32,62 @@ def _sweep_tables(folder, *, qt_v5=0.6, qs_d8=0.9, ae_leak=0.3, velocities=(0, 5
         for v in values:
             m = metrics(v)
             for spec in (0, 1):  # medians of two equal spectra: the values themselves
-                out.append({"label": f"{col}{v}", col: v, "spectrum": spec, "Qt": m[0], "Qs": m[1], "leak": m[2],
-                            "stellar_response": m[3], "static_pattern": 0.05})
+                out.append(
+                    {
+                        "label": f"{col}{v}",
+                        col: v,
+                        "spectrum": spec,
+                        "Qt": m[0],
+                        "Qs": m[1],
+                        "leak": m[2],
+                        "stellar_response": m[3],
+                        "static_pattern": 0.05,
+                    }
+                )
         return out
 
-    write("table_primary_metrics.csv", [
-        {"method": "VAE whitened", "truth": "exact", **dict(zip(["Qt", "Qs", "leak", "stellar_response"],
-                                                                 (0.3, 0.3, 0.1, 0.8))), "static_pattern": 0.05},
-        {"method": "VAE whitened", "truth": "pseudo", "Qt": 0.9, "Qs": 0.9, "leak": 0.1, "stellar_response": 0.8,
-         "static_pattern": 0.05},
-        {"method": "VAE topocentric", "truth": "exact", "Qt": 0.95, "Qs": 0.3, "leak": 0.3, "stellar_response": 0.8,
-         "static_pattern": 0.5}])
+    write(
+        "table_primary_metrics.csv",
+        [
+            {
+                "method": "VAE whitened",
+                "truth": "exact",
+                **dict(zip(["Qt", "Qs", "leak", "stellar_response"], (0.3, 0.3, 0.1, 0.8))),
+                "static_pattern": 0.05,
+            },
+            {
+                "method": "VAE whitened",
+                "truth": "pseudo",
+                "Qt": 0.9,
+                "Qs": 0.9,
+                "leak": 0.1,
+                "stellar_response": 0.8,
+                "static_pattern": 0.05,
+            },
+            {
+                "method": "VAE topocentric",
+                "truth": "exact",
+                "Qt": 0.95,
+                "Qs": 0.3,
+                "leak": 0.3,
+                "stellar_response": 0.8,
+                "static_pattern": 0.5,
+            },
+        ],
+    )
     qt = {0: 0.95, 5: qt_v5, 15: 0.4, 30: 0.35}
-    write("table_fig7_whitening_sweep.csv", rows("velocity", [float(v) for v in velocities],
-                                                   lambda v: (qt[int(v)], 0.3, 0.1, 0.8)))
-    write("table_fig8_ae_vs_vae.csv", rows("variational", [False, True],
-                                            lambda var: (0.35, 0.3, 0.1, 0.8) if var else (0.6, 0.28, ae_leak, 0.8)))
-    write("table_fig9_compression_sweep.csv", rows("latent_dim", [8, 32, 128, 512],
-                                                    lambda d: (0.4, qs_d8, 0.1, 0.3) if d == 8 else (0.35, 0.3, 0.1, 0.8)))
+    write(
+        "table_fig7_whitening_sweep.csv",
+        rows("velocity", [float(v) for v in velocities], lambda v: (qt[int(v)], 0.3, 0.1, 0.8)),
+    )
+    write(
+        "table_fig8_ae_vs_vae.csv",
+        rows("variational", [False, True], lambda var: (0.35, 0.3, 0.1, 0.8) if var else (0.6, 0.28, ae_leak, 0.8)),
+    )
+    write(
+        "table_fig9_compression_sweep.csv",
+        rows("latent_dim", [8, 32, 128, 512], lambda d: (0.4, qs_d8, 0.1, 0.3) if d == 8 else (0.35, 0.3, 0.1, 0.8)),
+    )
 
 
 def _held(folder):
@@ -64,11 +103,11 @@ def test_figure_claims_read_the_tables_make_figures_writes(tmp_path):
 
 
 def test_each_figure_claim_can_fail(tmp_path):
-    _sweep_tables(tmp_path, qt_v5=0.99)            # Qt rises from N = 0 to 5
+    _sweep_tables(tmp_path, qt_v5=0.99)  # Qt rises from N = 0 to 5
     assert _held(tmp_path)[4:] == [False, True, True, True]
-    _sweep_tables(tmp_path, ae_leak=0.05)          # the AE leaks less than the VAE
+    _sweep_tables(tmp_path, ae_leak=0.05)  # the AE leaks less than the VAE
     assert _held(tmp_path)[4:] == [True, True, False, True]
-    _sweep_tables(tmp_path, qs_d8=0.2)             # the smallest latent keeps the stars best
+    _sweep_tables(tmp_path, qs_d8=0.2)  # the smallest latent keeps the stars best
     assert _held(tmp_path)[4:] == [True, True, True, False]
 
 

@@ -1,5 +1,6 @@
 """The KL ladder through the run cache (karaoke.evaluation.bottleneck.ladder_cached) against the
 ladder in a folder of its own (train_kl_ladder, what `karaoke train` runs)."""
+
 import numpy as np
 import pytest
 
@@ -25,15 +26,20 @@ def test_the_cached_ladder_chooses_as_the_folder_ladder_and_trains_once(small, t
     folder = train_kl_ladder(survey, mc, tc, tmp_path / "ladder", (0.03, 1.0), progress=False)
     assert folder["chosen"] == choice["chosen"]
     assert [r["kl_weight"] for r in folder["ranking"]] == [r["kl_weight"] for r in choice["ranking"]]
-    np.testing.assert_allclose([r["separation"] for r in folder["ranking"]],
-                               [r["separation"] for r in choice["ranking"]], atol=1e-3)
+    np.testing.assert_allclose(
+        [r["separation"] for r in folder["ranking"]], [r["separation"] for r in choice["ranking"]], atol=1e-3
+    )
     # a second call trains nothing: the run folders are untouched
-    before = {w: (tmp_path / "cache").joinpath(d.rsplit("/", 1)[-1], "history.csv").read_text()
-              for w, d in choice["run_dirs"].items()}
+    before = {
+        w: (tmp_path / "cache").joinpath(d.rsplit("/", 1)[-1], "history.csv").read_text()
+        for w, d in choice["run_dirs"].items()
+    }
     again, choice2 = ladder_cached(survey, mc, tc, (0.03, 1.0), root=tmp_path / "cache", progress=False)
     assert choice2 == choice and str(again.run_dir) == str(model.run_dir)
-    assert before == {w: (tmp_path / "cache").joinpath(d.rsplit("/", 1)[-1], "history.csv").read_text()
-                      for w, d in choice2["run_dirs"].items()}
+    assert before == {
+        w: (tmp_path / "cache").joinpath(d.rsplit("/", 1)[-1], "history.csv").read_text()
+        for w, d in choice2["run_dirs"].items()
+    }
 
 
 def test_the_cached_ladder_reports_divergence_and_bad_input(small, tmp_path, monkeypatch):

@@ -1,10 +1,20 @@
 import numpy as np
 import pytest
 
-from karaoke.evaluation.metrics import (MetricConfig, PCABaseline, continuum_estimate, evaluate_reconstruction, lowpass_baseline,
-                             line_responses, pseudo_truth, quality, static_telluric_pattern, telluric_leakage,
-                             telluric_mask,
-                             telluric_profile)
+from karaoke.evaluation.metrics import (
+    MetricConfig,
+    PCABaseline,
+    continuum_estimate,
+    evaluate_reconstruction,
+    line_responses,
+    lowpass_baseline,
+    pseudo_truth,
+    quality,
+    static_telluric_pattern,
+    telluric_leakage,
+    telluric_mask,
+    telluric_profile,
+)
 
 
 def _toy(rng, n=5, L=3000):
@@ -91,7 +101,9 @@ def test_line_responses_separate_kept_tellurics_from_missed_stellar_lines(rng):
     np.testing.assert_allclose(leak, 0.0, atol=1e-5)
     np.testing.assert_allclose(star, 1.0, atol=0.02)
     lp4, lp12 = resp(lambda x: lowpass_baseline(x, 4.0)), resp(lambda x: lowpass_baseline(x, 12.0))
-    given = line_responses(lambda x: lowpass_baseline(x, 4.0), flux, w, trans, stellar, recon=lowpass_baseline(flux, 4.0))
+    given = line_responses(
+        lambda x: lowpass_baseline(x, 4.0), flux, w, trans, stellar, recon=lowpass_baseline(flux, 4.0)
+    )
     for x, y in zip(given, lp4):  # a reconstruction the caller already has is used as is
         np.testing.assert_allclose(x, y, rtol=1e-6)
     assert np.all((lp4[0] > 0.05) & (lp4[0] < 0.95)) and np.all(lp4[0] > lp12[0]) and np.all(lp4[1] > lp12[1])

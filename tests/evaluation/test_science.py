@@ -6,6 +6,7 @@ networks follow the stellar lines, only the topocentric one outputs a fixed tell
 the whitened one reconstructs the stars -- are asserted at ``regime``, the converged recipe in
 a window with the paper's telluric share. Networks are trained once and cached in data/cache.
 """
+
 import numpy as np
 import pytest
 
@@ -13,7 +14,6 @@ from karaoke.evaluation.claims import QS_MAX, QT_RATIO_MAX, STATIC_RATIO_MAX, ST
 from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.nn.pool import other_float_path
 from karaoke.presets import heldout, preset_models, preset_survey, split_indices
-
 
 #: Training seeds on which the ci results are checked here. ``benchmarks/spread.py --scale ci``
 #: (seeds 0-2 and seed 0 on one thread, on a 2-core AMD EPYC; docs/results/spread_ci.csv)
@@ -37,8 +37,9 @@ def results(request):
         (out[n],) = summarise(score_model(model, test, label=f"N={n:g}"))
     train_idx, _ = split_indices(norm, "ci")
     pca = PCABaseline(128).fit(norm.flux[train_idx[:2000]])
-    out["pca"] = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
-                                         stellar=test.stellar).summary()
+    out["pca"] = evaluate_reconstruction(
+        pca.reconstruct(test.flux), test.flux, test.wave, test.transmission, stellar=test.stellar
+    ).summary()
     return out
 
 
@@ -66,15 +67,14 @@ def test_regime_presets_sit_in_windows_with_the_papers_telluric_share():
     stellar one (full HARPS range in this universe: 0.14; the o2-head hard case: 0.94), and in
     the KL weight of the H2O window; ci is regime cut short."""
     from karaoke.evaluation.metrics import continuum_estimate, telluric_profile
-    from karaoke.presets import H2O_WINDOW, O2_WINDOW, get_preset
+    from karaoke.presets import CONVERGED, CONVERGED_H2O, H2O_WINDOW, O2_WINDOW, get_preset
     from karaoke.synth.generator import make_survey
-
-    from karaoke.presets import CONVERGED, CONVERGED_H2O
 
     o2, h2o = get_preset("regime"), get_preset("regime-h2o")
     assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey
     assert o2.train == CONVERGED and h2o.train == CONVERGED_H2O == CONVERGED.replace(
-        kl_weight=h2o.train.kl_weight, grad_clip=h2o.train.grad_clip)
+        kl_weight=h2o.train.kl_weight, grad_clip=h2o.train.grad_clip
+    )
     for preset, lo, hi in ((o2, 0.08, 0.16), (h2o, 0.12, 0.25)):
         s = make_survey(preset.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
         tel = (1 - telluric_profile(s.transmission, 0.01)).mean()

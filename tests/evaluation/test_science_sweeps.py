@@ -7,6 +7,7 @@ stellar lines yet (``benchmarks/spread.py``, docs/results/spread_ci.csv), and th
 there differ by less than their spread between seeds. The whitened-vs-topocentric claims at
 ``regime`` run by default in test_science.py.
 """
+
 import pytest
 
 from karaoke.evaluation.claims import FIGURE_CLAIMS

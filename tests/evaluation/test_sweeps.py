@@ -1,20 +1,25 @@
 """Sweep mechanics on a tiny preset: caching, reuse, partial retraining, tidy tables."""
+
 import numpy as np
 import pytest
 
 from karaoke import presets
-from karaoke.presets import Preset
 from karaoke.evaluation.sweeps import read_table, run_sweep, summarise, write_table
-from karaoke.synth.generator import SurveyConfig
 from karaoke.nn.training import TrainConfig
+from karaoke.presets import Preset
+from karaoke.synth.generator import SurveyConfig
 
 
 @pytest.fixture
 def tiny(monkeypatch, tmp_path):
     monkeypatch.setenv("KARAOKE_DATA", str(tmp_path))
-    sc = Preset("tiny", SurveyConfig(n_spectra=60, n_stars=10, seed=1, grid_start=6276.5, n_pixels=512),
-               width=0.25, train=TrainConfig(epochs=1, batch_size=16, lr=1e-3, kl_weight=0.01, kl_warmup=(0, 2)),
-               eval_spectra=20)
+    sc = Preset(
+        "tiny",
+        SurveyConfig(n_spectra=60, n_stars=10, seed=1, grid_start=6276.5, n_pixels=512),
+        width=0.25,
+        train=TrainConfig(epochs=1, batch_size=16, lr=1e-3, kl_weight=0.01, kl_warmup=(0, 2)),
+        eval_spectra=20,
+    )
     monkeypatch.setitem(presets.PRESETS, "tiny", sc)
     return tmp_path
 

@@ -1,8 +1,9 @@
 """Truth-free responses (karaoke.evaluation.truthfree) against the exact, truth-based ones."""
+
 import numpy as np
 import pytest
 
-from karaoke.evaluation.metrics import PCABaseline, line_responses, telluric_profile, continuum_estimate
+from karaoke.evaluation.metrics import PCABaseline, continuum_estimate, line_responses, telluric_profile
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks, self_responses
 from karaoke.synth.generator import SurveyConfig, make_survey
 
@@ -10,8 +11,7 @@ from karaoke.synth.generator import SurveyConfig, make_survey
 @pytest.fixture(scope="module")
 def survey():
     """240 spectra of 24 stars, 2048 px at 6315 A (O2 tail and stellar lines), normalised."""
-    s = make_survey(SurveyConfig(n_spectra=240, n_stars=24, n_pixels=2048, grid_start=6315.0, seed=5),
-                    progress=False)
+    s = make_survey(SurveyConfig(n_spectra=240, n_stars=24, n_pixels=2048, grid_start=6315.0, seed=5), progress=False)
     norm, _ = s.normalised()
     return norm
 
@@ -102,8 +102,10 @@ def test_padding_and_gaps_are_no_lines():
     exact responses inside the data."""
     import dataclasses
 
-    s = make_survey(SurveyConfig(n_spectra=240, n_stars=24, n_pixels=2048, grid_start=6315.0, seed=5,
-                                 data_range=(6318.0, 6332.0)), progress=False)
+    s = make_survey(
+        SurveyConfig(n_spectra=240, n_stars=24, n_pixels=2048, grid_start=6315.0, seed=5, data_range=(6318.0, 6332.0)),
+        progress=False,
+    )
     norm, _ = s.normalised()
     m = norm.pixel_mask()
     assert 500 < (m[0] == 0).sum() < 800
@@ -121,8 +123,7 @@ def test_padding_and_gaps_are_no_lines():
         lk2, st2 = self_responses(pca.reconstruct, *sub, cfg, templates=(tell, star[test]), mask=m[test])
         assert abs(np.nanmedian(lk2) - np.nanmedian(lk)) < 0.04, k
         assert abs(np.nanmedian(st2) - np.nanmedian(st)) < 0.04, k
-    ranked = rank_networks({k: PCABaseline(k).fit(flux[train]).reconstruct for k in (4, 48)}, *sub, cfg,
-                           mask=m[test])
+    ranked = rank_networks({k: PCABaseline(k).fit(flux[train]).reconstruct for k in (4, 48)}, *sub, cfg, mask=m[test])
     assert {r["label"] for r in ranked} == {4, 48}
     with pytest.raises(ValueError, match="mask"):
         line_templates(*args, cfg, mask=m[:, :10])
@@ -149,8 +150,15 @@ def test_responses_in_chunks_are_the_responses_of_each_spectrum(survey):
 
     for chunk in (7, 1):
         calls.clear()
-        parts = self_responses(counted, *args, RANK_CONFIG, templates=tmpl, mask=m, chunk=chunk,
-                               recon=pca.reconstruct(args[0].astype(np.float32)))
+        parts = self_responses(
+            counted,
+            *args,
+            RANK_CONFIG,
+            templates=tmpl,
+            mask=m,
+            chunk=chunk,
+            recon=pca.reconstruct(args[0].astype(np.float32)),
+        )
         assert max(calls) <= chunk
         np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-4, equal_nan=True)  # float32 GEMM paths per batch size
     assert np.isfinite(whole).mean() > 0.9 and np.nanstd(whole[1]) > 0.01  # responses, not NaNs or constants

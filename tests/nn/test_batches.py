@@ -1,5 +1,6 @@
 """Batch sources (karaoke.nn.batches): per-star weighting, and the same batches wherever the
 spectra live (host arrays, memmaps, or on the device)."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,5 +1,6 @@
 """Data-parallel training with torchrun (gloo, 2 processes on the CPU): the run completes, its
 trajectory matches one process with the same global batch, and it resumes with another K."""
+
 import json
 import os
 import subprocess
@@ -27,8 +28,18 @@ VAE_RTOL = 0.05
 def _torchrun(nproc, survey, run, mc, tc, max_steps=0):
     cfg = json.dumps({"model": mc.to_dict(), "train": tc.to_dict()})
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(WORKER), str(survey), str(run), cfg, str(max_steps)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(WORKER),
+        str(survey),
+        str(run),
+        cfg,
+        str(max_steps),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
 
@@ -38,16 +49,23 @@ def setup(tmp_path_factory, request):
     from karaoke.synth.generator import SurveyConfig, make_survey
 
     tmp = tmp_path_factory.mktemp("ddp")
-    survey = make_survey(SurveyConfig(n_spectra=48, n_stars=6, seed=2, grid_start=6276.5, n_pixels=512),
-                         progress=False)
+    survey = make_survey(SurveyConfig(n_spectra=48, n_stars=6, seed=2, grid_start=6276.5, n_pixels=512), progress=False)
     path = save_survey(survey, tmp / "survey.npz")
     return tmp, survey, path
 
 
 def _configs(variational):
     mc = ModelConfig.scaled(512, latent_dim=8, variational=variational, width=0.25)
-    tc = TrainConfig(epochs=2, batch_size=8, lr=1e-3, kl_weight=0.01 if variational else 0.0, kl_warmup=(0, 5),
-                     max_velocity=30.0, seed=3, max_val_spectra=8)
+    tc = TrainConfig(
+        epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        kl_weight=0.01 if variational else 0.0,
+        kl_warmup=(0, 5),
+        max_velocity=30.0,
+        seed=3,
+        max_val_spectra=8,
+    )
     return mc, tc
 
 
@@ -73,8 +91,11 @@ def test_a_two_process_run_resumes_in_one_process(setup):
     _torchrun(2, path, tmp / "cut", mc, tc, max_steps=3)
     assert (tmp / "cut" / "checkpoint.pt").exists() and not (tmp / "cut" / "model.pt").exists()
     resumed = train(survey, mc, tc, tmp / "cut", device="cpu", progress=False)
-    one = load_model(tmp / "ae1") if (tmp / "ae1" / "model.pt").exists() else \
-        train(survey, mc, tc, tmp / "ae1", device="cpu", progress=False)
+    one = (
+        load_model(tmp / "ae1")
+        if (tmp / "ae1" / "model.pt").exists()
+        else train(survey, mc, tc, tmp / "ae1", device="cpu", progress=False)
+    )
     for (k, x), (_, y) in zip(one.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(x, y, rtol=AE_RTOL, atol=AE_RTOL, msg=k)
 
@@ -104,9 +125,28 @@ def test_torchrun_runs_the_cli(setup):
     only rank 0 reports."""
     tmp, _, path = setup
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "karaoke",
-           "train", str(path), "--out", str(tmp / "cli"), "--epochs", "1", "--batch-size", "8", "--latent", "4",
-           "--device", "cpu", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "karaoke",
+        "train",
+        str(path),
+        "--out",
+        str(tmp / "cli"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--latent",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     reports = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]

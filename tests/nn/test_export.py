@@ -1,5 +1,6 @@
 """The ONNX Runtime engine and the polyphase decoder compute the PyTorch network's function
 (issue 13: outputs equal to PyTorch within 1e-5), with the same guard band and posterior draws."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,7 @@ def _direct_transposed_conv(x, W, b):
     """Transposed convolution, stride 2, padding 1, from its definition in float64:
     y[o, n] = b[o] + sum_{c,i,k: 2 i + k - 1 = n} x[c, i] W[c, o, k]."""
     c_in, L = x.shape
-    c_out, K = W.shape[1], W.shape[2]
+    K = W.shape[2]
     y = np.tile(b[:, None], (1, 2 * L)).astype(np.float64)
     for i in range(L):
         for k in range(K):
@@ -57,7 +58,7 @@ def test_polyphase_tail_is_two_transposed_convolutions_and_a_convolution(c2, c1,
         u = lrelu(_direct_transposed_conv(h, up1.weight.detach().numpy(), up1.bias.detach().numpy()))
         P, b = out.weight.detach().numpy(), out.bias.detach().numpy()
         up = np.pad(u, ((0, 0), (1, 1)))
-        want = b[:, None] + sum(P[:, :, t] @ up[:, t:t + u.shape[1]] for t in range(3))
+        want = b[:, None] + sum(P[:, :, t] @ up[:, t : t + u.shape[1]] for t in range(3))
         assert got[j].shape == (c0, 4 * 23)
         np.testing.assert_allclose(got[j], want, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="kernel-3"):
@@ -90,13 +91,16 @@ def flux():
 def test_polyphase_network_equals_the_original(net, flux):
     p = polyphase(net)
     p.trained = True
-    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv")) \
-        == net.config.n_down - 2 and isinstance(p.deconv2, PolyphaseTail)
+    assert sum(
+        isinstance(mod, PolyphaseDeconv) for name, mod in p.named_children() if name.startswith("deconv")
+    ) == net.config.n_down - 2 and isinstance(p.deconv2, PolyphaseTail)
     assert np.abs(p.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
     q = polyphase(net, tail=False)
     q.trained = True
-    assert sum(isinstance(mod, PolyphaseDeconv) for name, mod in q.named_children() if name.startswith("deconv")) \
+    assert (
+        sum(isinstance(mod, PolyphaseDeconv) for name, mod in q.named_children() if name.startswith("deconv"))
         == net.config.n_down
+    )
     assert np.abs(q.reconstruct(flux) - net.reconstruct(flux)).max() < 1e-5
 
 
@@ -124,8 +128,9 @@ def test_onnx_decoder_form_is_the_decoder(tail, width):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("rewrite,conv2d,decoder2d", [(False, False, False), (True, False, False),
-                                                      (True, True, False), (True, True, True)])
+@pytest.mark.parametrize(
+    "rewrite,conv2d,decoder2d", [(False, False, False), (True, False, False), (True, True, False), (True, True, True)]
+)
 def test_onnx_engine_equals_pytorch(net, flux, rewrite, conv2d, decoder2d):
     eng = OnnxKaraoke(net, threads=1, rewrite=rewrite, conv2d=conv2d, decoder2d=decoder2d)
     ref = net.reconstruct(flux, batch_size=2)

@@ -4,10 +4,19 @@ import torch
 
 from karaoke.nn.model import Karaoke, ModelConfig, config_from_state_dict, load_model, n_parameters, save_model
 
-PAPER_KEYS_SAMPLE = {"conv1.0.weight": (16, 1, 7), "conv2.0.weight": (16, 16, 5), "conv14.0.weight": (512, 256, 3),
-                     "conv15.0.weight": (512, 512, 3), "fc11.weight": (128, 10240), "fc12.weight": (128, 10240),
-                     "fc2.weight": (10240, 128), "deconv15.0.weight": (512, 512, 3),
-                     "deconv14.0.weight": (512, 256, 4), "deconv1.0.weight": (16, 1, 4), "predict0.weight": (1, 1, 3)}
+PAPER_KEYS_SAMPLE = {
+    "conv1.0.weight": (16, 1, 7),
+    "conv2.0.weight": (16, 16, 5),
+    "conv14.0.weight": (512, 256, 3),
+    "conv15.0.weight": (512, 512, 3),
+    "fc11.weight": (128, 10240),
+    "fc12.weight": (128, 10240),
+    "fc2.weight": (10240, 128),
+    "deconv15.0.weight": (512, 512, 3),
+    "deconv14.0.weight": (512, 256, 4),
+    "deconv1.0.weight": (16, 1, 4),
+    "predict0.weight": (1, 1, 3),
+}
 
 
 def test_paper_network_has_the_authors_parameter_count_and_names():
@@ -36,7 +45,7 @@ def test_forward_shapes_and_deterministic_inference():
 
 def test_scaled_configs_and_validation():
     c = ModelConfig.scaled(4096)
-    assert c.bottleneck_length >= 16 and 4096 % 2 ** c.n_down == 0 and c.enc_channels[-2:] == (256, 512)
+    assert c.bottleneck_length >= 16 and 4096 % 2**c.n_down == 0 and c.enc_channels[-2:] == (256, 512)
     with pytest.raises(ValueError):
         ModelConfig(1000)
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 """Networks trained side by side (karaoke.nn.pool): the plan, the same runs as train_cached, errors."""
+
 import os
 import platform
 
@@ -20,12 +21,12 @@ def _jobs(survey):
 def test_plan_shares_the_thread_budget(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     assert plan(2, "cpu", budget=2) == (2, 1)
-    assert plan(9, "cpu", budget=2) == (2, 1)      # never more processes than threads
-    assert plan(1, "cpu", budget=16) == (1, 16)    # one network keeps every thread
+    assert plan(9, "cpu", budget=2) == (2, 1)  # never more processes than threads
+    assert plan(1, "cpu", budget=16) == (1, 16)  # one network keeps every thread
     assert plan(4, "cpu", budget=16) == (4, 4)
     assert plan(3, "cpu", budget=16) == (3, 5)
     assert plan(0, "cpu", budget=2) == (1, 2)
-    assert plan(4, "cuda", budget=16) == (1, 16)   # one process on a GPU unless asked
+    assert plan(4, "cuda", budget=16) == (1, 16)  # one process on a GPU unless asked
     assert plan(4, "cuda:0", workers=2, budget=16) == (2, 8)
     monkeypatch.setenv(WORKERS_ENV, "1")
     assert plan(4, "cpu", budget=2) == (1, 2)
@@ -47,8 +48,9 @@ def test_pool_trains_the_networks_train_cached_would(small_survey, tmp_path, mon
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     jobs = _jobs(small_survey)[:2]
     models = train_many(jobs + [jobs[0]], root=tmp_path / "pool", device="cpu", workers=2)
-    assert [m.run_dir for m in models] == [run_dir_for(mc, tc, small_survey.data_hash(), tmp_path / "pool")
-                                           for _, mc, tc in jobs + [jobs[0]]]
+    assert [m.run_dir for m in models] == [
+        run_dir_for(mc, tc, small_survey.data_hash(), tmp_path / "pool") for _, mc, tc in jobs + [jobs[0]]
+    ]
     assert len(list((tmp_path / "pool").iterdir())) == 2
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -24,7 +24,7 @@ def test_loss_matches_a_hand_computation():
 def test_kl_warmup_schedule():
     c = TrainConfig(kl_weight=0.3, kl_warmup=(5000, 20000))
     assert c.beta(0) == 0 and c.beta(4999) == 0
-    assert c.beta(12500) == pytest.approx(0.15) and c.beta(20000) == 0.3 and c.beta(10 ** 6) == 0.3
+    assert c.beta(12500) == pytest.approx(0.15) and c.beta(20000) == 0.3 and c.beta(10**6) == 0.3
     with pytest.raises(ValueError):
         TrainConfig(kl_warmup=(10, 5))
     with pytest.raises(ValueError):
@@ -170,6 +170,7 @@ def test_whitened_network_carries_its_guard_and_passes_the_input_through_there(s
 
 # ---- silent failures of training (issue 10) ----
 
+
 def test_nan_pixels_in_a_survey_are_masked_and_the_model_stays_finite(small_survey, tmp_path):
     from karaoke.spectra.survey import Survey
 
@@ -271,8 +272,12 @@ def test_training_benchmark_runs_the_projects_own_loop():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     survey = bench._survey(1024, 6315.0, n=64)
-    sec = bench.time_steps(survey, ModelConfig.scaled(1024, 4, width=0.25),
-                           TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)), "cpu")
+    sec = bench.time_steps(
+        survey,
+        ModelConfig.scaled(1024, 4, width=0.25),
+        TrainConfig(epochs=100, batch_size=8, lr=1e-3, kl_warmup=(0, 1)),
+        "cpu",
+    )
     assert 0 < sec < 10
 
 

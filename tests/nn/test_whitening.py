@@ -2,9 +2,17 @@ import numpy as np
 import pytest
 import torch
 
+from karaoke.nn.whitening import (
+    guard_mask,
+    guard_width,
+    leading_mode_fraction,
+    mask_from_ranges,
+    mask_ranges,
+    random_velocities,
+    velocity_shift,
+    whiten,
+)
 from karaoke.spectra.grid import Grid, doppler_shift, harps_artifact_mask, harps_grid
-from karaoke.nn.whitening import (guard_mask, guard_width, leading_mode_fraction, mask_from_ranges, mask_ranges,
-                               random_velocities, velocity_shift, whiten)
 
 
 def _spectra(grid, rng, n=4):

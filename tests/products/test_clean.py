@@ -1,5 +1,6 @@
 """FITS products of `clean`: one per input, frames from each instrument's BERV, masked dead
 pixels, quality flags, and clear failures (issue 10)."""
+
 import shutil
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 import torch
 from astropy.io import fits
 
-from karaoke.products.clean import (QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE, clean_files, model_grid, product_names)
-from karaoke.spectra.grid import Grid
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
+from karaoke.products.clean import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE, clean_files, model_grid, product_names
+from karaoke.spectra.grid import Grid
 from tests.conftest import shared
 
 GRID = Grid(6260.0, 0.01, 4096)
@@ -26,8 +27,9 @@ def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.pt"
     from karaoke.nn.whitening import mask_ranges
 
-    save_model(net, path, grid=GRID.to_dict(), frame="topocentric", medium="air",
-               input_guard=mask_ranges(net.input_guard))
+    save_model(
+        net, path, grid=GRID.to_dict(), frame="topocentric", medium="air", input_guard=mask_ranges(net.input_guard)
+    )
     return load_model(path)
 
 
@@ -73,8 +75,7 @@ def test_espresso_product_carries_its_berv_airmass_and_frames(model, tmp_path):
 
 def test_zero_flux_block_is_masked_and_flagged_not_negative_tellurics(model, tmp_path):
     """Gl 273 (2003) has ~0 flux over 6260-6272.6 A: no TELLURIC < 0 there, QUAL says no data."""
-    (r,) = clean_files(model, [shared("harps", "HARPS.2003-12-13T06:19:48.371_s1d_A.fits")], tmp_path,
-                       progress=False)
+    (r,) = clean_files(model, [shared("harps", "HARPS.2003-12-13T06:19:48.371_s1d_A.fits")], tmp_path, progress=False)
     assert r.status == "ok", r.reason
     with fits.open(r.product) as h:
         t = h["TOPOCENTRIC"].data

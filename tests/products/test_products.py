@@ -1,5 +1,6 @@
 """The FITS product of `karaoke clean` in the conventions astronomers use: a SPECTRUM table
 with units that specutils reads as it is, uncertainties, provenance, an ECSV export."""
+
 import hashlib
 import json
 
@@ -10,8 +11,14 @@ from astropy.io import fits
 
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
 from karaoke.nn.whitening import mask_ranges
-from karaoke.products.clean import (PRODUCT_COLUMNS, QUAL_NO_DATA, clean_files, flux_unit, scatter_error,
-                                    uncertainty_scale)
+from karaoke.products.clean import (
+    PRODUCT_COLUMNS,
+    QUAL_NO_DATA,
+    clean_files,
+    flux_unit,
+    scatter_error,
+    uncertainty_scale,
+)
 from karaoke.spectra.grid import Grid
 from karaoke.spectra.io import read_spectrum
 from tests.conftest import shared
@@ -25,8 +32,15 @@ def model_path(tmp_path_factory):
     net = Karaoke(ModelConfig.scaled(GRID.n, 8, width=0.25))
     net.input_guard = np.ones(GRID.n, np.float32)
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model(net, path, grid=GRID.to_dict(), frame="topocentric", medium="air",
-               input_guard=mask_ranges(net.input_guard), train_config={"seed": 1, "epochs": 3})
+    save_model(
+        net,
+        path,
+        grid=GRID.to_dict(),
+        frame="topocentric",
+        medium="air",
+        input_guard=mask_ranges(net.input_guard),
+        train_config={"seed": 1, "epochs": 3},
+    )
     return path
 
 
@@ -101,7 +115,10 @@ def test_a_calibration_beside_the_network_scales_the_uncertainties(model_path, t
         src = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
         (a,) = clean_files(model, [src], tmp_path / "a", progress=False, samples=4)
         (b,) = clean_files(model, [src], tmp_path / "b", progress=False, samples=4, err_scale=1.0)
-        ea, eb = fits.getdata(a.product, "SPECTRUM")["TELLURIC_ERR"], fits.getdata(b.product, "SPECTRUM")["TELLURIC_ERR"]
+        ea, eb = (
+            fits.getdata(a.product, "SPECTRUM")["TELLURIC_ERR"],
+            fits.getdata(b.product, "SPECTRUM")["TELLURIC_ERR"],
+        )
         ok = eb > 0
         np.testing.assert_allclose(ea[ok], 1.7 * eb[ok], rtol=1e-5)
         assert fits.getheader(a.product)["ERRSCALE"] == 1.7
@@ -137,13 +154,19 @@ def test_a_rerun_does_only_what_is_missing_and_batches_do_not_change_products(mo
         srcs.append(tmp_path / f"s{i}.fits")
     both = clean_files(model, srcs, tmp_path / "both", progress=False, samples=4, workers=2)
     alone = clean_files(model, srcs[1:], tmp_path / "alone", progress=False, samples=4, workers=1)
-    np.testing.assert_allclose(fits.getdata(both[1].product, "SPECTRUM")["TELLURIC_ERR"],
-                               fits.getdata(alone[0].product, "SPECTRUM")["TELLURIC_ERR"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        fits.getdata(both[1].product, "SPECTRUM")["TELLURIC_ERR"],
+        fits.getdata(alone[0].product, "SPECTRUM")["TELLURIC_ERR"],
+        rtol=1e-5,
+        atol=1e-7,
+    )
     # (equal draws; the network's float32 sums differ in the last bits with the batch size)
     again = clean_files(model, srcs, tmp_path / "both", progress=False, samples=4)
     assert [r.reason for r in again] == ["up to date (kept)"] * 2
     redo = clean_files(model, srcs, tmp_path / "both", progress=False, samples=2)  # other settings: redone
     assert [r.reason for r in redo] == ["", ""]
     shutil.copy(srcs[0], srcs[1])  # the input changed: redone
-    assert [r.reason for r in clean_files(model, srcs, tmp_path / "both", progress=False, samples=2)] == \
-        ["up to date (kept)", ""]
+    assert [r.reason for r in clean_files(model, srcs, tmp_path / "both", progress=False, samples=2)] == [
+        "up to date (kept)",
+        "",
+    ]

@@ -1,5 +1,6 @@
 """The telluric transmission's uncertainty (karaoke.products.uncertainty) against cases with a
 known answer."""
+
 import numpy as np
 import pytest
 
@@ -28,8 +29,9 @@ def test_the_posterior_part_is_the_spread_of_flux_over_each_draw():
 
 
 def test_pixels_without_data_get_t_1_and_no_error():
-    est = telluric_estimate(np.ones((1, 4)), np.ones((1, 4)), np.ones((2, 1, 4)),
-                            valid=np.array([[True, False, True, False]]))
+    est = telluric_estimate(
+        np.ones((1, 4)), np.ones((1, 4)), np.ones((2, 1, 4)), valid=np.array([[True, False, True, False]])
+    )
     assert est["telluric"][0].tolist() == [1, 1, 1, 1] and est["telluric_err"][0, 1] == 0
 
 

@@ -1,5 +1,6 @@
 """HARPS / HARPS-N e2ds: echelle orders deblazed and merged into one 1D spectrum
 (karaoke.spectra.formats.e2ds), checked against the DRS's own s1d of the same exposure."""
+
 import shutil
 
 import numpy as np

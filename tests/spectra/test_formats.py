@@ -1,4 +1,5 @@
 """The format readers of karaoke.spectra.formats: each knows its own files and only those."""
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -12,16 +13,22 @@ FLUX = 1.0 + 0.1 * np.sin(np.arange(N) / 7.0)
 
 
 def _adp(path):
-    cols = [fits.Column("WAVE", f"{N}D", array=WAVE[None]), fits.Column("FLUX", f"{N}E", array=FLUX[None]),
-            fits.Column("ERR", f"{N}E", array=np.full((1, N), 0.01))]
+    cols = [
+        fits.Column("WAVE", f"{N}D", array=WAVE[None]),
+        fits.Column("FLUX", f"{N}E", array=FLUX[None]),
+        fits.Column("ERR", f"{N}E", array=np.full((1, N), 0.01)),
+    ]
     hdr = fits.Header({"INSTRUME": "HARPS"})
     hdr["HIERARCH ESO DRS BERV"] = 1.5
     fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="SPECTRUM")]).writeto(path)
 
 
 def _espresso(path):  # one row per pixel, as the DRS writes it
-    cols = [fits.Column("WAVELENGTH_AIR", "D", array=WAVE), fits.Column("FLUX", "D", array=FLUX),
-            fits.Column("ERROR", "D", array=np.full(N, 0.02))]
+    cols = [
+        fits.Column("WAVELENGTH_AIR", "D", array=WAVE),
+        fits.Column("FLUX", "D", array=FLUX),
+        fits.Column("ERROR", "D", array=np.full(N, 0.02)),
+    ]
     hdr = fits.Header({"INSTRUME": "ESPRESSO"})
     hdr["HIERARCH ESO QC BERV"] = -2.0
     fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols)]).writeto(path)
@@ -33,9 +40,14 @@ def _s1d(path):
     fits.PrimaryHDU(FLUX.astype(np.float32), header=hdr).writeto(path)
 
 
-@pytest.mark.parametrize("write,module,berv,err", [(_adp, formats.eso_adp, 1.5, 0.01),
-                                                   (_espresso, formats.espresso_s1d, -2.0, 0.02),
-                                                   (_s1d, formats.harps_s1d, 3.0, None)])
+@pytest.mark.parametrize(
+    "write,module,berv,err",
+    [
+        (_adp, formats.eso_adp, 1.5, 0.01),
+        (_espresso, formats.espresso_s1d, -2.0, 0.02),
+        (_s1d, formats.harps_s1d, 3.0, None),
+    ],
+)
 def test_each_reader_identifies_only_its_own_format(tmp_path, write, module, berv, err):
     path = tmp_path / "spec.fits"
     write(path)

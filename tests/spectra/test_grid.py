@@ -1,13 +1,25 @@
 import numpy as np
 import pytest
 
-from karaoke.spectra.grid import (C_KMS, Grid, NoiseLikeSpectrum, air_to_vacuum, artifact_mask, barycentric_to_topocentric,
-                          doppler_shift, harps_artifact_mask, harps_grid, median_normalise, regrid, vacuum_to_air)
+from karaoke.spectra.grid import (
+    C_KMS,
+    Grid,
+    NoiseLikeSpectrum,
+    air_to_vacuum,
+    artifact_mask,
+    barycentric_to_topocentric,
+    doppler_shift,
+    harps_artifact_mask,
+    harps_grid,
+    median_normalise,
+    regrid,
+    vacuum_to_air,
+)
 
 
 def test_harps_grid_matches_the_authors_numbers():
     g = harps_grid()
-    assert g.n == 327680 == 2 ** 18 + 2 ** 16
+    assert g.n == 327680 == 2**18 + 2**16
     assert g.wave[0] == pytest.approx(3709.11) and g.wave[-1] == pytest.approx(6985.90)
     m = harps_artifact_mask()
     real = np.flatnonzero(g.wave >= 3785 - 1e-9)

@@ -17,8 +17,13 @@ def test_reads_eso_adp_product():
     assert s.err is None  # the file's ERR column is all NaN
 
 
-@pytest.mark.parametrize("name,berv,obj", [("HARPS.2010-09-18T23:42:36.178_s1d_A.fits", -23.5439, "Gl581"),
-                                           ("HARPS.2003-12-13T06:19:48.371_s1d_A.fits", 15.2577, "Gl273")])
+@pytest.mark.parametrize(
+    "name,berv,obj",
+    [
+        ("HARPS.2010-09-18T23:42:36.178_s1d_A.fits", -23.5439, "Gl581"),
+        ("HARPS.2003-12-13T06:19:48.371_s1d_A.fits", 15.2577, "Gl273"),
+    ],
+)
 def test_reads_harps_s1d(name, berv, obj):
     path = shared("harps", name)
     s = read_spectrum(path)
@@ -30,9 +35,11 @@ def test_reads_harps_s1d(name, berv, obj):
 
 
 def _adp(path, wave, flux):
-    cols = [fits.Column("WAVE", f"{wave.size}D", array=wave[None]),
-            fits.Column("FLUX", f"{flux.size}E", array=flux[None]),
-            fits.Column("ERR", f"{flux.size}E", array=np.full((1, flux.size), np.nan))]
+    cols = [
+        fits.Column("WAVE", f"{wave.size}D", array=wave[None]),
+        fits.Column("FLUX", f"{flux.size}E", array=flux[None]),
+        fits.Column("ERR", f"{flux.size}E", array=np.full((1, flux.size), np.nan)),
+    ]
     hdr = fits.Header()
     hdr["HIERARCH ESO DRS BERV"] = 1.5
     fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="SPECTRUM")]).writeto(path)
@@ -47,10 +54,20 @@ def test_synthetic_adp_roundtrip(tmp_path):
         read_spectrum(tmp_path / "ok.fits", require_range=(5000, 6005))
 
 
-@pytest.mark.parametrize("case,match", [
-    ("missing", "does not exist"), ("empty", "empty"), ("text", "not a readable FITS"),
-    ("truncated", "ok.fits|truncated|FITS"), ("nan", "NaN"), ("nm", "plausible"), ("image2d", "1-D"),
-    ("table", "neither"), ("decreasing", "increasing")])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("missing", "does not exist"),
+        ("empty", "empty"),
+        ("text", "not a readable FITS"),
+        ("truncated", "ok.fits|truncated|FITS"),
+        ("nan", "NaN"),
+        ("nm", "plausible"),
+        ("image2d", "1-D"),
+        ("table", "neither"),
+        ("decreasing", "increasing"),
+    ],
+)
 def test_bad_files_raise_one_clear_error_naming_the_file(tmp_path, case, match):
     w = 6000 + 0.01 * np.arange(5000)
     path = tmp_path / f"{case}.fits"
@@ -70,8 +87,9 @@ def test_bad_files_raise_one_clear_error_naming_the_file(tmp_path, case, match):
         hdr = fits.Header({"CRVAL1": 6000.0, "CDELT1": 0.01})
         fits.PrimaryHDU(np.ones((3, 100)), header=hdr).writeto(path)
     elif case == "table":
-        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-            [fits.Column("X", "D", array=np.ones(3))])]).writeto(path)
+        fits.HDUList(
+            [fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "D", array=np.ones(3))])]
+        ).writeto(path)
     elif case == "decreasing":
         _adp(path, w[::-1], np.ones(5000))
     with pytest.raises(SpectrumError, match=match) as info:
@@ -91,10 +109,12 @@ def test_find_spectra_sets_aside_other_products_by_header_and_keeps_corrupt_file
     w = 6000 + 0.01 * np.arange(500)
     _adp(tmp_path / "a_adp.fits", w, np.ones(500))
     fits.PrimaryHDU(np.ones(500), header=fits.Header({"CRVAL1": 6000.0, "CDELT1": 0.01})).writeto(
-        tmp_path / "b_s1d.fits")
+        tmp_path / "b_s1d.fits"
+    )
     fits.PrimaryHDU(np.ones((72, 400))).writeto(tmp_path / "c_e2ds.fits")
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column("X", "D", array=np.ones(3))])]).writeto(tmp_path / "d_table.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "D", array=np.ones(3))])]).writeto(
+        tmp_path / "d_table.fits"
+    )
     (tmp_path / "e_broken.fits").write_text("not FITS at all\n" * 50)
     (tmp_path / "notes.txt").write_text("ignored")
     sub = tmp_path / "sub"
@@ -120,6 +140,7 @@ def test_find_spectra_on_the_shared_harps_folder():
 
 # ---- the frame of a spectrum: each instrument's BERV keyword, never a silent 0 (issue 10) ----
 
+
 def test_espresso_berv_and_airmass_come_from_its_own_keywords():
     path = shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")
     h = fits.getheader(path)
@@ -131,9 +152,17 @@ def test_espresso_berv_and_airmass_come_from_its_own_keywords():
     assert s.airmass == pytest.approx((h["HIERARCH ESO TEL3 AIRM START"] + h["HIERARCH ESO TEL3 AIRM END"]) / 2)
 
 
-@pytest.mark.parametrize("value,match", [(None, "no BERV keyword"), ("fast", "not a number"),
-                                         (1e6, "impossible"), (-3e5, "impossible"), (500.0, "impossible"),
-                                         ("NaN", "impossible")])
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        (None, "no BERV keyword"),
+        ("fast", "not a number"),
+        (1e6, "impossible"),
+        (-3e5, "impossible"),
+        (500.0, "impossible"),
+        ("NaN", "impossible"),
+    ],
+)
 def test_missing_non_numeric_or_impossible_berv_is_an_error_naming_the_file(tmp_path, value, match):
     w = 6000 + 0.01 * np.arange(1000)
     path = _adp(tmp_path / "ok.fits", w, np.ones(1000))
@@ -172,9 +201,11 @@ def test_fuzzed_real_files_end_in_a_spectrum_error_or_a_valid_spectrum(tmp_path)
     in SpectrumError naming the file, or in a valid Spectrum, never in another exception."""
     import random
 
-    sources = [shared("harps", "ADP.2014-09-16T11:04:45.123.fits"),
-               shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
-               shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")]
+    sources = [
+        shared("harps", "ADP.2014-09-16T11:04:45.123.fits"),
+        shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
+        shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits"),
+    ]
     rng = random.Random(20261126)
     outcomes = {"error": 0, "valid": 0}
     for case in range(300):
@@ -210,8 +241,10 @@ def test_readers_in_threads_leave_the_warning_filters_as_they_were():
     from concurrent.futures import ThreadPoolExecutor
 
     before = list(warnings.filters)
-    files = [shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
-             shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits")] * 8
+    files = [
+        shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits"),
+        shared("espresso", "ESPRESSO_HD41248_S1D_A_crop5780-6930.fits"),
+    ] * 8
     with ThreadPoolExecutor(4) as pool:
         assert len(list(pool.map(read_spectrum, files))) == 16
     assert warnings.filters == before

@@ -1,4 +1,5 @@
 """SDSS spFrame reader against small files written in the documented layout."""
+
 import numpy as np
 import pytest
 from astropy.io import fits

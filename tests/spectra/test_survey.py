@@ -18,15 +18,28 @@ def test_round_trip_is_exact_and_atomic(small_survey, tmp_path):
 
 def test_a_numpy_only_file_loads(tmp_path):
     wave = 6000 + 0.01 * np.arange(64)
-    np.savez(tmp_path / "mine.npz", wave=wave, flux=np.ones((3, 64)) * 100,
-             attrs=json.dumps({"frame": "topocentric", "medium": "air"}))
+    np.savez(
+        tmp_path / "mine.npz",
+        wave=wave,
+        flux=np.ones((3, 64)) * 100,
+        attrs=json.dumps({"frame": "topocentric", "medium": "air"}),
+    )
     s = load_survey(tmp_path / "mine.npz")
     assert len(s) == 3 and s.mask.sum() == 64 and not s.has_truth
 
 
-@pytest.mark.parametrize("case,match", [("missing", "does not exist"), ("garbage", "not a readable"),
-                                        ("nowave", "lacks"), ("shape", "shape"), ("nonuniform", "uniform"),
-                                        ("frame", "frame"), ("nan", "NaN")])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("missing", "does not exist"),
+        ("garbage", "not a readable"),
+        ("nowave", "lacks"),
+        ("shape", "shape"),
+        ("nonuniform", "uniform"),
+        ("frame", "frame"),
+        ("nan", "NaN"),
+    ],
+)
 def test_bad_survey_files_name_the_file(tmp_path, case, match):
     p = tmp_path / f"{case}.npz"
     w = 6000 + 0.01 * np.arange(16)

@@ -1,5 +1,6 @@
 """The torch survey generator (karaoke.synth.device) against the numpy one: same plan, same
 physics, so the same noiseless truth; the photon noise is another realisation of the same law."""
+
 import numpy as np
 import pytest
 import torch
@@ -35,8 +36,9 @@ def test_fft_convolution_and_median_match_scipy_and_numpy():
 
     rng = np.random.default_rng(0)
     x, k = rng.normal(size=(3, 1000)), rng.random(41)
-    np.testing.assert_allclose(conv_same(torch.as_tensor(x), k).numpy(), fftconvolve(x, k[None], mode="same", axes=-1),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        conv_same(torch.as_tensor(x), k).numpy(), fftconvolve(x, k[None], mode="same", axes=-1), atol=1e-12
+    )
     for n in (10, 11):
         y = rng.normal(size=(2, n))
         np.testing.assert_allclose(_median(torch.as_tensor(y)).numpy(), np.median(y, axis=1))

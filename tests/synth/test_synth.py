@@ -116,9 +116,12 @@ REF_CONFIG = SurveyConfig(n_spectra=6, n_stars=3, seed=11, grid_start=6270.0, n_
 
 def _reference_values(s) -> dict:
     cols = slice(0, None, 64)
-    return {"flux": s.flux[:, cols].tolist(), "stellar": s.stellar[:, cols].tolist(),
-            "transmission": s.transmission[:, cols].tolist(),
-            **{k: s.meta[k].tolist() for k in ("berv", "airmass", "pwv", "teff", "rv")}}
+    return {
+        "flux": s.flux[:, cols].tolist(),
+        "stellar": s.stellar[:, cols].tolist(),
+        "transmission": s.transmission[:, cols].tolist(),
+        **{k: s.meta[k].tolist() for k in ("berv", "airmass", "pwv", "teff", "rv")},
+    }
 
 
 def test_generator_matches_stored_reference_values_within_a_tolerance():

@@ -7,13 +7,15 @@ Each module defines
   :class:`astropy.io.fits.HDUList` is this format;
 * ``read(hdul, path) -> (wave, flux, err, header)`` -- float64 arrays of shape (M,) (``err``
   None where the file has none), air wavelengths in Angstrom (barycentric as the 1D products
-  deliver them; a reader of observatory-frame data sets ``KFRAME = 'topocentric'``), and the header to take metadata and BERV from (with the flux unit
+  deliver them; a reader of observatory-frame data sets ``KFRAME = 'topocentric'``), and the
+  header to take metadata and BERV from (with the flux unit
   as the file states it in ``KFLUXUNI``, empty if it states none); raises
   :class:`karaoke.spectra.io.SpectrumError` for a file of this format that cannot be used.
 
 :func:`karaoke.spectra.io.read_spectrum` tries them in the order of :data:`READERS`; adding an
 instrument means adding one module here and naming it there.
 """
+
 from karaoke.spectra.formats import e2ds, eso_adp, espresso_s1d, harps_s1d
 
 #: The readers, in the order they are tried.

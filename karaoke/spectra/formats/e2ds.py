@@ -14,6 +14,7 @@ HARPS) and averaged with inverse-variance weights (photon and read noise from th
 orders count twice and the faint order edges little; pixels below 5 % of the blaze peak are not
 used. ERR is the error of that average.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,8 +67,10 @@ def _image(path, what, shape, e2ds_path):
     from karaoke.spectra.io import SpectrumError
 
     if not path.exists():
-        raise SpectrumError(e2ds_path, f"its {what} file {path.name} is not in {path.parent} (an e2ds needs its "
-                                       "blaze and wave files beside it)")
+        raise SpectrumError(
+            e2ds_path,
+            f"its {what} file {path.name} is not in {path.parent} (an e2ds needs its blaze and wave files beside it)",
+        )
     try:
         data = np.asarray(fits.getdata(path), np.float64)
     except Exception as exc:
@@ -110,7 +113,7 @@ def merge_orders(wave, flux, blaze, gain: float = 1.0, read_noise: float = 0.0):
         use = np.isfinite(f) & np.isfinite(w) & (b > MIN_BLAZE * peak)
         if use.sum() < 2:
             continue
-        var_adu = (np.clip(f, 0, None) * gain + read_noise ** 2) / gain ** 2  # per pixel, ADU^2
+        var_adu = (np.clip(f, 0, None) * gain + read_noise**2) / gain**2  # per pixel, ADU^2
         bn = b / peak
         d = np.where(use, f / np.where(use, bn, 1.0), 0.0)  # deblazed
         var = np.where(use, var_adu / np.where(use, bn, 1.0) ** 2, np.inf)

@@ -1,5 +1,6 @@
 """ESO Phase-3 ADP 1D products (HARPS, HARPS-N, ESPRESSO...): a ``SPECTRUM`` binary table in
 extension 1 holding one row of arrays ``WAVE``, ``FLUX`` and optionally ``ERR``."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """ESPRESSO DRS S1D tables: extension 1 with ``WAVELENGTH_AIR``, ``FLUX`` and ``ERROR`` columns,
 either one row of arrays or one row per pixel."""
+
 from __future__ import annotations
 
 import numpy as np

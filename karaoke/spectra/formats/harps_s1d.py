@@ -1,5 +1,6 @@
 """HARPS / HARPS-N DRS ``s1d`` files: a 1-D primary image on a linear wavelength axis
 (``CRVAL1``, ``CDELT1``, ``CRPIX1``), no uncertainties."""
+
 from __future__ import annotations
 
 import numpy as np
