@@ -318,7 +318,31 @@ def main(argv=None) -> int:
     out = a.out or ROOT / "docs" / "results" / f"robustness_{a.preset}_{a.recipe}.csv"
     write_csv(out, rows)
     print(f"written {out}")
+    if a.out is None:
+        write_summary(
+            ROOT / "docs" / "results" / "robustness_summary.csv",
+            {
+                "preset": a.preset,
+                "recipe": a.recipe,
+                "runs": len(rows),
+                "all_claims": f"{n_all} of {len(rows)}",
+                "with_margin": f"{n_margin} of {len(rows)}",
+                "machine": cpu,
+                "date": date,
+            },
+        )
     return 0
+
+
+def write_summary(path: Path, row: dict) -> None:
+    """Put one (preset, recipe) line into the summary table, keeping the others."""
+    import csv
+
+    from karaoke._atomic import write_csv
+
+    rows = list(csv.DictReader(open(path))) if path.exists() else []
+    rows = [r for r in rows if (r["preset"], r["recipe"]) != (row["preset"], row["recipe"])] + [row]
+    write_csv(path, sorted(rows, key=lambda r: (r["preset"], r["recipe"] != "preset", r["recipe"])), list(row))
 
 
 if __name__ == "__main__":

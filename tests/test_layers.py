@@ -125,3 +125,65 @@ def test_readers_do_not_import_torch():
     code = "import sys, karaoke.spectra, karaoke.archive.prepare, karaoke.spectra.sdss; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _edges() -> set[tuple[str, str]]:
+    """(importer, imported) module pairs, function-level imports included; ``from A import b``
+    names the module ``A.b`` when there is one, else ``A``."""
+    known = {module_name(p) for p in MODULES}
+    edges = set()
+    for path in MODULES:
+        here = module_name(path)
+        for mod, names in imports(path):
+            targets = [f"{mod}.{n}" for n in names if f"{mod}.{n}" in known] or [mod]
+            if len(targets) < len(names):  # some names are objects of mod itself
+                targets.append(mod)
+            edges.update((here, t) for t in targets if t != here)
+    return edges
+
+
+def _cycles(edges) -> list[list[str]]:
+    """The import cycles: strongly connected groups of more than one module (Tarjan)."""
+    graph: dict[str, list[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, [])
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    """No import cycle, function-level imports included (a cycle hidden by a lazy import is
+    still one: each module needs the other to be understood)."""
+    cycles = _cycles(_edges())
+    assert not cycles, f"modules that import each other (move what they share to a leaf module): {cycles}"
+
+
+def test_the_cycle_check_finds_a_cycle_of_three():
+    assert _cycles({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == [["a", "b", "c"]]
+    assert _cycles({("a", "b"), ("b", "c")}) == []

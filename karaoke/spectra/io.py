@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from karaoke.spectra import formats
+from karaoke.spectra.fitsfile import SpectrumError
 
 #: ``warnings.catch_warnings`` changes process-wide filters; readers running in threads (the
 #: download pool verifies files that way) take turns, so that one's filters never leak into
@@ -25,15 +26,6 @@ _WARNINGS_LOCK = threading.RLock()
 #: Plausible wavelength range (Angstrom) for an optical 1D spectrum; outside it a file is
 #: taken to be in the wrong unit or corrupt.
 PLAUSIBLE_RANGE = (3000.0, 12000.0)
-
-
-class SpectrumError(ValueError):
-    """A spectrum file that cannot be used; the message names the file and the reason."""
-
-    def __init__(self, path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 @dataclass

@@ -10,7 +10,7 @@ Each module defines
   deliver them; a reader of observatory-frame data sets ``KFRAME = 'topocentric'``), and the
   header to take metadata and BERV from (with the flux unit
   as the file states it in ``KFLUXUNI``, empty if it states none); raises
-  :class:`karaoke.spectra.io.SpectrumError` for a file of this format that cannot be used.
+  :class:`karaoke.spectra.fitsfile.SpectrumError` for a file of this format that cannot be used.
 
 :func:`karaoke.spectra.io.read_spectrum` tries them in the order of :data:`READERS`; adding an
 instrument means adding one module here and naming it there.
@@ -33,19 +33,3 @@ def identify(hdul):
         if reader.identify(hdul):
             return reader
     return None
-
-
-def table_columns(hdul, ext: int = 1) -> dict:
-    """Upper-case name -> column name of binary table extension ``ext`` ({} if there is none).
-
-    Parameters
-    ----------
-    hdul : astropy.io.fits.HDUList
-    ext : int
-        Extension number.
-    """
-    from astropy.io import fits
-
-    if len(hdul) <= ext or not isinstance(hdul[ext], fits.BinTableHDU):
-        return {}
-    return {c.upper(): c for c in hdul[ext].columns.names}

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from karaoke.spectra.fitsfile import SpectrumError
+
 KIND = "HARPS DRS e2ds (merged)"
 #: Blaze below this fraction of its order's peak: too faint to use.
 MIN_BLAZE = 0.05
@@ -63,8 +65,6 @@ def calibration_files(path, header) -> tuple[Path, Path]:
 
 def _image(path, what, shape, e2ds_path):
     from astropy.io import fits
-
-    from karaoke.spectra.io import SpectrumError
 
     if not path.exists():
         raise SpectrumError(
@@ -132,7 +132,6 @@ def merge_orders(wave, flux, blaze, gain: float = 1.0, read_noise: float = 0.0):
 
 
 def read(hdul, path):
-    from karaoke.spectra.io import SpectrumError
 
     header = hdul[0].header.copy()
     flux = np.asarray(hdul[0].data, np.float64)

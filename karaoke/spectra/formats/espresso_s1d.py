@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from karaoke.spectra.fitsfile import SpectrumError, table_columns
+
 KIND = "ESPRESSO S1D"
 
 
 def identify(hdul) -> bool:
-    from karaoke.spectra.formats import table_columns
 
     return {"WAVELENGTH_AIR", "FLUX"} <= set(table_columns(hdul))
 
 
 def read(hdul, path):
-    from karaoke.spectra.formats import table_columns
-    from karaoke.spectra.io import SpectrumError
 
     ext, names = hdul[1], table_columns(hdul)
     if len(ext.data) < 1:

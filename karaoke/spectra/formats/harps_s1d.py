@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from karaoke.spectra.fitsfile import SpectrumError
+
 KIND = "HARPS DRS s1d"
 
 
@@ -14,7 +16,6 @@ def identify(hdul) -> bool:
 
 
 def read(hdul, path):
-    from karaoke.spectra.io import SpectrumError
 
     header = hdul[0].header
     if hdul[0].data is None:
