@@ -11,7 +11,6 @@ import pytest
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from karaoke.paths import shared_data_dir  # noqa: E402
 from karaoke.synth.generator import SurveyConfig, make_survey  # noqa: E402
 
 
@@ -34,15 +33,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
-
-
-def shared(*parts):
-    """Path inside ../shared/data, or skip the test with the reason."""
-    base = shared_data_dir()
-    path = base.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"reference data {path} not available (../shared/data is absent on this machine)")
-    return path
 
 
 @pytest.fixture(scope="session")

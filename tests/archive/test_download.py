@@ -14,7 +14,7 @@ from karaoke.archive.download import (
     verify_adp,
 )
 from karaoke.nn.model import Karaoke, ModelConfig, load_model
-from tests.conftest import shared
+from tests.helpers import shared
 from tests.httpserver import FileServer
 
 IDS = ["ADP.2014-09-16T11:04:45.123", "ADP.2014-09-16T11:04:45.124", "ADP.2014-09-16T11:04:45.125"]

@@ -10,7 +10,7 @@ from karaoke.archive.prepare import open_store, prepare_collection
 from karaoke.nn.model import ModelConfig
 from karaoke.nn.training import TrainConfig, train
 from karaoke.spectra.grid import Grid
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 def _collection(tmp_path):

@@ -11,7 +11,7 @@ from astropy.io import fits
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
 from karaoke.products.clean import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE, clean_files, model_grid, product_names
 from karaoke.spectra.grid import Grid
-from tests.conftest import shared
+from tests.helpers import shared
 
 GRID = Grid(6260.0, 0.01, 4096)
 

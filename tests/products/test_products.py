@@ -21,7 +21,7 @@ from karaoke.products.clean import (
 )
 from karaoke.spectra.grid import Grid
 from karaoke.spectra.io import read_spectrum
-from tests.conftest import shared
+from tests.helpers import shared
 
 GRID = Grid(6300.0, 0.01, 4096)
 

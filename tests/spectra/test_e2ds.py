@@ -9,7 +9,7 @@ import pytest
 from karaoke.spectra.formats.e2ds import merge_orders
 from karaoke.spectra.grid import C_KMS
 from karaoke.spectra.io import SpectrumError, find_spectra, read_spectrum
-from tests.conftest import shared
+from tests.helpers import shared
 
 E2DS = "HARPS.2003-12-13T06:19:48.371_e2ds_A.fits"
 

@@ -3,7 +3,7 @@ import pytest
 from astropy.io import fits
 
 from karaoke.spectra.io import SpectrumError, find_spectra, read_spectrum
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 def test_reads_eso_adp_product():

@@ -5,7 +5,7 @@ from astropy.io import fits
 from karaoke.spectra.grid import vacuum_to_air
 from karaoke.synth.generator import SurveyConfig, make_survey
 from karaoke.synth.telluric import TelluricModel, convolve_to_resolution, h2o_lines, o2_lines
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 def _hitran(name):
