@@ -207,7 +207,7 @@ def prepare_collection(
     if max_chunks is not None:
         chunks = chunks[:max_chunks]
     bar = tqdm(total=n, initial=len(state["done"]) * state["chunk"], desc="prepare", disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=worker_init, initargs=(os.getpid(),))
     try:
         for c0 in chunks:
             idx = range(c0, min(n, c0 + state["chunk"]))
@@ -236,7 +236,7 @@ def prepare_collection(
     return write_report(out, state)
 
 
-def _worker_init(parent_pid: int):
+def worker_init(parent_pid: int):
     """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit as soon as
     the parent is gone, even if it was killed with SIGKILL (no orphans holding memory)."""
     import signal

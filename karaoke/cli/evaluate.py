@@ -47,7 +47,7 @@ def run(a):
     from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
     from karaoke.nn.model import load_model
     from karaoke.nn.training import normalised_once
-    from karaoke.products.clean import check_survey_matches_model
+    from karaoke.products.modelinfo import check_survey_matches_model
     from karaoke.spectra.survey import load_survey
 
     model = load_model(a.run, allow_partial=a.allow_partial)

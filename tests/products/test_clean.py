@@ -9,7 +9,9 @@ import torch
 from astropy.io import fits
 
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
-from karaoke.products.clean import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE, clean_files, model_grid, product_names
+from karaoke.products.clean import clean_files, product_names
+from karaoke.products.fitsproduct import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE
+from karaoke.products.modelinfo import model_grid
 from karaoke.spectra.grid import Grid
 from tests.helpers import shared
 
@@ -104,7 +106,7 @@ def test_a_product_that_cannot_be_written_is_reported_and_the_batch_goes_on(mode
     import karaoke.products.clean as clean
 
     src = shared("harps", "HARPS.2010-09-18T23:42:36.178_s1d_A.fits")
-    real = clean._write_product
+    real = clean.write_product
     calls = []
 
     def flaky(path, *a, **k):
@@ -113,7 +115,7 @@ def test_a_product_that_cannot_be_written_is_reported_and_the_batch_goes_on(mode
             raise PermissionError(13, "Permission denied", str(path))
         return real(path, *a, **k)
 
-    monkeypatch.setattr(clean, "_write_product", flaky)
+    monkeypatch.setattr(clean, "write_product", flaky)
     (tmp_path / "a").mkdir()
     shutil.copy(src, tmp_path / "a" / "x.fits")
     res = clean_files(model, [tmp_path / "a" / "x.fits", src], tmp_path / "out", progress=False)

@@ -11,14 +11,10 @@ from astropy.io import fits
 
 from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
 from karaoke.nn.whitening import mask_ranges
-from karaoke.products.clean import (
-    PRODUCT_COLUMNS,
-    QUAL_NO_DATA,
-    clean_files,
-    flux_unit,
-    scatter_error,
-    uncertainty_scale,
-)
+from karaoke.products.clean import clean_files
+from karaoke.products.fitsproduct import PRODUCT_COLUMNS, QUAL_NO_DATA, flux_unit
+from karaoke.products.modelinfo import uncertainty_scale
+from karaoke.products.noise import scatter_error
 from karaoke.spectra.grid import Grid
 from karaoke.spectra.io import read_spectrum
 from tests.helpers import shared
