@@ -190,6 +190,8 @@ def evaluate_reconstruction(
         ``stellar x continuum(T)``; else S~ is the paper's pseudo-truth from ``transmission``.
     pixmask : array (L,) or (N, L), optional
         Artifact mask (1 = use).
+    cfg : MetricConfig
+        Thresholds and widths of the metrics (telluric mask depth, continuum window, ROI).
     roi : (float, float), optional
         Region of interest; default ``cfg.roi`` if it overlaps the grid, else the whole grid.
     """

@@ -76,6 +76,8 @@ def score_model(model, test, **columns) -> list[dict]:
     test : Survey
         Normalised held-out spectra with ``stellar`` and ``transmission`` truth and
         ``meta['source_index']``, ``meta['star_id']``.
+    **columns
+        Values copied into every row (``label``, ``velocity``, ...).
     """
     recon = model.reconstruct(test.flux)
     ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
