@@ -326,136 +326,204 @@ def train(
 
 
 def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_device):
-    """The step loop of :func:`train` in one process (rank ``ctx.rank`` of ``ctx.world``)."""
-    if cfg.batch_size % ctx.world:
-        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {ctx.world} processes")
-    shard = ctx.shard(cfg.batch_size)
-    progress = progress and ctx.is_main
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
-    data_hash = survey.data_hash()
-    norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
-    grid = norm.grid
+    """The step loop of :func:`train` in one process (rank ``ctx.rank`` of ``ctx.world``):
+    set-up, epochs (each ending in validation, the collapse guard and a checkpoint), finish."""
+    run = _Run.start(survey, model_config, cfg, out, dev, ctx, progress and ctx.is_main, on_device)
+    steps_left = max_steps
+    while run.state.epoch < cfg.epochs:
+        steps_left = run.epoch(steps_left)
+        if steps_left is not None and steps_left <= 0:  # max_steps reached: checkpointed, resumable from here
+            return run.model
+    return run.finish()
 
-    guard_np = guard_mask(grid, cfg.max_velocity, static_mask(norm))  # (L,)
-    guard = torch.from_numpy(guard_np).to(dev)
 
-    torch.manual_seed(cfg.seed)
-    model = Karaoke(model_config).to(dev)
-    model.input_guard = guard_np
-    net = distributed.wrap(model, ctx, dev)  # DDP over several processes, else the model itself
-    if cfg.compile:  # fused kernels (inductor); checkpoints keep the plain module's weights
-        net = torch.compile(net)
-    # the fused kernel: one pass over the parameters per step (benchmarks/training.py --kernels on this
-    # project's CPU: 1.11x faster a step for the regime network, 1.68x with 1024 latent dimensions)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=dev.type in ("cpu", "cuda"))
-    state = TrainingState.new(cfg.seed, dev)
-    ckpt_path = out / "checkpoint.pt"
-    provenance = {
-        "model_config": model_config.to_dict(),
-        "train_config": cfg.to_dict(),
-        "data_hash": data_hash,
-        "seed": cfg.seed,
-        "n_train": int(train_idx.size),
-        "n_val": int(val_idx.size),
-        "n_rejected": len(rejected),
-        "grid": grid.to_dict(),
-        "frame": norm.frame,
-        "medium": norm.medium,
-        "input_guard": mask_ranges(guard_np),
-        "train_version": TRAIN_VERSION,
-        "torch_threads": torch.get_num_threads(),
-        "device": str(dev),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the float path (karaoke.nn.pool)
-        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
-    }
-    if ckpt_path.exists():
-        ck = read_checkpoint(ckpt_path)
-        if (
-            ck.get("data_hash") != data_hash
-            or ck.get("train_config") != cfg.to_dict()
-            or ck.get("model_config") != model_config.to_dict()
-        ):
-            raise ValueError(
-                f"{ckpt_path}: checkpoint belongs to another configuration or data set; use another run folder"
-            )
-        state.restore(ck, model, opt)
-    if ctx.rank:  # the VAE's sampling noise: a stream of its own per rank (rank 0 keeps the 1-process one)
-        torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + state.step)
-    if ctx.is_main:
-        write_text(out / "run.json", json.dumps(provenance, indent=2))
+@dataclass
+class _Run:
+    """One training run in one process: its configs, network, optimiser, state and data."""
 
-    star_id = norm.meta["star_id"] if "star_id" in norm.meta else None
-    batches = make_batches(
-        norm.flux, norm.mask, train_idx, sampling_weights(star_id, train_idx, cfg.per_star_weights), dev, on_device
-    )
-    val_sel = val_idx[: cfg.max_val_spectra]
-    steps_per_epoch = max(1, math.ceil(train_idx.size / cfg.batch_size))
-    total_steps = steps_per_epoch * cfg.epochs
-    steps_this_call = 0
+    cfg: TrainConfig
+    out: Path
+    dev: torch.device
+    ctx: object  # karaoke.nn.distributed context
+    progress: bool
+    model: Karaoke
+    net: torch.nn.Module  # the model, or its DDP / compiled wrapper
+    opt: torch.optim.Optimizer
+    state: TrainingState
+    provenance: dict
+    norm: Survey
+    grid: object  # karaoke.spectra.grid.Grid
+    guard: torch.Tensor  # (L,) static input guard on the device
+    batches: object  # karaoke.nn.batches source
+    val_sel: np.ndarray
+    shard: slice
+    steps_per_epoch: int
 
-    def host_sums(dsums, n_steps, guarded=False):
-        total = state.epoch_sums + distributed.all_mean(dsums, ctx).cpu().numpy()
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.cfg.epochs
+
+    @classmethod
+    def start(cls, survey, model_config, cfg, out, dev, ctx, progress, on_device) -> "_Run":
+        """Data, network, optimiser and state, resumed from the run folder's checkpoint if any."""
+        if cfg.batch_size % ctx.world:
+            raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {ctx.world} processes")
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+        data_hash = survey.data_hash()
+        norm, train_idx, val_idx, rejected = prepare_training_data(survey, cfg)
+        grid = norm.grid
+        guard_np = guard_mask(grid, cfg.max_velocity, static_mask(norm))  # (L,)
+
+        torch.manual_seed(cfg.seed)
+        model = Karaoke(model_config).to(dev)
+        model.input_guard = guard_np
+        net = distributed.wrap(model, ctx, dev)  # DDP over several processes, else the model itself
+        if cfg.compile:  # fused kernels (inductor); checkpoints keep the plain module's weights
+            net = torch.compile(net)
+        # the fused kernel: one pass over the parameters per step (benchmarks/training.py --kernels on
+        # this project's CPU: 1.11x faster a step for the regime network, 1.68x with 1024 latent dimensions)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=dev.type in ("cpu", "cuda"))
+        state = TrainingState.new(cfg.seed, dev)
+        provenance = {
+            "model_config": model_config.to_dict(),
+            "train_config": cfg.to_dict(),
+            "data_hash": data_hash,
+            "seed": cfg.seed,
+            "n_train": int(train_idx.size),
+            "n_val": int(val_idx.size),
+            "n_rejected": len(rejected),
+            "grid": grid.to_dict(),
+            "frame": norm.frame,
+            "medium": norm.medium,
+            "input_guard": mask_ranges(guard_np),
+            "train_version": TRAIN_VERSION,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(dev),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the float path (karaoke.nn.pool)
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        }
+        ckpt_path = out / "checkpoint.pt"
+        if ckpt_path.exists():
+            ck = read_checkpoint(ckpt_path)
+            if (
+                ck.get("data_hash") != data_hash
+                or ck.get("train_config") != cfg.to_dict()
+                or ck.get("model_config") != model_config.to_dict()
+            ):
+                raise ValueError(
+                    f"{ckpt_path}: checkpoint belongs to another configuration or data set; use another run folder"
+                )
+            state.restore(ck, model, opt)
+        if ctx.rank:  # the VAE's sampling noise: a stream of its own per rank (rank 0 keeps the 1-process one)
+            torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + state.step)
+        if ctx.is_main:
+            write_text(out / "run.json", json.dumps(provenance, indent=2))
+
+        star_id = norm.meta["star_id"] if "star_id" in norm.meta else None
+        weights = sampling_weights(star_id, train_idx, cfg.per_star_weights)
+        batches = make_batches(norm.flux, norm.mask, train_idx, weights, dev, on_device)
+        return cls(
+            cfg,
+            out,
+            dev,
+            ctx,
+            progress,
+            model,
+            net,
+            opt,
+            state,
+            provenance,
+            norm,
+            grid,
+            torch.from_numpy(guard_np).to(dev),
+            batches,
+            val_idx[: cfg.max_val_spectra],
+            ctx.shard(cfg.batch_size),
+            max(1, math.ceil(train_idx.size / cfg.batch_size)),
+        )
+
+    def host_sums(self, dsums, n_steps, guarded=False) -> np.ndarray:
+        """The epoch's (loss, L1, KL) sums on the host, averaged over the processes; a non-finite
+        one stops the run unless the collapse guard is to roll it back."""
+        total = self.state.epoch_sums + distributed.all_mean(dsums, self.ctx).cpu().numpy()
         if not np.all(np.isfinite(total)) and not guarded:
             raise TrainingDiverged(
-                f"{out}: the loss became non-finite in epoch {state.epoch + 1} (by step {state.step}; mean loss, L1, "
-                f"KL {total / max(1, n_steps)}): check the survey for NaN/inf or lower --lr. "
-                + (f"{ckpt_path} keeps the last good state." if ckpt_path.exists() else "No checkpoint was written.")
+                f"{self.out}: the loss became non-finite in epoch {self.state.epoch + 1} (by step {self.state.step}; "
+                f"mean loss, L1, KL {total / max(1, n_steps)}): check the survey for NaN/inf or lower --lr. "
+                + (
+                    f"{self.ckpt_path} keeps the last good state."
+                    if self.ckpt_path.exists()
+                    else "No checkpoint was written."
+                )
             )
         return total
 
-    while state.epoch < cfg.epochs:
+    def epoch(self, steps_left: int | None) -> int | None:
+        """Train the rest of the current epoch, or ``steps_left`` steps of it; the steps still
+        allowed after it (0: stopped mid-epoch and checkpointed; None: no limit)."""
+        cfg, state, model, opt, dev = self.cfg, self.state, self.model, self.opt, self.dev
         model.train()
         t0 = time.time()
         first = state.epoch_step
         dsums = torch.zeros(3, dtype=torch.float64, device=dev)  # summed on the device: no sync per step
-        gnorms = torch.full((steps_per_epoch,), float("nan"), device=dev)  # each step's gradient norm
+        gnorms = torch.full((self.steps_per_epoch,), float("nan"), device=dev)  # each step's gradient norm
         bar = tqdm(
-            range(first, steps_per_epoch),
+            range(first, self.steps_per_epoch),
             desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
-            disable=not progress,
+            disable=not self.progress,
             leave=False,
         )
         for inner in bar:
-            pick = batches.draw(cfg.batch_size, state.g_sample)[shard]  # (B / K,) this rank's share
-            v = random_velocities(cfg.batch_size, cfg.max_velocity, state.g_whiten, device=dev)[shard]  # km/s
-            x, m = batches.gather(pick)  # (B / K, L) on the device
-            xw, mw, _ = whiten(x, grid, cfg.max_velocity, m, guard=guard, velocities=v)  # (B / K, L)
-            recon, mu, logvar = net(xw)  # (B / K, L), (B / K, D), (B / K, D)
+            pick = self.batches.draw(cfg.batch_size, state.g_sample)[self.shard]  # (B / K,) this rank's share
+            v = random_velocities(cfg.batch_size, cfg.max_velocity, state.g_whiten, device=dev)[self.shard]  # km/s
+            x, m = self.batches.gather(pick)  # (B / K, L) on the device
+            xw, mw, _ = whiten(x, self.grid, cfg.max_velocity, m, guard=self.guard, velocities=v)  # (B / K, L)
+            recon, mu, logvar = self.net(xw)  # (B / K, L), (B / K, D), (B / K, D)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(state.step, total_steps) * state.lr_scale
+                group["lr"] = cfg.lr_at(state.step, self.total_steps) * state.lr_scale
             loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorms[inner] = _clip_gradients(model, cfg.grad_clip)
             opt.step()
             state.step += 1
-            steps_this_call += 1
             dsums += torch.stack([loss.detach(), l1.detach(), kl.detach()]).double()
-            if progress and inner % 25 == 0:  # a host sync, only for the progress bar
+            if self.progress and inner % 25 == 0:  # a host sync, only for the progress bar
                 bar.set_postfix(l1=f"{l1.item():.4f}", kl=f"{kl.item():.2f}")
-            if max_steps is not None and steps_this_call >= max_steps:
-                state.epoch_sums, state.epoch_step = host_sums(dsums, inner + 1 - first), inner + 1
-                if ctx.is_main:
-                    state.save(ckpt_path, model, opt, provenance)  # mid-epoch: resume continues from this step
-                distributed.barrier(ctx)
-                return model
+            if steps_left is not None:
+                steps_left -= 1
+                if steps_left <= 0:
+                    state.epoch_sums, state.epoch_step = self.host_sums(dsums, inner + 1 - first), inner + 1
+                    if self.ctx.is_main:  # mid-epoch: resume continues from this step
+                        state.save(self.ckpt_path, model, opt, self.provenance)
+                    distributed.barrier(self.ctx)
+                    return 0
+        self.end_epoch(dsums, gnorms, first, t0)
+        return steps_left
+
+    def end_epoch(self, dsums, gnorms, first: int, t0: float) -> None:
+        """Validation, the collapse guard, the history row and the checkpoint of a finished epoch."""
+        cfg, state, norm = self.cfg, self.state, self.norm
         # read once per epoch: a non-finite loss stops here, or with the guard rolls back below
         guarded = cfg.guard_rise > 0 and state.best is not None
-        sums = host_sums(dsums, steps_per_epoch - first, guarded)
+        sums = self.host_sums(dsums, self.steps_per_epoch - first, guarded)
         finite = bool(np.all(np.isfinite(sums)))
-        val_l1 = (
-            evaluate_loss(model, norm.flux[val_sel], norm.pixel_mask()[val_sel], grid, cfg, dev, guard=guard)
-            if finite
-            else float("nan")
-        )
-        rolled = _collapse_guard(state, model, opt, val_l1, finite, cfg.guard_rise)
-        if val_sel.size and not math.isfinite(val_l1) and not rolled:
+        val_l1 = float("nan")
+        if finite:
+            flux, mask = norm.flux[self.val_sel], norm.pixel_mask()[self.val_sel]
+            val_l1 = evaluate_loss(self.model, flux, mask, self.grid, cfg, self.dev, guard=self.guard)
+        rolled = _collapse_guard(state, self.model, self.opt, val_l1, finite, cfg.guard_rise)
+        if self.val_sel.size and not math.isfinite(val_l1) and not rolled:
             raise TrainingDiverged(
-                f"{out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
-                f"{ckpt_path} keeps the last good state (epoch {state.epoch})."
+                f"{self.out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
+                f"{self.ckpt_path} keeps the last good state (epoch {state.epoch})."
             )
-        n_b = steps_per_epoch
+        n_b = self.steps_per_epoch
         state.history.append(
             {
                 "epoch": state.epoch + 1,
@@ -472,15 +540,26 @@ def _train(survey, model_config, cfg, out, dev, ctx, progress, max_steps, on_dev
             }
         )
         state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
-        if ctx.is_main:
-            state.save(ckpt_path, model, opt, provenance)
-            _write_history(out / "history.csv", state.history)
-    model.trained = True
-    model.eval()
-    if ctx.is_main:
-        save_model(model, out / "model.pt", **provenance, step=state.step, epoch=cfg.epochs, history=state.history)
-    distributed.barrier(ctx)
-    return model
+        if self.ctx.is_main:
+            state.save(self.ckpt_path, self.model, self.opt, self.provenance)
+            _write_history(self.out / "history.csv", state.history)
+
+    def finish(self) -> Karaoke:
+        """The trained model, in eval mode, saved as ``model.pt`` with its provenance."""
+        model, state = self.model, self.state
+        model.trained = True
+        model.eval()
+        if self.ctx.is_main:
+            save_model(
+                model,
+                self.out / "model.pt",
+                **self.provenance,
+                step=state.step,
+                epoch=self.cfg.epochs,
+                history=state.history,
+            )
+        distributed.barrier(self.ctx)
+        return model
 
 
 def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: bool, rise: float) -> bool:
