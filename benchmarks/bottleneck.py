@@ -166,7 +166,7 @@ def mark(rows):
 def independent_rows(work: Path) -> list[dict]:
     """The KL ladders of ``benchmarks/independent.py --work WORK`` (whitened networks)."""
     from karaoke.evaluation.bottleneck import MAX_RANK_SPECTRA, star_ids
-    from karaoke.nn.model import load_model
+    from karaoke.nn.checkpoint import load_model
     from karaoke.nn.training import TrainConfig, prepare_training_data
     from karaoke.spectra.survey import load_survey
 
@@ -178,7 +178,7 @@ def independent_rows(work: Path) -> list[dict]:
         models = [load_model(r / "model.pt") for r in runs if (r / "model.pt").exists()]
         if len(models) < 2:
             continue
-        tc = TrainConfig.from_dict(models[0].checkpoint_meta["train_config"])
+        tc = TrainConfig.from_dict(models[0].meta.saved["train_config"])
         norm, _, idx, _ = prepare_training_data(survey, tc)  # the training's own split
         idx = idx[:MAX_RANK_SPECTRA]
         star_ids(norm)

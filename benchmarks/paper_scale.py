@@ -61,7 +61,8 @@ def main(argv=None):
     from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import check_claims
     from karaoke.evaluation.sweeps import score_model, summarise
-    from karaoke.nn.model import ModelConfig, load_model
+    from karaoke.nn.checkpoint import load_model
+    from karaoke.nn.model import ModelConfig
     from karaoke.nn.training import load_history, pick_device, train
     from karaoke.synth.device import make_survey_torch
 

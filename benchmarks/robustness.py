@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import check_claims
     from karaoke.evaluation.sweeps import score_model, summarise
-    from karaoke.nn.model import load_model
+    from karaoke.nn.checkpoint import load_model
     from karaoke.nn.training import run_dir_for
     from karaoke.notebooks import machine
 

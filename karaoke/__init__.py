@@ -47,7 +47,8 @@ _API = {
     **dict.fromkeys(["Spectrum", "SpectrumError", "find_spectra", "read_spectrum"], "karaoke.spectra.io"),
     **dict.fromkeys(["Survey", "load_survey", "save_survey"], "karaoke.spectra.survey"),
     **dict.fromkeys(["SurveyConfig", "make_survey"], "karaoke.synth.generator"),
-    **dict.fromkeys(["Karaoke", "ModelConfig", "load_model", "save_model"], "karaoke.nn.model"),
+    **dict.fromkeys(["Karaoke", "ModelConfig"], "karaoke.nn.model"),
+    **dict.fromkeys(["load_model", "save_model"], "karaoke.nn.checkpoint"),
     **dict.fromkeys(["OnnxKaraoke"], "karaoke.nn.export"),
     **dict.fromkeys(["random_velocities", "velocity_shift", "whiten"], "karaoke.nn.whitening"),
 }

@@ -33,9 +33,9 @@ def _print_json(obj):
 
 
 def _warn_partial(model):
-    if model.checkpoint_meta.get("partial"):
+    if model.meta.partial:
         print(
-            f"warning: {model.checkpoint_path} is a partly trained network (epoch "
-            f"{model.checkpoint_meta.get('epoch')}), used because --allow-partial was given",
+            f"warning: {model.meta.path} is a partly trained network (epoch "
+            f"{model.meta.saved.get('epoch')}), used because --allow-partial was given",
             file=sys.stderr,
         )

@@ -77,7 +77,7 @@ def add_parser(cmd, presets, default_preset):
 
 
 def run(a):
-    from karaoke.nn.model import load_model
+    from karaoke.nn.checkpoint import load_model
     from karaoke.nn.training import pick_device
     from karaoke.products.clean import clean_files
 

@@ -46,7 +46,7 @@ def run(a):
     from karaoke.archive.download import AUTHORS_MODEL_URL, download_harps, fetch_authors_model, query_harps
 
     if a.what == "model":
-        from karaoke.nn.model import load_model
+        from karaoke.nn.checkpoint import load_model
 
         path = fetch_authors_model(
             a.out, base_url=a.base_url or AUTHORS_MODEL_URL, progress=not a.quiet, validate=load_model

@@ -45,7 +45,7 @@ def add_parser(cmd, presets, default_preset):
 
 def run(a):
     from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
-    from karaoke.nn.model import load_model
+    from karaoke.nn.checkpoint import load_model
     from karaoke.nn.training import normalised_once
     from karaoke.products.modelinfo import check_survey_matches_model
     from karaoke.spectra.survey import load_survey
@@ -58,7 +58,7 @@ def run(a):
         survey = open_store(a.survey)
     else:
         survey = load_survey(a.survey)
-    meta = model.checkpoint_meta
+    meta = model.meta.saved
     check_survey_matches_model(survey, model, a.survey)
     from karaoke.evaluation.bottleneck import star_ids, survey_templates
 

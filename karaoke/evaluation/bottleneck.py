@@ -24,7 +24,7 @@ import numpy as np
 
 from karaoke._atomic import atomic_path, check_output_dir, write_json
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, rank_networks
-from karaoke.nn.model import load_model
+from karaoke.nn.checkpoint import load_model
 from karaoke.nn.training import TrainingDiverged, prepare_training_data, train
 from karaoke.presets import KL_LADDER
 

@@ -84,7 +84,7 @@ def score_model(model, test, **columns) -> list[dict]:
     evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
     leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
     static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
-    tc = model.checkpoint_meta.get("train_config", {})
+    tc = model.meta.saved.get("train_config", {})
     var = bool(columns.get("variational", model.config.variational))
     base = {"kl_weight": float(tc.get("kl_weight", 0.0)) if var else 0.0, "seed": int(tc.get("seed", 0)), **columns}
     rows = []

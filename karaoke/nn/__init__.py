@@ -2,8 +2,10 @@
 
 Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mod:`karaoke.archive`):
 
-* :mod:`karaoke.nn.model` -- :class:`Karaoke`, the paper's 1D convolutional (V)AE, and
-  self-describing checkpoints;
+* :mod:`karaoke.nn.model` -- :class:`Karaoke`, the paper's 1D convolutional (V)AE, with its
+  :class:`~karaoke.nn.model.ModelMeta` (what it carries beside its weights);
+* :mod:`karaoke.nn.inference` -- reconstructions and posterior draws (shared with the ONNX engine);
+* :mod:`karaoke.nn.checkpoint` -- self-describing checkpoints: :func:`save_model`, :func:`load_model`;
 * :mod:`karaoke.nn.whitening` -- random virtual radial velocities applied on the device;
 * :mod:`karaoke.nn.batches` -- batch sources (per-star weighted sampling; host arrays, memmaps
   or spectra held on the GPU);
@@ -17,8 +19,9 @@ Layer 3 (above :mod:`karaoke.spectra`; never imports :mod:`karaoke.synth` or :mo
   inference, the same function within float32 rounding).
 """
 
+from karaoke.nn.checkpoint import load_model, save_model
 from karaoke.nn.export import OnnxKaraoke
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters, save_model
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 from karaoke.nn.training import TrainConfig, TrainingDiverged, load_history, train, train_cached
 from karaoke.nn.whitening import random_velocities, velocity_shift, whiten
 

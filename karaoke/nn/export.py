@@ -3,7 +3,7 @@
 :class:`OnnxKaraoke` holds the same network as a :class:`karaoke.nn.model.Karaoke` as two ONNX
 graphs (encoder: spectrum -> posterior mean and log-variance; decoder: latent vector ->
 reconstruction) and offers the same ``reconstruct`` / ``reconstruct_samples`` (the same
-batching, guard band and posterior draws, through :func:`karaoke.nn.model.posterior_draws`), so
+batching, guard band and posterior draws, through :func:`karaoke.nn.inference.posterior_draws`), so
 ``karaoke clean --backend onnx`` and a notebook can use either.
 
 Before export each stride-2 transposed convolution of the decoder (kernel 4, padding 1) is
@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from karaoke.nn.model import Karaoke, Reconstructor
+from karaoke.nn.inference import Reconstructor
+from karaoke.nn.model import Karaoke
 
 
 class PolyphaseDeconv(nn.Module):
@@ -470,8 +471,7 @@ class OnnxKaraoke(Reconstructor):
         self.config = model.config
         self.trained = True
         self.input_guard = model.input_guard
-        self.checkpoint_path = getattr(model, "checkpoint_path", None)
-        self.checkpoint_meta = getattr(model, "checkpoint_meta", {})
+        self.meta = model.meta
         self.threads = int(threads or torch.get_num_threads())
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads

@@ -1,7 +1,8 @@
 """The network of Sedaghat et al. (2021), used unchanged by Stellar Karaoke (2023).
 
-One short module, like nanoGPT: a frozen :class:`ModelConfig`, the :class:`Karaoke` module
-(1D convolutional VAE, or a deterministic AE), and self-describing checkpoints.
+One short module, like nanoGPT: a frozen :class:`ModelConfig` and the :class:`Karaoke` module
+(1D convolutional VAE, or a deterministic AE) with its :class:`ModelMeta`. Its inference API is
+in :mod:`karaoke.nn.inference`, its self-describing checkpoints in :mod:`karaoke.nn.checkpoint`.
 
 At 327680 px with 128 latent dimensions (``ModelConfig.paper()``) the parameter names and
 shapes are exactly the authors' (``conv1.0.weight`` ... ``fc11``, ``fc12``, ``fc2``,
@@ -13,16 +14,16 @@ shorter inputs (regions of interest) on CPU.
 from __future__ import annotations
 
 import contextlib
-import functools
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from karaoke.nn.inference import Reconstructor
+
 PAPER_ENC_CHANNELS = (16, 16, 16, 32, 32, 32, 64, 64, 64, 128, 128, 128, 256, 512)
 PAPER_ENC_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3)
-CHECKPOINT_FORMAT = "karaoke-checkpoint"
 
 
 @dataclass(frozen=True)
@@ -107,95 +108,34 @@ def _deconv(i, o, k=4, s=2, p=1):
     return nn.Sequential(nn.ConvTranspose1d(i, o, k, stride=s, padding=p), nn.LeakyReLU(0.1))
 
 
-def requires_trained(method):
-    """Guard a method that needs trained weights (loaded from a checkpoint or trained)."""
+@dataclass
+class ModelMeta:
+    """What a network carries beside its weights. Every :class:`Karaoke` has one from
+    ``__init__`` (empty for a fresh network); :func:`karaoke.nn.checkpoint.load_model` fills it.
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if not getattr(self, "trained", False):
-            raise RuntimeError(
-                f"{type(self).__name__}.{method.__name__} needs a trained model: load one "
-                "with karaoke.load_model(path) or train it (karaoke.nn.training.train)"
-            )
-        return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-class Reconstructor:
-    """The inference API shared by :class:`Karaoke` and its ONNX Runtime engine
-    (:class:`karaoke.nn.export.OnnxKaraoke`): both batch, guard and draw through
-    :func:`posterior_draws`. A subclass provides ``config``, ``input_guard``, ``trained``,
-    ``_encode_batch``, ``_decode_batch`` and the ``_inference`` context.
+    Attributes
+    ----------
+    saved : dict
+        The metadata saved with the weights (``train_config``, ``grid``, ``frame``, ``medium``,
+        ``seed``, ``data_hash``, ``history``, ...; :func:`karaoke.nn.checkpoint.save_model`) and
+        ``partial`` (a training checkpoint that had not reached its last epoch).
+    path : Path or None
+        The file the weights were loaded from.
     """
 
-    @requires_trained
-    def reconstruct(self, flux, batch_size: int = 16):
-        """Deterministic reconstruction (z = mu) of normalised spectra.
+    saved: dict = field(default_factory=dict)
+    path: Path | None = None
 
-        Parameters
-        ----------
-        flux : array or Tensor, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric for the paper's use).
-        batch_size : int
-            Spectra reconstructed at once.
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder the network was loaded from (:func:`karaoke.nn.training.train`), or None."""
+        if self.path is not None and self.path.name in ("model.pt", "checkpoint.pt"):
+            return self.path.parent
+        return None
 
-        Returns
-        -------
-        ndarray, shape (N, L), float32
-            The reconstruction; on the guard band of a whitened network (``input_guard`` 0:
-            padding, gaps and the grid edges widened by the largest whitening shift, where the
-            network saw only zeros in training) the input is passed through unchanged, i.e.
-            no telluric correction is claimed there.
-        """
-        with self._inference():
-            return posterior_draws(
-                self._encode_batch,
-                self._decode_batch,
-                flux,
-                self.config.n_pixels,
-                self.input_guard,
-                None,
-                batch_size,
-                0,
-            )[0]
-
-    @requires_trained
-    def reconstruct_samples(self, flux, n_samples: int = 16, batch_size: int = 16, seed=0):
-        """Reconstructions from the posterior: ``z ~ q(z | x) = N(mu, exp(logvar))``, decoded.
-
-        Their spread is the network's uncertainty about the telluric-free spectrum (for the AE,
-        which has no posterior, every sample is the deterministic reconstruction).
-
-        Parameters
-        ----------
-        flux : array or Tensor, shape (N, L)
-            Median-normalised spectra on the model's grid (topocentric).
-        n_samples : int
-            K, draws per spectrum.
-        batch_size : int
-            Spectra encoded at once.
-        seed : int or sequence of int
-            Seed of the draws (the same seed gives the same samples, on any device and engine);
-            one per spectrum makes each spectrum's draws independent of the others in the call
-            and of ``batch_size``.
-
-        Returns
-        -------
-        ndarray, shape (K, N, L), float32
-            As :meth:`reconstruct` (the input passed through on the guard band) for each draw.
-        """
-        with self._inference():
-            return posterior_draws(
-                self._encode_batch,
-                self._decode_batch,
-                flux,
-                self.config.n_pixels,
-                self.input_guard,
-                n_samples,
-                batch_size,
-                seed,
-            )
+    @property
+    def partial(self) -> bool:
+        return bool(self.saved.get("partial", False))
 
 
 class Karaoke(nn.Module, Reconstructor):
@@ -206,6 +146,7 @@ class Karaoke(nn.Module, Reconstructor):
         self.config = config
         self.trained = False
         self.input_guard = None  # (L,) static input mask of a whitened network (see reconstruct)
+        self.meta = ModelMeta()
         ch_in = (1,) + tuple(config.enc_channels[:-1])
         K = config.n_down
         for i, (ci, co, k) in enumerate(zip(ch_in, config.enc_channels, config.enc_kernels), start=1):
@@ -252,6 +193,11 @@ class Karaoke(nn.Module, Reconstructor):
         if self.config.variational:
             nn.init.normal_(self.fc12.weight, 0.0, 1e-4)
             nn.init.constant_(self.fc12.bias, -6.0)
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder the network was loaded from (``meta.run_dir``), or None."""
+        return self.meta.run_dir
 
     def encode(self, x: torch.Tensor):
         """x (B, 1, L) -> mu, logvar (B, D); logvar is None for the AE."""
@@ -309,74 +255,6 @@ class Karaoke(nn.Module, Reconstructor):
         return self.decode(z)[:, 0].cpu()
 
 
-def posterior_draws(encode, decode, flux, n_pixels: int, guard, n_samples, batch_size: int, seed):
-    """Reconstructions of normalised spectra through any implementation of the network.
-
-    Shared by :class:`Karaoke` and the ONNX Runtime engine (:mod:`karaoke.nn.export`), so that
-    both batch, guard and draw identically: the noise ``eps`` of ``z = mu + eps * sigma`` is
-    drawn on the CPU from torch generators, the same for every device and engine.
-
-    Parameters
-    ----------
-    encode : callable
-        ``x`` (b, 1, L) float32 CPU tensor -> ``(mu, logvar)``, each (b, D) (``logvar`` None
-        for the AE), on any device.
-    decode : callable
-        ``z`` (b, D) -> reconstruction (b, L) float32 CPU tensor.
-    flux : array or Tensor, shape (N, L)
-        Median-normalised spectra on the model's grid (topocentric).
-    n_pixels : int
-        L, the network's input length (a spectrum of another length is refused).
-    guard : array, shape (L,), or None
-        The network's ``input_guard`` (0 where the input is passed through unchanged).
-    n_samples : int or None
-        K posterior draws per spectrum; None for the deterministic reconstruction (z = mu).
-    batch_size : int
-        Spectra encoded at once.
-    seed : int or sequence of int
-        Seed of the draws; one per spectrum makes each spectrum's draws independent of the
-        others and of ``batch_size``.
-
-    Returns
-    -------
-    ndarray, shape (K, N, L) float32 (K = 1 when ``n_samples`` is None)
-    """
-    import numpy as np
-
-    if n_samples is not None and n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    x = torch.as_tensor(np.asarray(flux, dtype=np.float32))
-    if x.dim() != 2:
-        raise ValueError(f"flux must be 2-D (spectra, pixels), got shape {tuple(x.shape)}")
-    if x.shape[1] != n_pixels:
-        raise ValueError(f"input has {x.shape[1]} pixels, the model expects {n_pixels}")
-    if np.ndim(seed) == 0:
-        gens = [torch.Generator().manual_seed(int(seed))]
-    else:
-        if len(seed) != x.shape[0]:
-            raise ValueError(f"{len(seed)} seeds for {x.shape[0]} spectra")
-        gens = [torch.Generator().manual_seed(int(s)) for s in seed]
-    g = None if guard is None else torch.as_tensor(np.asarray(guard, np.float32))
-    K = 1 if n_samples is None else n_samples
-    out = np.empty((K,) + tuple(x.shape), np.float32)
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size]  # (b, L)
-        mu, logvar = encode((xb if g is None else xb * g)[:, None, :].contiguous())  # (b, D) each
-        for k in range(K):
-            z = mu
-            if logvar is not None and n_samples is not None:  # drawn on the CPU: the same on any device
-                if len(gens) == 1:
-                    eps = torch.randn(mu.shape, generator=gens[0])
-                else:
-                    eps = torch.stack([torch.randn(mu.shape[1:], generator=g_) for g_ in gens[i : i + batch_size]])
-                z = mu + eps.to(mu.device) * torch.exp(0.5 * logvar)
-            y = decode(z)  # (b, L)
-            out[k, i : i + batch_size] = (y if g is None else torch.where(g > 0, y, xb)).numpy()
-    return out
-
-
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``.
 
@@ -389,140 +267,3 @@ def n_parameters(model: nn.Module) -> int:
     int
     """
     return sum(p.numel() for p in model.parameters())
-
-
-def _atomic_torch_save(obj, path: Path):
-    from karaoke._atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def save_model(model: Karaoke, path, **metadata) -> Path:
-    """Save a self-describing checkpoint (config, version, weights and any ``metadata``:
-    seed, data hash, step, training config, history...). Written atomically.
-
-    Parameters
-    ----------
-    model : Karaoke
-    path : path
-    **metadata
-        Stored beside the weights (JSON-like values).
-
-    Returns
-    -------
-    Path
-    """
-    from karaoke import __version__
-
-    obj = {
-        "format": CHECKPOINT_FORMAT,
-        "version": __version__,
-        "model_config": model.config.to_dict(),
-        "model_state": model.state_dict(),
-        **metadata,
-    }
-    _atomic_torch_save(obj, Path(path))
-    return Path(path)
-
-
-def _strip_prefix(state: dict) -> dict:
-    if all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def config_from_state_dict(state: dict) -> ModelConfig:
-    """Infer the architecture from a state dict with the authors' layer names."""
-    state = _strip_prefix(state)
-    convs = sorted(int(k[4:].split(".")[0]) for k in state if k.startswith("conv") and k.endswith(".0.weight"))
-    if not convs or "fc11.weight" not in state or "fc2.weight" not in state:
-        raise ValueError("state dict lacks the conv*/fc11/fc2 layers of a karaoke network")
-    K = max(convs) - 1
-    chans = tuple(int(state[f"conv{i}.0.weight"].shape[0]) for i in range(1, K + 1))
-    kernels = tuple(int(state[f"conv{i}.0.weight"].shape[2]) for i in range(1, K + 1))
-    latent, flat = state["fc11.weight"].shape
-    n_pixels = int(flat) // chans[-1] * 2**K
-    return ModelConfig(n_pixels, int(latent), "fc12.weight" in state, chans, kernels)
-
-
-def load_model(path, map_location="cpu", allow_partial: bool = False) -> Karaoke:
-    """Load a ready-to-use model (eval mode, ``trained=True``).
-
-    ``path`` may be one of our checkpoints, a run folder (its ``model.pt``), or the authors'
-    released file (``{'state_dict': ...}``, loaded strictly).
-
-    Parameters
-    ----------
-    path : path
-        Checkpoint file or run folder.
-    map_location : str or torch.device
-        Where the weights are loaded (default the CPU; move the model with ``.to``).
-    allow_partial : bool
-        Accept a training checkpoint that has not reached its last epoch (a run folder with
-        only ``checkpoint.pt``, or that file itself); ``checkpoint_meta['partial']`` is then
-        True. By default such a file is refused: its network is not the trained one.
-
-    Raises
-    ------
-    ValueError
-        Missing or unreadable file, weights that do not fit, non-finite weights (a diverged
-        training), or a partial training without ``allow_partial``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        if (path / "model.pt").exists():
-            path = path / "model.pt"
-        elif (path / "checkpoint.pt").exists():
-            path = path / "checkpoint.pt"
-        else:
-            raise ValueError(f"{path}: run folder holds neither model.pt nor checkpoint.pt")
-    if not path.exists():
-        raise ValueError(f"{path}: model file does not exist")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    partial = False
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
-        cfg = ModelConfig.from_dict(obj["model_config"])
-        state = obj["model_state"]
-        if "optimizer_state" in obj:  # a training checkpoint, not a finished model.pt
-            epochs = int(obj.get("train_config", {}).get("epochs", 0))
-            partial = int(obj.get("epoch", 0)) < epochs or int(obj.get("epoch_step", 0)) > 0
-            if partial and not allow_partial:
-                raise ValueError(
-                    f"{path}: training has not finished (epoch {obj.get('epoch')} of {epochs}); "
-                    "finish it with 'karaoke train' (it resumes), or accept the partly trained "
-                    "network explicitly (--allow-partial)"
-                )
-    elif isinstance(obj, dict) and "state_dict" in obj:
-        state = _strip_prefix(obj["state_dict"])
-        cfg = config_from_state_dict(state)
-    else:
-        raise ValueError(f"{path}: neither a karaoke checkpoint nor a {{'state_dict': ...}} file")
-    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ValueError(
-            f"{path}: non-finite weights in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} "
-            "(a diverged training); retrain"
-        )
-    model = Karaoke(cfg)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit the network ({exc})") from exc
-    model.trained = True
-    model.eval()
-    if isinstance(obj, dict) and obj.get("input_guard") is not None:
-        from karaoke.nn.whitening import mask_from_ranges
-
-        model.input_guard = mask_from_ranges(obj["input_guard"], cfg.n_pixels)
-    model.checkpoint_path = str(path)
-    model.checkpoint_meta = (
-        {k: v for k, v in obj.items() if k not in ("model_state", "state_dict", "optimizer_state")}
-        if isinstance(obj, dict)
-        else {}
-    )
-    model.checkpoint_meta["partial"] = partial
-    return model

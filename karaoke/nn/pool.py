@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, n_parameters
+from karaoke.nn.checkpoint import load_model
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 from karaoke.nn.training import TrainConfig, pick_device, run_dir_for, train_cached
 from karaoke.paths import cache_dir
 from karaoke.spectra.survey import Survey
@@ -229,7 +230,5 @@ def train_many(
             raise min(errors, key=lambda e: e[0])[1]
     models = []
     for r in runs:
-        model = load_model(r / "model.pt")
-        model.run_dir = r
-        models.append(model)
+        models.append(load_model(r / "model.pt"))
     return models

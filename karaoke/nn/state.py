@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from karaoke import __version__
-from karaoke.nn.model import CHECKPOINT_FORMAT, _atomic_torch_save
+from karaoke.nn.checkpoint import CHECKPOINT_FORMAT, save_atomic
 
 #: Keys of a training checkpoint that hold torch.Generator states (CPU ByteTensors).
 RNG_KEYS = ("rng_sample", "rng_whiten", "rng_torch")
@@ -115,7 +115,7 @@ class TrainingState:
 
     def save(self, path, model, optimizer, provenance: dict):
         """Write model, optimiser, position and generators to ``path`` (atomically)."""
-        _atomic_torch_save(
+        save_atomic(
             {
                 "epoch_step": self.epoch_step,
                 "epoch_sums": np.asarray(self.epoch_sums).tolist(),

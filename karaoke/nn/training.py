@@ -35,7 +35,8 @@ from karaoke._atomic import check_output_dir, write_csv, write_text
 from karaoke._malloc import reuse_freed_memory
 from karaoke.nn import distributed
 from karaoke.nn.batches import make_batches, sampling_weights
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
+from karaoke.nn.checkpoint import load_model, save_model
+from karaoke.nn.model import Karaoke, ModelConfig
 from karaoke.nn.state import RNG_KEYS, TrainingState, read_checkpoint  # noqa: F401  (re-exported)
 from karaoke.nn.whitening import guard_mask, mask_ranges, random_velocities, whiten
 from karaoke.paths import cache_dir
@@ -672,7 +673,7 @@ def train_cached(
     Returns
     -------
     Karaoke
-        In eval mode, with ``run_dir`` set.
+        In eval mode; ``run_dir`` is its run folder.
     """
     run = run_dir_for(model_config, train_config, survey.data_hash(), root)
     if (run / "model.pt").exists():
@@ -680,7 +681,6 @@ def train_cached(
     else:
         train(survey, model_config, train_config, run, device=device, progress=progress)
         model = load_model(run / "model.pt")
-    model.run_dir = run
     return model
 
 

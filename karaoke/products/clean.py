@@ -165,14 +165,14 @@ def clean_files(
     """
     out = check_output_dir(out_dir)
     grid = model_grid(model)
-    meta = getattr(model, "checkpoint_meta", {}) or {}
+    meta = model.meta.saved
     if err_scale is None:
         err_scale, err_cal = uncertainty_scale(model)
     else:
         err_cal = "given by the user"
     mfile = model_file(model)
     prov_model = {
-        "model": str(mfile or getattr(model, "checkpoint_path", "model")),
+        "model": str(mfile or model.meta.path or "model"),
         "model_sha256": sha256sum(mfile) if mfile else "",
         "train_config": json.dumps(meta.get("train_config", {}), sort_keys=True),
         "samples": samples,

@@ -12,7 +12,7 @@ from karaoke.spectra.grid import Grid, harps_grid
 def model_grid(model) -> Grid:
     """The wavelength grid a loaded model works on (from its checkpoint, or the HARPS grid for
     the authors' 327680-px network)."""
-    meta = getattr(model, "checkpoint_meta", {}) or {}
+    meta = model.meta.saved
     if "grid" in meta:
         return Grid(**meta["grid"])
     if model.config.n_pixels == 327680:
@@ -28,7 +28,7 @@ def check_survey_matches_model(survey, model, where="survey"):
     (e.g. shifted by 500 A) is refused, as is a barycentric or vacuum survey.
     """
     grid = model_grid(model)
-    meta = getattr(model, "checkpoint_meta", {}) or {}
+    meta = model.meta.saved
     if survey.n_pixels != grid.n:
         raise ValueError(f"{where}: {survey.n_pixels} pixels, the model expects {grid.n}")
     tol = 1e-3 * grid.step
@@ -49,7 +49,9 @@ def check_survey_matches_model(survey, model, where="survey"):
 
 def model_file(model) -> Path | None:
     """The file a loaded model was read from (a run folder's ``model.pt``), or None."""
-    path = Path(str(getattr(model, "checkpoint_path", "")))
+    path = model.meta.path
+    if path is None:
+        return None
     if path.is_dir():
         path = path / "model.pt"
     return path.resolve() if path.is_file() else None

@@ -13,7 +13,8 @@ from karaoke.archive.download import (
     query_harps,
     verify_adp,
 )
-from karaoke.nn.model import Karaoke, ModelConfig, load_model
+from karaoke.nn.checkpoint import load_model
+from karaoke.nn.model import Karaoke, ModelConfig
 from tests.helpers import shared
 from tests.httpserver import FileServer
 

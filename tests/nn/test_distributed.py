@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from karaoke.nn.model import ModelConfig, load_model
+from karaoke.nn.checkpoint import load_model
+from karaoke.nn.model import ModelConfig
 from karaoke.nn.training import TrainConfig, load_history, train
 from karaoke.spectra.survey import save_survey
 

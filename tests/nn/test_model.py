@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from karaoke.nn.model import Karaoke, ModelConfig, config_from_state_dict, load_model, n_parameters, save_model
+from karaoke.nn.checkpoint import config_from_state_dict, load_model, save_model
+from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 
 PAPER_KEYS_SAMPLE = {
     "conv1.0.weight": (16, 1, 7),

@@ -60,7 +60,7 @@ def test_pool_trains_the_networks_train_cached_would(small_survey, tmp_path, mon
         torch.set_num_threads(threads)
     for m, r in zip(models, ref):
         assert m.trained and not m.training
-        assert m.checkpoint_meta["train_config"] == r.checkpoint_meta["train_config"]
+        assert m.meta.saved["train_config"] == r.meta.saved["train_config"]
         for (name, a), b in zip(m.state_dict().items(), r.state_dict().values()):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=name)
     stamps = [(m.run_dir / "model.pt").stat().st_mtime_ns for m in models[:2]]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from karaoke.nn.model import ModelConfig, load_model
+from karaoke.nn.checkpoint import load_model
+from karaoke.nn.model import ModelConfig
 from karaoke.nn.training import TrainConfig, load_history, run_key, train, train_cached, vae_loss
 
 
@@ -155,7 +156,7 @@ def test_whitened_network_carries_its_guard_and_passes_the_input_through_there(s
     with pytest.raises(ValueError, match="training has not finished.*--allow-partial"):
         load_model(tmp_path / "run")  # a partly trained network is refused unless asked for
     model = load_model(tmp_path / "run", allow_partial=True)  # from the resumable checkpoint
-    assert model.checkpoint_meta["partial"]
+    assert model.meta.partial
     expected = guard_mask(small_survey.grid, 30.0)
     assert model.input_guard is not None and 0 < (expected == 0).sum() < small_survey.n_pixels // 4
     np.testing.assert_array_equal(model.input_guard, expected)
@@ -210,7 +211,8 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(sma
 
 
 def test_a_model_with_non_finite_weights_is_refused(tmp_path):
-    from karaoke.nn.model import Karaoke, save_model
+    from karaoke.nn.checkpoint import save_model
+    from karaoke.nn.model import Karaoke
 
     net = Karaoke(ModelConfig.scaled(1024, 4, width=0.25))
     with torch.no_grad():

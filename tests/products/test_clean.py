@@ -8,7 +8,8 @@ import pytest
 import torch
 from astropy.io import fits
 
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
+from karaoke.nn.checkpoint import load_model, save_model
+from karaoke.nn.model import Karaoke, ModelConfig
 from karaoke.products.clean import clean_files, product_names
 from karaoke.products.fitsproduct import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE
 from karaoke.products.modelinfo import model_grid
@@ -124,5 +125,4 @@ def test_a_product_that_cannot_be_written_is_reported_and_the_batch_goes_on(mode
 
 def test_model_grid_of_the_authors_network_is_the_harps_grid():
     net = Karaoke(ModelConfig.paper(8))
-    net.checkpoint_meta = {}
     assert model_grid(net).n == 327680

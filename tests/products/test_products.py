@@ -9,7 +9,8 @@ import pytest
 import torch
 from astropy.io import fits
 
-from karaoke.nn.model import Karaoke, ModelConfig, load_model, save_model
+from karaoke.nn.checkpoint import load_model, save_model
+from karaoke.nn.model import Karaoke, ModelConfig
 from karaoke.nn.whitening import mask_ranges
 from karaoke.products.clean import clean_files
 from karaoke.products.fitsproduct import PRODUCT_COLUMNS, QUAL_NO_DATA, flux_unit
