@@ -26,39 +26,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from karaoke.nn.flops import best_of, gemm_rate
 from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 from karaoke.notebooks import machine as device_name  # CPU model or GPU name, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
 PAPER_CPU_MS, PAPER_GPU_MS = 50.0, 4.0
-
-
-def best_of(fn, repeats: int) -> float:
-    """Shortest wall time of ``repeats`` calls after one warm-up call (s)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def gemm_rate(threads: int, repeats: int, n: int = 2048) -> float:
-    """float32 matrix-product rate (FLOP/s) on ``threads`` threads: the best of at least 20
-    products into a preallocated output (the floor is what the machine can do at its best; a
-    short sample on a shared machine can read 15 % low and flatter every ratio to it)."""
-    torch.set_num_threads(threads)
-    a, b, c = torch.rand(n, n), torch.rand(n, n), torch.empty(n, n)
-    return 2 * n**3 / best_of(lambda: torch.mm(a, b, out=c), max(20, repeats))
 
 
 def trained_like(config: ModelConfig) -> Karaoke:

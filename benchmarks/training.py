@@ -1,5 +1,9 @@
-"""Training throughput of the project's own ``train()``: spectra/s and steps/s, per network and
-device, next to the paper's ~124 spectra/s (one V100, 327680 px, batch 32).
+"""Training throughput of the project's own ``train()``: spectra/s and steps/s, per network,
+batch, thread count and device, next to the paper's ~124 spectra/s (one V100, 327680 px, batch
+32), and how far each CPU row is from this CPU's floor: the step's FLOPs (forward + backward,
+counted from the network's shapes, :func:`karaoke.nn.flops.step_flops`), the rate they were done
+at, and *x floor* = the step's time over those FLOPs at the float32 GEMM rate on the row's
+threads (:func:`karaoke.nn.flops.gemm_rate`, measured in the same run).
 
 Each row trains two epochs from a fresh run folder and times the second (set-up and first-call
 overheads are excluded; the per-epoch validation is cut to one spectrum). The
@@ -186,6 +190,7 @@ def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, 
 def main(argv=None) -> int:
     import torch
 
+    from karaoke.nn.flops import gemm_rate, step_flops
     from karaoke.nn.model import ModelConfig
     from karaoke.presets import get_preset
 
@@ -202,6 +207,12 @@ def main(argv=None) -> int:
         "a GPU wants ~2048 for a steady epoch)",
     )
     p.add_argument("--cuda-only", action="store_true", help="time only on the GPU (e.g. tools/gpu_check.sh)")
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=None, help="CPU thread counts of the rows (default 1 and 2)"
+    )
+    p.add_argument(
+        "--batches", type=int, nargs="+", default=None, help="batch sizes of the regime rows (default 16 32)"
+    )
     p.add_argument(
         "--csv",
         type=Path,
@@ -250,42 +261,56 @@ def main(argv=None) -> int:
         for form, n_proc, threads, wall, ms in rows:
             print(f"{form:>20} {n_proc:5d} {threads:7d} {wall:7.1f} {ms:8.1f} {rows[0][3] / wall:7.2f}x", flush=True)
         return 0
-    rows = [("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train)]
+    rows = [
+        ("regime", reg.survey.n_pixels, reg.survey.grid_start, reg.model_config(), reg.train.replace(batch_size=b))
+        for b in (a.batches or (16, 32))
+    ]
     if a.paper:
         rows.append(("paper", 327680, 3709.11, ModelConfig.paper(), get_preset("paper").train))
+    threads_list = sorted(set(a.threads or (1, 2)))
+    rates = {t: gemm_rate(t) for t in threads_list}  # this CPU's float32 GEMM floor at each thread count
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-        + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
+        f"torch {torch.__version__}; float32 GEMM "
+        + ", ".join(f"{t} thread{'s' if t > 1 else ''} {r / 1e9:.1f} GFLOP/s" for t, r in rates.items())
+        + (f"; {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
     )
     print(
-        f"{'network':>8} {'px':>7} {'device':>6} {'batch':>5} {'ms/step':>8} {'steps/s':>8} {'spectra/s':>9} "
-        f"{'vs paper':>8}"
+        f"{'network':>8} {'px':>7} {'device':>6} {'thr':>3} {'batch':>5} {'GFLOP':>7} {'ms/step':>8} {'GFLOP/s':>8} "
+        f"{'x floor':>7} {'spectra/s':>9} {'vs paper':>8}"
     )
     table = []
     for name, n_pix, start, mc, tc in rows:
         survey = _survey(n_pix, start, n=a.paper_spectra if n_pix > 100000 else a.spectra)
+        flops = step_flops(mc, tc.batch_size)  # forward + backward, from the network's shapes
         for dev in devices:
-            sec = time_steps(survey, mc, tc, dev)
-            sps = tc.batch_size / sec
-            print(
-                f"{name:>8} {n_pix:7d} {dev:>6} {tc.batch_size:5d} {1e3 * sec:8.1f} {1 / sec:8.2f} {sps:9.1f} "
-                f"{sps / PAPER_SPECTRA_PER_S:7.2f}x",
-                flush=True,
-            )
-            table.append(
-                {
-                    "network": name,
-                    "pixels": n_pix,
-                    "device": machine(dev),
-                    "batch": tc.batch_size,
-                    "ms_per_step": round(1e3 * sec, 1),
-                    "steps_per_s": round(1 / sec, 2),
-                    "spectra_per_s": round(sps, 1),
-                    "vs_paper": round(sps / PAPER_SPECTRA_PER_S, 2),
-                    "torch": torch.__version__,
-                    "date": datetime.date.today().isoformat(),
-                }
-            )
+            for t in threads_list if dev == "cpu" else [torch.get_num_threads()]:
+                torch.set_num_threads(t)
+                sec = time_steps(survey, mc, tc, dev)
+                sps = tc.batch_size / sec
+                x_floor = sec / (flops / rates[t]) if dev == "cpu" else float("nan")
+                print(
+                    f"{name:>8} {n_pix:7d} {dev:>6} {t:3d} {tc.batch_size:5d} {flops / 1e9:7.2f} {1e3 * sec:8.1f} "
+                    f"{flops / sec / 1e9:8.1f} {x_floor:7.2f} {sps:9.1f} {sps / PAPER_SPECTRA_PER_S:7.2f}x",
+                    flush=True,
+                )
+                table.append(
+                    {
+                        "network": name,
+                        "pixels": n_pix,
+                        "device": machine(dev),
+                        "threads": t,
+                        "batch": tc.batch_size,
+                        "gflop_per_step": round(flops / 1e9, 3),
+                        "ms_per_step": round(1e3 * sec, 1),
+                        "gflops": round(flops / sec / 1e9, 1),
+                        "x_floor": round(x_floor, 2),
+                        "steps_per_s": round(1 / sec, 2),
+                        "spectra_per_s": round(sps, 1),
+                        "vs_paper": round(sps / PAPER_SPECTRA_PER_S, 2),
+                        "torch": torch.__version__,
+                        "date": datetime.date.today().isoformat(),
+                    }
+                )
     if a.csv:
         from karaoke._atomic import write_csv
 
