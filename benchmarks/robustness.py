@@ -68,6 +68,9 @@ DEFAULT_RUNS = (
 #: karaoke.evaluation.claims): whitened / topocentric Qt, whitened Qs, both stellar responses.
 MARGIN = {"qt_ratio_max": 0.45, "qs_max": 0.32, "stellar_min": 0.65}
 VELOCITIES = (30.0, 0.0)
+#: File a run folder gets when its training diverged (the error message): the perturbation's
+#: result, scored as holding no claim, and not trained again.
+DIVERGED = "diverged.txt"
 
 
 def recipe_train_kw(recipe: str) -> dict:
@@ -105,13 +108,19 @@ def worker(a) -> int:
     import torch
 
     from karaoke import presets
-    from karaoke.nn.training import train_cached
+    from karaoke._atomic import write_text
+    from karaoke.nn.training import TrainingDiverged, run_dir_for, train_cached
 
     torch.set_num_threads(a.threads)
     survey = presets.preset_survey(a.preset)
     jobs = jobs_of(a.preset, a.recipe, a.path, a.seed, survey)
     job = jobs[VELOCITIES.index(a.velocity)]
-    train_cached(*job, root=cache_root(a.path), device="cpu", progress=False)
+    try:
+        train_cached(*job, root=cache_root(a.path), device="cpu", progress=False)
+    except TrainingDiverged as exc:  # a result of the recipe on this path: recorded, not retried
+        write_text(run_dir_for(job[1], job[2], survey.data_hash(), cache_root(a.path)) / DIVERGED, f"{exc}\n")
+        print(f"diverged: {exc}", flush=True)
+        return 3
     return 0
 
 
@@ -229,7 +238,7 @@ def main(argv=None) -> int:
     for path, seed in runs:
         for v, (s, mc, tc) in zip(VELOCITIES, jobs_of(a.preset, a.recipe, path, seed, survey)):
             dirs[path, seed, v] = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
-            if (dirs[path, seed, v] / "model.pt").exists():
+            if (dirs[path, seed, v] / "model.pt").exists() or (dirs[path, seed, v] / DIVERGED).exists():
                 continue
             same = reusable_unguarded(a.preset, path, seed, v, survey) if a.recipe == "preset" else None
             if same is not None:  # the guard would never have tripped: the same trajectory, not retrained
@@ -249,14 +258,35 @@ def main(argv=None) -> int:
     print(hdr)
     rows = []
     for path, seed in runs:
-        s, h = {}, {}
+        s, h, diverged = {}, {}, []
         for v in VELOCITIES:
             d = dirs[path, seed, v]
-            if not (d / "model.pt").exists():
+            if (d / DIVERGED).exists():
+                diverged.append(v)
+            elif not (d / "model.pt").exists():
                 break
-            model = load_model(d / "model.pt")
-            (s[v],) = summarise(score_model(model, test, label=f"N={v:g}"))
-            h[v] = history_summary(d)
+            else:
+                model = load_model(d / "model.pt")
+                (s[v],) = summarise(score_model(model, test, label=f"N={v:g}"))
+                h[v] = history_summary(d)
+        if diverged:
+            which = "/".join(("w", "t")[VELOCITIES.index(v)] for v in diverged)
+            why = (dirs[path, seed, diverged[0]] / DIVERGED).read_text().split(": ", 1)[-1]
+            print(f"{path:>10} {seed:4d} diverged ({which}): {why[:80]}")
+            rows.append(
+                {
+                    "preset": a.preset,
+                    "recipe": a.recipe,
+                    "path": path,
+                    "seed": seed,
+                    "diverged": which,
+                    "all_claims": False,
+                    "with_margin": False,
+                    "machine": cpu,
+                    "date": date,
+                }
+            )
+            continue
         if len(s) < 2:
             print(f"{path:>10} {seed:4d} not trained (see the errors above)")
             continue
@@ -284,6 +314,7 @@ def main(argv=None) -> int:
             "max_val_rise_t": round(h[0.0]["max_val_rise"], 3),
             "rollbacks_w": h[30.0]["rollbacks"],
             "rollbacks_t": h[0.0]["rollbacks"],
+            "diverged": "",
             "all_claims": all(held.values()),
             "with_margin": bool(margin and all(held.values())),
             "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
@@ -316,7 +347,8 @@ def main(argv=None) -> int:
         f"in {n_margin} of {len(rows)}"
     )
     out = a.out or ROOT / "docs" / "results" / f"robustness_{a.preset}_{a.recipe}.csv"
-    write_csv(out, rows)
+    fields = list(dict.fromkeys(k for r in sorted(rows, key=lambda r: -len(r)) for k in r))
+    write_csv(out, [{k: r.get(k, "") for k in fields} for r in rows], fields)
     print(f"written {out}")
     if a.out is None:
         write_summary(
