@@ -6,7 +6,7 @@ glibc serves every block above its mmap threshold (at most 32 MB by its own rule
 faults all of them in again: at batch 8 on this project's 2-core AMD EPYC, 1.4 s of a 1.6-s step
 was the kernel zeroing pages (700k minor faults a step). With the threshold at 1 GiB and freed
 memory kept for reuse, the same step takes 0.7 s (26k faults), and ``train()``'s paper-network
-step at batch 32 went from 14.2 to 3.0 s (``benchmarks/training.py --paper``, session 11); the
+step at batch 32 went from 14.2 to 3.0 s (``benchmarks/training.py --paper``); the
 peak resident memory grew by ~10 %. The process keeps its heap until it exits, and blocks of
 many sizes fragment it: 300 rounds of two arrays of 8-320 MB held a resident 2.5 GB where glibc's
 default held 1.0 GB at most. So it is set where the same sizes repeat -- a training run

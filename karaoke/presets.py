@@ -27,7 +27,7 @@ The presets (times for one network on this project's 2-core CPU, see the README)
 * ``o2-head``: the labelled hard case -- 6260-6301 A, the O2 gamma band head, where the
   tellurics carry 0.94 of the stellar line absorption (the paper's full range: 0.14). A window
   dominated by one deep telluric band is not the paper's regime: the tellurics are the
-  strongest signal of every spectrum, and a network trained long reproduces them (the issue-11
+  strongest signal of every spectrum, and a network trained long reproduces them (the
   H100 runs: leakage 0.86 in a window of share 0.42). Kept to show where the method stops.
 * ``paper``: the paper's own recipe for a GPU -- the 327680-px HARPS grid with its artifact
   mask, the exact network (7,046,997 parameters), batch 32, Adam 1e-4, KL weight 0.1 with the
@@ -109,7 +109,7 @@ CONVERGED = TrainConfig(
 )
 
 #: The same recipe with the bottleneck tightened for the H2O window (KL weight 1.0 instead of 0.03;
-#: docs/history.md, session 7). There the water lines are deep and many: at 0.03 the whitened
+#: docs/history.md). There the water lines are deep and many: at 0.03 the whitened
 #: network learns to reproduce them at whatever virtual velocity they come (telluric leakage 0.75,
 #: Qt 0.90 against 1.00 topocentric); at 0.3 / 0.5 / 1.0 the leakage falls to 0.51 / 0.13 / 0.05.
 #: The O2 window's stars cannot pay that price: there KL 0.5 already loses stellar lines (stellar
@@ -119,7 +119,7 @@ CONVERGED = TrainConfig(
 #: peak unless its gradient norm was clipped. A network of full width (the ``regime-h2o`` preset's
 #: 1.0) reaches Qs 0.33-0.34 in 60 epochs, but without a guard its whitened seed 1 diverged in
 #: epoch 19: the norm is clipped at 2e4 (healthy epochs' median 1-3k; spikes of 1e5-1e6 clipped,
-#: 0-3 % of the steps of an epoch). docs/history.md, sessions 9-10.
+#: 0-3 % of the steps of an epoch; docs/history.md).
 CONVERGED_H2O = CONVERGED.replace(kl_weight=1.0, grad_clip=2e4)
 
 _SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
@@ -220,7 +220,7 @@ PRESETS = {
     ),
 }
 
-#: The H2O window's network as its KL weights were compared (sessions 6-9: width 0.5, no gradient
+#: The H2O window's network as its KL weights were compared (width 0.5, no gradient
 #: clipping); ``benchmarks/kl_windows.py`` and ``benchmarks/bottleneck.py`` keep to it, so their
 #: tables stay reproducible. In :data:`ARCHIVED`, not :data:`PRESETS`.
 REGIME_H2O_HALF = Preset(
@@ -230,7 +230,7 @@ REGIME_H2O_HALF = Preset(
     train=CONVERGED_H2O.replace(grad_clip=0.0),
     eval_spectra=200,
     sdss="sdss-cpu",
-    description="regime-h2o as before session 10: width 0.5, no gradient clipping",
+    description="regime-h2o as its KL weights were compared: width 0.5, no gradient clipping",
     kl_ladder=KL_LADDER,
 )
 #: Presets kept so that recorded benchmark tables stay reproducible: :func:`get_preset` knows them

@@ -2,7 +2,7 @@
 
 How tight the VAE's bottleneck must be depends on the data: in karaoke's O2 window the stellar
 lines are lost above a KL weight of ~0.5, in its H2O window the water lines leak below it, and
-a survey from another generator wants yet another value (docs/history.md, sessions 6-7). So no
+a survey from another generator wants yet another value (docs/history.md). So no
 fixed weight serves every archive. :func:`train_kl_ladder` trains one network per candidate
 weight on the same survey and keeps the one whose held-out spectra show the best separation
 (:func:`karaoke.evaluation.truthfree.rank_networks`: stellar response minus telluric leakage,

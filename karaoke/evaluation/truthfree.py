@@ -114,7 +114,7 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
     Notes
     -----
     The averages need every spectrum at once: the working memory is about 7 float64 arrays of
-    (N, L) (3.7 GB for 200 spectra of 327680 px, 40 s; session 11, 2-core AMD EPYC). Estimate
+    (N, L) (3.7 GB for 200 spectra of 327680 px, 40 s on a 2-core AMD EPYC). Estimate
     the templates on a subset of a large archive and pass them to :func:`self_responses`.
 
     Returns
@@ -194,7 +194,7 @@ def self_responses(
         network, PCA): then the result does not depend on it (up to float32 rounding where the
         arithmetic depends on the batch size), and the working arrays are (chunk, L) instead of
         (N, L). At 327680 px the peak working memory is 0.43 GB with 16 spectra at a time,
-        against 5.3 GB for 200 spectra at once (session 11, 2-core AMD EPYC, tracemalloc).
+        against 5.3 GB for 200 spectra at once (2-core AMD EPYC, tracemalloc).
         Default: all at once, as a joint fit over the spectra (e.g.
         :func:`karaoke.evaluation.joint_fit.wobble_reconstruct`) needs.
 

@@ -207,7 +207,7 @@ class _Upsample2d(nn.Module):
     with one extra pixel at each end, which a slice drops. ONNX Runtime fuses the transposes
     into the reorders out of and into its blocked-channel (NCHWc) layout (``ReorderOutput`` /
     ``ReorderInput`` with ``channels_last``), which copy whole 16-channel blocks; interleaving
-    in NCHW costs a transpose whose innermost axis has length 2 (docs/history.md, session 12).
+    in NCHW costs a transpose whose innermost axis has length 2 (docs/history.md has the profile).
     """
 
     def __init__(self, deconv: PolyphaseDeconv, length: int):
@@ -340,7 +340,7 @@ class _Decoder2d(nn.Module):
 class _Encoder2d(nn.Module):
     """``model``'s encoder with every convolution 2-D of height 1, (B, C, 1, L) tensors
     throughout: the layout for which ONNX Runtime's blocked-channel (NCHWc) convolution kernels
-    apply (:class:`_Decoder2d` for the decoder; docs/history.md, session 8, has the timings)."""
+    apply (:class:`_Decoder2d` for the decoder; docs/history.md has the timings)."""
 
     def __init__(self, model: Karaoke):
         super().__init__()

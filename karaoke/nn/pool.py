@@ -3,8 +3,8 @@
 A small network uses a CPU's cores poorly: on this project's 2-core CPU a bare training step of
 the ``regime`` network took 38 ms on two threads and 49 ms on one, and two networks trained at
 the same time on one thread each finished 1.2-1.5x sooner than one after the other on two
-(``python benchmarks/training.py --pool`` measures it on the machine at hand; docs/history.md,
-session 8). :func:`train_many`
+(``python benchmarks/training.py --pool`` measures it on the machine at hand; docs/history.md).
+:func:`train_many`
 trains the networks of a list that are not in the run cache in a pool of processes that share
 the thread budget, then loads every one; the run folders, keys and contents are those of
 :func:`karaoke.nn.training.train_cached`, so a network trained in the pool is the one a later

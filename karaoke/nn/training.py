@@ -72,7 +72,7 @@ class TrainConfig:
     ``torch.compile`` (slower on this project's CPUs, ``benchmarks/training.py --kernels``: 0.67x;
     for GPUs, where it is to be measured). There is no mixed precision: a median-normalised
     spectrum sits near 1, where a bfloat16 step is 2^-7 = 0.008, as deep as the lines that matter
-    (a bf16-autocast network did not learn where float32 did; docs/history.md, session 7).
+    (a bf16-autocast network did not learn where float32 did; docs/history.md).
 
     ``grad_clip`` > 0 rescales each step's gradient to at most that global L2 norm
     (``torch.nn.utils.clip_grad_norm_``), a guard against the rare step that throws a network
@@ -90,7 +90,7 @@ class TrainConfig:
     trajectory it would follow without the guard. 0: no guard (a non-finite loss stops the run).
     The norm is computed every step either way (one fused reduction on the device): 0.4 ms, 0.5 %
     of a step of the regime network at batch 32, and 1.2 ms, 0.25 % of a paper-network step at
-    batch 2 (one CPU thread, session 11).
+    batch 2 (one CPU thread of this project's AMD EPYC).
     """
 
     max_velocity: float = 30.0
