@@ -62,33 +62,23 @@ def test_pca_keeps_the_tellurics(results):
 
 
 def test_regime_presets_sit_in_windows_with_the_papers_telluric_share():
-    """The presets whose claims are tested below (and that make figures runs) differ from each
-    other only in their window, whose telluric line absorption is a paper-like fraction of the
-    stellar one (full HARPS range in this universe: 0.14; the o2-head hard case: 0.94), and in
-    the KL weight of the H2O window; ci is regime cut short."""
+    """The windows whose claims are tested below (and that make figures runs) carry a paper-like
+    share of telluric line absorption against the stellar one (full HARPS range in this
+    universe: 0.14; the o2-head hard case: 0.94), measured on a few spectra of each; ci is the
+    regime survey and recipe cut short."""
     from karaoke.evaluation.metrics import continuum_estimate, telluric_profile
-    from karaoke.presets import CONVERGED, CONVERGED_H2O, H2O_WINDOW, O2_WINDOW, get_preset
+    from karaoke.presets import get_preset
     from karaoke.synth.generator import make_survey
 
     o2, h2o = get_preset("regime"), get_preset("regime-h2o")
-    assert o2.survey.replace(grid_start=H2O_WINDOW) == h2o.survey
-    assert o2.train == CONVERGED and h2o.train == CONVERGED_H2O == CONVERGED.replace(
-        kl_weight=h2o.train.kl_weight, grad_clip=h2o.train.grad_clip
-    )
     for preset, lo, hi in ((o2, 0.08, 0.16), (h2o, 0.12, 0.25)):
         s = make_survey(preset.survey.replace(n_spectra=12, n_stars=12, seed=3), progress=False)
         tel = (1 - telluric_profile(s.transmission, 0.01)).mean()
         st = np.clip(1 - s.stellar / continuum_estimate(s.stellar, 0.01), 0, None).mean()
         assert lo < tel / st < hi, (preset.name, tel / st)
-    assert o2.survey.grid_start == O2_WINDOW
-    half = get_preset("regime-h2o-half")  # the KL-weight benchmarks' network (width 0.5, no clipping)
-    assert half.survey == h2o.survey and half.width == 0.5 and half.train == h2o.train.replace(grad_clip=0.0)
-    from karaoke.presets import ARCHIVED, PRESETS
-
-    assert "regime-h2o-half" not in PRESETS and "regime-h2o-half" in ARCHIVED and h2o.width == 1.0
     ci = get_preset("ci")
     assert ci.survey == o2.survey and ci.train == o2.train.replace(epochs=ci.train.epochs, lr=ci.train.lr)
-    assert ci.train.epochs < 20
+    assert ci.train.epochs < o2.train.epochs
 
 
 def _claims(preset, float_path="native"):
