@@ -49,75 +49,58 @@ def notebook_parameters(src: Path) -> dict:
     return {}
 
 
-def figure_points(srcs) -> list[dict]:
-    """The networks that notebooks 02-06 among ``srcs`` train on their scale's survey at their
-    default parameters (points as :func:`karaoke.presets.preset_models` takes them), each once:
-    the runner trains them side by side before it runs the notebooks, which then find them in
-    the cache.
+def notebook_networks(src: Path, scale: str, parameters: dict | None = None) -> list[tuple]:
+    """The networks a notebook trains, as it declares them: its cell tagged ``networks`` run
+    after its ``parameters`` cell (``scale`` and ``parameters`` overriding the defaults, as
+    papermill does), which leaves them in ``networks`` as jobs of
+    :func:`karaoke.nn.pool.train_many`. The notebook trains the same list; the runner reads it
+    to train every notebook's networks side by side first, so that none is trained twice.
 
     Parameters
     ----------
-    srcs : iterable of Path
-        Notebook sources (``notebooks/NN_*.py``).
+    src : Path
+        A percent-format notebook (``notebooks/NN_*.py``).
+    scale : str
+        The preset it is run at.
+    parameters : dict, optional
+        Other parameter overrides.
+
+    Returns
+    -------
+    list of (Survey, ModelConfig, TrainConfig)
+        Empty for a notebook without a ``networks`` cell.
+
+    Raises
+    ------
+    ValueError
+        If the cell does not leave a list in ``networks``.
     """
-    par = {Path(src).name[:2]: notebook_parameters(Path(src)) for src in srcs}
-    points = []
-    if "02" in par:
-        p = par["02"]
-        points.append({"velocity": p["velocity"], "latent_dim": p["latent_dim"], "variational": p["variational"]})
-    if "03" in par:
-        p = par["03"]
-        points += [{"velocity": v, "latent_dim": p["latent_dim"]} for v in (p["velocity"], 0.0)]
-    if "04" in par:
-        p = par["04"]
-        points += [{"velocity": v, "latent_dim": p["latent_dim"]} for v in p["velocities"]]
-    if "05" in par:
-        p = par["05"]
-        points += [{"velocity": p["velocity"], "latent_dim": d} for d in p["latent_dims"]]
-    if "06" in par:
-        p = par["06"]
-        vae = {"velocity": p["velocity"], "latent_dim": p["latent_dim"]}
-        if p.get("kl_weight") is not None:
-            vae["kl_weight"] = p["kl_weight"]
-        points += [{"velocity": p["velocity"], "latent_dim": p["latent_dim"], "variational": False}, vae]
-    unique = {}
-    for pt in points:
-        pt = {"variational": True, **pt, "velocity": float(pt["velocity"]), "latent_dim": int(pt["latent_dim"])}
-        unique.setdefault(tuple(sorted(pt.items())), pt)
-    return list(unique.values())
+    import jupytext
+
+    cells = {tag: c.source for c in jupytext.read(src).cells for tag in c.metadata.get("tags", [])}
+    if "networks" not in cells:
+        return []
+    ns: dict = {}
+    exec(compile(cells.get("parameters", ""), f"{src}:parameters", "exec"), ns)
+    ns.update({"scale": scale, **(parameters or {})})
+    exec(compile(cells["networks"], f"{src}:networks", "exec"), ns)
+    jobs = ns.get("networks")
+    if not isinstance(jobs, list):
+        raise ValueError(f"{src}: its 'networks' cell must leave a list of training jobs in `networks`")
+    return jobs
 
 
 def pretrain(scale: str, srcs) -> None:
-    """Train the networks of :func:`figure_points`, notebook 07's networks on alpha Cen B (its
-    KL ladder on the star alone and the mixed network; where ../shared/data is present) and
-    notebook 08's network of the paired SDSS-like preset, side by side (those not in the cache;
-    :func:`karaoke.nn.pool.train_many`). A failure is printed and left to the notebook that
-    needs the network."""
+    """Train the networks every notebook among ``srcs`` declares (:func:`notebook_networks`),
+    side by side (those not in the cache; :func:`karaoke.nn.pool.train_many`). A failure is
+    printed and left to the notebook that needs the network."""
     from karaoke.nn.pool import train_many
-    from karaoke.presets import KL_LADDER, get_preset, preset_jobs, preset_survey
 
-    preset = get_preset(scale)
-    points = figure_points(srcs)
-    jobs = preset_jobs(scale, points) if points else []
-    for src in map(Path, srcs):
-        if src.name.startswith("07"):
-            from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training
-
-            p = notebook_parameters(src)
-            if alpha_cen_b_path().exists():
-                start = p.get("grid_start") if p.get("grid_start") is not None else preset.survey.grid_start
-                n = p.get("n_pixels") if p.get("n_pixels") is not None else preset.survey.n_pixels
-                real, mixed = alpha_cen_b_training(start, n, synth=preset_survey(scale).normalised()[0])
-                mc = preset.model_config()
-                alone = preset.train_config(p["velocity"], epochs=p["epochs_alone"])
-                jobs += [(real, mc, alone.replace(kl_weight=w)) for w in preset.kl_ladder or KL_LADDER]  # its ladder
-                jobs += [(mixed, mc, preset.train_config(p["velocity"]))]
-        if src.name.startswith("08"):
-            jobs += preset_jobs(preset.sdss, [{"velocity": notebook_parameters(src)["velocity"]}])
+    jobs = [job for src in map(Path, srcs) for job in notebook_networks(src, scale)]
     if not jobs:
         return
     print(
-        f"[karaoke] the {len(jobs)} networks of notebooks 02-08 (scale {scale}), trained side by side where not cached",
+        f"[karaoke] the {len(jobs)} networks of the notebooks (scale {scale}), trained side by side where not cached",
         flush=True,
     )
     try:

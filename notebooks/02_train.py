@@ -12,10 +12,18 @@ velocity = 30.0
 latent_dim = 128
 variational = True
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import preset_jobs
+
+points = [{"velocity": velocity, "latent_dim": latent_dim, "variational": variational}]
+networks = preset_jobs(scale, points)
+
 # %%
 from karaoke import plotting
 from karaoke.nn.model import n_parameters
-from karaoke.presets import get_preset, preset_model, preset_run_dir
+from karaoke.presets import get_preset, preset_models, preset_run_dir
 from karaoke.nn.training import load_history
 
 plotting.use_style()
@@ -25,7 +33,7 @@ print(f"scale {scale}: {config.n_pixels} px, latent {config.latent_dim}, "
       f"{'VAE' if variational else 'AE'}, N = {velocity:g} km/s")
 
 # %% tags=["nbval-ignore-output"]
-model = preset_model(scale, max_velocity=velocity, latent_dim=latent_dim, variational=variational, progress=False)
+(model,) = preset_models(scale, points)
 print("run folder:", preset_run_dir(scale, velocity, latent_dim, variational))
 
 # %%

@@ -20,6 +20,14 @@ scale = "ci"
 velocity = 30.0
 latent_dim = 128
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import preset_jobs
+
+points = [{"velocity": velocity, "latent_dim": latent_dim}, {"velocity": 0.0, "latent_dim": latent_dim}]
+networks = preset_jobs(scale, points)
+
 # %%
 import csv
 
@@ -38,8 +46,7 @@ train_idx, _ = split_indices(norm, scale)
 print(f"{len(test)} held-out spectra of {len(np.unique(test.meta['star_id']))} stars")
 
 # %% tags=["nbval-ignore-output"]
-whitened, topo = preset_models(scale, [{"velocity": velocity, "latent_dim": latent_dim},  # trained side by side
-                                       {"velocity": 0.0, "latent_dim": latent_dim}], survey=survey)
+whitened, topo = preset_models(scale, points, survey=survey)  # trained side by side
 recon = {"VAE whitened": whitened.reconstruct(test.flux), "VAE topocentric": topo.reconstruct(test.flux)}
 pca = PCABaseline(latent_dim).fit(norm.flux[train_idx[:4000]])
 recon["PCA"] = pca.reconstruct(test.flux)

@@ -12,13 +12,20 @@ velocities = [0, 5, 15, 30]
 latent_dim = 128
 primary_velocity = 30
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import preset_jobs
+
+points = [{"velocity": v, "latent_dim": latent_dim} for v in velocities]
+networks = preset_jobs(scale, points)
+
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
 from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
 
 plotting.use_style()
-points = [{"velocity": v, "latent_dim": latent_dim} for v in velocities]
 labels = [point_label(v, latent_dim, True) for v in velocities]
 
 # %% tags=["nbval-ignore-output"]

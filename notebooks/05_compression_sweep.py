@@ -11,13 +11,20 @@ latent_dims = [2, 8, 128, 512, 1024]
 velocity = 30
 primary_latent = 128
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import preset_jobs
+
+points = [{"velocity": velocity, "latent_dim": d} for d in latent_dims]
+networks = preset_jobs(scale, points)
+
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
 from karaoke.evaluation.sweeps import run_sweep, summarise, write_table
 
 plotting.use_style()
-points = [{"velocity": velocity, "latent_dim": d} for d in latent_dims]
 
 # %% tags=["nbval-ignore-output"]
 rows = run_sweep(scale, points)

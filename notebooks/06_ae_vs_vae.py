@@ -11,16 +11,23 @@ velocity = 30
 latent_dim = 128
 kl_weight = None  # None: the scale preset's weight
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import preset_jobs
+
+vae = {"velocity": velocity, "latent_dim": latent_dim, "variational": True}
+if kl_weight is not None:
+    vae["kl_weight"] = kl_weight
+points = [{"velocity": velocity, "latent_dim": latent_dim, "variational": False}, vae]
+networks = preset_jobs(scale, points)
+
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
 from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
 
 plotting.use_style()
-vae = {"velocity": velocity, "latent_dim": latent_dim, "variational": True}
-if kl_weight is not None:
-    vae["kl_weight"] = kl_weight
-points = [{"velocity": velocity, "latent_dim": latent_dim, "variational": False}, vae]
 labels = [point_label(velocity, latent_dim, False), point_label(velocity, latent_dim, True)]
 
 # %% tags=["nbval-ignore-output"]

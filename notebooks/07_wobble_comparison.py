@@ -27,6 +27,24 @@ epochs_alone = 300
 pca_components = 16
 wobble_iterations = 400
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+# Karaoke alone: the preset's KL ladder on the star's spectra; mixed: with the synthetic survey.
+from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training
+from karaoke.evaluation import ladder_jobs
+from karaoke.presets import KL_LADDER, get_preset, preset_survey
+
+preset = get_preset(scale)
+if grid_start is None:
+    grid_start, n_pixels = preset.survey.grid_start, preset.survey.n_pixels
+mc = preset.model_config()
+alone_config, mixed_config = preset.train_config(velocity, epochs=epochs_alone), preset.train_config(velocity)
+networks = []
+if alpha_cen_b_path().exists():
+    real, mixed_survey = alpha_cen_b_training(grid_start, n_pixels, synth=preset_survey(scale).normalised()[0])
+    networks = ladder_jobs(real, mc, alone_config, preset.kl_ladder or KL_LADDER) + [(mixed_survey, mc, mixed_config)]
+
 # %%
 import csv
 from functools import partial
@@ -38,17 +56,12 @@ from karaoke.spectra.grid import doppler_shift
 from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction, telluric_leakage, transmission_rms
 from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, self_responses
 from karaoke.paths import figures_dir
-from karaoke.archive.realdata import (alpha_cen_b_path, alpha_cen_b_training, load_alpha_cen_b, telluric_reference,
-                              to_topocentric)
-from karaoke.presets import KL_LADDER, get_preset, preset_survey
+from karaoke.archive.realdata import load_alpha_cen_b, telluric_reference, to_topocentric
 from karaoke.nn.training import train_cached
 from karaoke.evaluation import ladder_cached
 from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct
 
 plotting.use_style()
-preset = get_preset(scale)
-if grid_start is None:
-    grid_start, n_pixels = preset.survey.grid_start, preset.survey.n_pixels
 if not alpha_cen_b_path().exists():
     raise SystemExit(f"alpha Cen B data not found at {alpha_cen_b_path()} (../shared/data is absent)")
 bary, rejected = load_alpha_cen_b(grid_start, n_pixels).normalised()
@@ -57,11 +70,9 @@ T = telluric_reference(bary)  # (88, L) topocentric transmission
 print(f"{len(bary)} spectra, {len(rejected)} rejected, {bary.wave[0]:.2f}-{bary.wave[-1]:.2f} A (air)")
 
 # %% tags=["nbval-ignore-output"]
-mc = preset.model_config()
-real, mixed_survey = alpha_cen_b_training(grid_start, n_pixels, synth=preset_survey(scale).normalised()[0])
-alone, ladder = ladder_cached(real, mc, preset.train_config(velocity, epochs=epochs_alone),
-                              preset.kl_ladder or KL_LADDER, progress=False)  # the CLI's default recipe
-mixed = train_cached(mixed_survey, mc, preset.train_config(velocity), progress=False)
+alone, ladder = ladder_cached(real, mc, alone_config, preset.kl_ladder or KL_LADDER,
+                              progress=False)  # the CLI's default recipe
+mixed = train_cached(mixed_survey, mc, mixed_config, progress=False)
 wob = fit_wobble(bary.flux, bary.pixel_mask(), bary.grid, bary.meta["berv"], bary.meta["airmass"],
                  iterations=wobble_iterations)
 pca = PCABaseline(pca_components).fit(topo.flux)

@@ -12,16 +12,24 @@ velocity = 30.0
 n_show = 3
 seed = 0
 
+# %% tags=["networks", "nbval-ignore-output"]
+# The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
+# to train every notebook's networks side by side before running them.
+from karaoke.presets import get_preset, preset_jobs
+
+sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
+points = [{"velocity": velocity}]
+networks = preset_jobs(sdss_scale, points)
+
 # %%
 import numpy as np
 
 from karaoke import plotting
 from karaoke.evaluation.metrics import MetricConfig, PCABaseline, evaluate_reconstruction
-from karaoke.presets import get_preset, heldout, preset_model, preset_survey, split_indices
+from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 from karaoke.synth.telluric import TelluricModel, convolve_to_resolution
 
 plotting.use_style()
-sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
 # at R ~ 1800 a telluric band is tens of A wide: the continuum windows of the metrics scale up
 metric = MetricConfig(continuum_window_A=250.0, stellar_continuum_window_A=80.0, median_px=3, roi=(5820.0, 9175.0))
 
@@ -51,7 +59,7 @@ plotting.savefig(fig, "fig11_harps_vs_sdss_tellurics");
 # %% tags=["nbval-ignore-output"]
 survey = preset_survey(sdss_scale)
 test, norm = heldout(survey, sdss_scale)
-model = preset_model(sdss_scale, max_velocity=velocity)
+(model,) = preset_models(sdss_scale, points)
 recon = model.reconstruct(test.flux)
 ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
                              pixmask=test.pixel_mask(), cfg=metric)

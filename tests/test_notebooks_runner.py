@@ -1,6 +1,8 @@
 """The notebook runner (karaoke.notebooks): the parameters it reads and the networks it trains first."""
 
-from karaoke.notebooks import figure_points, notebook_parameters, notebook_sources
+import pytest
+
+from karaoke.notebooks import notebook_networks, notebook_parameters, notebook_sources
 
 
 def test_notebook_parameters_are_the_literals_of_the_tagged_cell(tmp_path):
@@ -15,24 +17,39 @@ def test_notebook_parameters_are_the_literals_of_the_tagged_cell(tmp_path):
     assert notebook_parameters(plain) == {}
 
 
-def test_the_runner_plans_every_network_of_notebooks_02_to_06_once():
+def _keys(jobs):
+    return {(tc.max_velocity, mc.latent_dim, mc.variational) for _, mc, tc in jobs}
+
+
+def test_the_runner_reads_every_network_the_notebooks_declare():
     """The whitening sweep (Fig. 7), the latent sweep (Fig. 9) and the AE (Fig. 8) around the
-    primary network: 9 distinct networks, the primary and topocentric ones shared."""
-    points = figure_points(notebook_sources())
-    key = {(p["velocity"], p["latent_dim"], p["variational"]) for p in points}
-    assert len(key) == len(points) == 9
+    primary network: 9 distinct networks in notebooks 02-06, the primary and topocentric ones
+    shared; notebook 08 declares its SDSS-like preset's network; 00 and 01 train none."""
+    srcs = {s.name[:2]: s for s in notebook_sources()}
+    jobs = [j for n in ("02", "03", "04", "05", "06") for j in notebook_networks(srcs[n], "ci")]
+    key = _keys(jobs)
+    assert len(key) == 9
     assert {(v, 128, True) for v in (0.0, 5.0, 15.0, 30.0)} <= key
     assert {(30.0, d, True) for d in (2, 8, 128, 512, 1024)} <= key
     assert (30.0, 128, False) in key
-    assert figure_points([s for s in notebook_sources() if s.name.startswith(("00", "07", "08"))]) == []
+    assert notebook_networks(srcs["00"], "ci") == notebook_networks(srcs["01"], "ci") == []
+    (sdss,) = notebook_networks(srcs["08"], "ci")
+    assert sdss[0].n_pixels == 2048
 
 
-def test_a_notebook_parameter_change_changes_the_plan(tmp_path):
+def test_a_notebook_parameter_change_changes_what_the_runner_trains(tmp_path):
     src = tmp_path / "04_whitening_sweep.py"
     src.write_text(
-        '# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\nprimary_velocity = 60\n'
+        '# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\n\n'
+        '# %% tags=["networks"]\nfrom karaoke.presets import preset_jobs\n\n'
+        'networks = preset_jobs(scale, [{"velocity": v, "latent_dim": latent_dim} for v in velocities])\n'
     )
-    assert {(p["velocity"], p["latent_dim"]) for p in figure_points([src])} == {(0.0, 64), (60.0, 64)}
+    assert _keys(notebook_networks(src, "ci")) == {(0.0, 64, True), (60.0, 64, True)}
+    assert _keys(notebook_networks(src, "ci", {"velocities": [5]})) == {(5.0, 64, True)}
+    bad = tmp_path / "09_bad.py"
+    bad.write_text('# %% tags=["networks"]\nnetworks = None\n')
+    with pytest.raises(ValueError, match="list of training jobs"):
+        notebook_networks(bad, "ci")
 
 
 def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ Layer 5 (above :mod:`karaoke.presets`):
   (``karaoke train``'s default for the converged presets, or ``--kl-weight auto``).
 """
 
-from karaoke.evaluation.bottleneck import KL_LADDER, ladder_cached, rank_ladder, train_kl_ladder
+from karaoke.evaluation.bottleneck import KL_LADDER, ladder_cached, ladder_jobs, rank_ladder, train_kl_ladder
 from karaoke.evaluation.claims import CLAIMS, check_claims
 from karaoke.evaluation.joint_fit import fit_wobble, wobble_reconstruct
 from karaoke.evaluation.metrics import (
@@ -60,5 +60,6 @@ __all__ = [
     "KL_LADDER",
     "train_kl_ladder",
     "ladder_cached",
+    "ladder_jobs",
     "rank_ladder",
 ]

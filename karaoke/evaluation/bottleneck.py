@@ -186,6 +186,25 @@ def rank_ladder(survey, train_config, models: dict, min_stellar_response: float 
     }
 
 
+def ladder_jobs(survey, model_config, train_config, kl_weights=KL_LADDER) -> list[tuple]:
+    """The networks :func:`ladder_cached` trains: one job per KL weight, as
+    :func:`karaoke.nn.pool.train_many` takes them (e.g. to train them side by side first).
+
+    Parameters
+    ----------
+    survey, model_config, train_config, kl_weights
+        As in :func:`train_kl_ladder`.
+
+    Returns
+    -------
+    list of (Survey, ModelConfig, TrainConfig)
+    """
+    return [
+        (survey, model_config, train_config.replace(kl_weight=w))
+        for w in _ladder_weights(survey, model_config, kl_weights)
+    ]
+
+
 def ladder_cached(
     survey,
     model_config,
@@ -217,13 +236,10 @@ def ladder_cached(
     """
     from karaoke.nn.training import train_cached
 
-    weights = _ladder_weights(survey, model_config, kl_weights)
+    jobs = {job[2].kl_weight: job for job in ladder_jobs(survey, model_config, train_config, kl_weights)}
+    weights = list(jobs)
     models, diverged = _train_each(
-        weights,
-        lambda w: train_cached(
-            survey, model_config, train_config.replace(kl_weight=w), root, device=device, progress=progress
-        ),
-        "the cached KL ladder",
+        weights, lambda w: train_cached(*jobs[w], root, device=device, progress=progress), "the cached KL ladder"
     )
     choice = _choice(survey, train_config, models, weights, diverged, min_stellar_response)
     choice["run_dirs"] = {f"{w:g}": str(m.run_dir) for w, m in models.items()}
