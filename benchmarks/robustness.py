@@ -16,12 +16,12 @@ only scores::
 
     python benchmarks/robustness.py                            # regime, the preset's recipe
     python benchmarks/robustness.py --preset regime-h2o --runs native-1t:0 avx2-1t:0
-    python benchmarks/robustness.py --recipe unguarded          # the recipe without its guard
+    python benchmarks/robustness.py --recipe baseline           # the recipe as it was
 
-For ``--recipe preset`` a network whose unguarded run (``--recipe unguarded``) is cached and
-never rose past the guard's threshold is not trained again: until its first rollback a guarded
-run is the unguarded one, step for step (tests/nn/test_train.py checks it), so that run is
-scored and the CSV says so (``unguarded_same_run``).
+For ``--recipe preset`` a network whose baseline run (``--recipe baseline``) is cached and in
+which neither the collapse guard nor the gradient clipping would have acted is not trained
+again: until either acts the two are the same run step for step (tests/nn/test_train.py checks
+it), so that run is scored and the CSV says so (``baseline_same_run``).
 
 The table goes to ``docs/results/robustness_<preset>_<recipe>.csv`` with the machine.
 """
@@ -73,14 +73,19 @@ VELOCITIES = (30.0, 0.0)
 DIVERGED = "diverged.txt"
 
 
-def recipe_train_kw(recipe: str) -> dict:
-    """TrainConfig overrides of a recipe name: ``preset`` (as the preset has it) or
-    ``unguarded`` (the preset's recipe with its collapse guard off: the recipe as it was)."""
+#: The recipes as they were before the collapse guard and the O2 window's gradient clipping
+#: (``--recipe baseline``): TrainConfig overrides per preset.
+BASELINE = {"regime": {"guard_rise": 0.0, "grad_clip": 0.0}, "regime-h2o": {"guard_rise": 0.0, "grad_clip": 2e4}}
+
+
+def recipe_train_kw(recipe: str, preset: str = "regime") -> dict:
+    """TrainConfig overrides of a recipe name: ``preset`` (as the preset has it) or ``baseline``
+    (:data:`BASELINE`; ``unguarded`` is an older name of it)."""
     if recipe == "preset":
         return {}
-    if recipe == "unguarded":
-        return {"guard_rise": 0.0}
-    raise ValueError(f"unknown recipe {recipe!r} (preset or unguarded)")
+    if recipe in ("baseline", "unguarded"):
+        return dict(BASELINE[preset])
+    raise ValueError(f"unknown recipe {recipe!r} (preset or baseline)")
 
 
 def parse_run(text: str) -> tuple[str, int]:
@@ -99,7 +104,7 @@ def cache_root(path: str) -> Path:
 def jobs_of(preset, recipe: str, path: str, seed: int, survey):
     from karaoke import presets
 
-    kw = recipe_train_kw(recipe)
+    kw = recipe_train_kw(recipe, preset)
     return presets.preset_jobs(preset, [{"velocity": v, "seed": seed, **kw} for v in VELOCITIES], survey)
 
 
@@ -164,20 +169,38 @@ def train_all(a, todo) -> None:
                     print(f"FAILED {job}: exit {proc.returncode}", flush=True)
 
 
-def reusable_unguarded(preset, path: str, seed: int, v: float, survey):
-    """The run folder of the unguarded network of this perturbation when its guard would never
-    have tripped (then the guarded run is the same run: :func:`karaoke.nn.training.guard_trip_epoch`),
-    else None."""
-    from karaoke.nn.training import guard_trip_epoch, load_history, run_dir_for
+def reusable_baseline(preset, path: str, seed: int, v: float, survey):
+    """The run folder of the baseline network of this perturbation when the preset's recipe would
+    have followed it to the end (:func:`same_run`), else None."""
+    from karaoke.nn.training import load_history, run_dir_for
 
-    rise = presets_train(preset).guard_rise
-    if rise <= 0:
-        return None
-    s, mc, tc = jobs_of(preset, "unguarded", path, seed, survey)[VELOCITIES.index(v)]
+    s, mc, tc = jobs_of(preset, "baseline", path, seed, survey)[VELOCITIES.index(v)]
     d = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
     if not (d / "model.pt").exists():
         return None
-    return d if guard_trip_epoch([h["val_l1"] for h in load_history(d)], rise) is None else None
+    return d if same_run(load_history(d), presets_train(preset), tc) else None
+
+
+def same_run(history, recipe, baseline) -> bool:
+    """Whether a run of ``recipe`` is the ``baseline`` run whose per-epoch ``history`` is given:
+    they differ only in the collapse guard and the gradient clipping threshold, and neither
+    acted (the guard never tripped, :func:`karaoke.nn.training.guard_trip_epoch`; no step's
+    gradient norm above a threshold that one of them has and the other has not or has higher).
+    Until either acts the two are the same run step for step (tests/nn/test_train.py)."""
+    from karaoke.nn.training import guard_trip_epoch
+
+    if {k: v for k, v in recipe.to_dict().items() if k not in ("guard_rise", "grad_clip", "max_velocity", "seed")} != {
+        k: v for k, v in baseline.to_dict().items() if k not in ("guard_rise", "grad_clip", "max_velocity", "seed")
+    }:
+        return False
+    if recipe.guard_rise > 0 and guard_trip_epoch([h["val_l1"] for h in history], recipe.guard_rise) is not None:
+        return False
+    clips = [c for c in (recipe.grad_clip, baseline.grad_clip) if c > 0]
+    if recipe.grad_clip != baseline.grad_clip and clips:
+        largest = max(h["grad_norm_max"] for h in history)
+        if not largest < min(clips):
+            return False
+    return True
 
 
 def presets_train(preset):
@@ -204,7 +227,7 @@ def history_summary(run_dir) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="regime")
-    p.add_argument("--recipe", default="preset", choices=["preset", "unguarded"])
+    p.add_argument("--recipe", default="preset", choices=["preset", "baseline", "unguarded"])
     p.add_argument(
         "--runs",
         type=parse_run,
@@ -240,7 +263,7 @@ def main(argv=None) -> int:
             dirs[path, seed, v] = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
             if (dirs[path, seed, v] / "model.pt").exists() or (dirs[path, seed, v] / DIVERGED).exists():
                 continue
-            same = reusable_unguarded(a.preset, path, seed, v, survey) if a.recipe == "preset" else None
+            same = reusable_baseline(a.preset, path, seed, v, survey) if a.recipe == "preset" else None
             if same is not None:  # the guard would never have tripped: the same trajectory, not retrained
                 dirs[path, seed, v] = same
                 reused.add((path, seed, v))
@@ -318,9 +341,7 @@ def main(argv=None) -> int:
             "all_claims": all(held.values()),
             "with_margin": bool(margin and all(held.values())),
             "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
-            "unguarded_same_run": "/".join(
-                ("w", "t")[i] for i, v in enumerate(VELOCITIES) if (path, seed, v) in reused
-            ),
+            "baseline_same_run": "/".join(("w", "t")[i] for i, v in enumerate(VELOCITIES) if (path, seed, v) in reused),
             "machine": cpu,
             "date": date,
         }
@@ -338,7 +359,7 @@ def main(argv=None) -> int:
     n_margin = sum(r["with_margin"] for r in rows)
     if reused:
         print(
-            f"{len(reused)} of the recipe's networks are their unguarded runs (column unguarded_same_run: "
+            f"{len(reused)} of the recipe's networks are their baseline runs (column baseline_same_run: "
             "the guard would never have tripped, so the guarded run is the same run)"
         )
     print(

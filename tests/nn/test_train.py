@@ -311,6 +311,18 @@ def test_an_untripped_collapse_guard_leaves_the_trajectory_unchanged(small_surve
     assert "guard_rise" not in tc.to_dict() and run_key(mc, tc, "h") != run_key(mc, tc.replace(guard_rise=0.2), "h")
 
 
+def test_a_clipping_threshold_above_every_gradient_norm_leaves_the_trajectory_unchanged(small_survey, tmp_path):
+    """Clipping rescales by min(1, threshold / norm): above every step's norm it multiplies by
+    exactly 1, so the run is the unclipped run (the robustness benchmark relies on it)."""
+    mc, tc = _small(small_survey)
+    a = train(small_survey, mc, tc, tmp_path / "plain", progress=False)
+    largest = max(h["grad_norm_max"] for h in load_history(tmp_path / "plain"))
+    b = train(small_survey, mc, tc.replace(grad_clip=2 * largest), tmp_path / "clipped", progress=False)
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7, msg=k)
+    assert all(h["clipped"] == 0 for h in load_history(tmp_path / "clipped"))
+
+
 def test_the_collapse_guard_rolls_back_to_the_best_epoch_at_half_the_rate(small_survey, tmp_path, monkeypatch):
     """A held-out L1 that rises past the threshold returns the run to its best epoch's weights
     and Adam moments; the rest of the schedule runs at half the learning rate."""
