@@ -218,11 +218,12 @@ class Karaoke(nn.Module, Reconstructor):
             h = getattr(self, f"deconv{i}")(h)  # (B, C, L_b * 2^(K+1-i))
         return self.predict0(h)  # (B, 1, L)
 
-    def forward(self, x: torch.Tensor, sample: bool | None = None):
+    def forward(self, x: torch.Tensor, sample: bool | None = None, logvar_range: tuple = ()):
         """x (B, 1, L) or (B, L) -> (reconstruction like x, mu (B, D), logvar (B, D) or None).
 
         ``sample`` (default: ``self.training``) draws z ~ N(mu, exp(logvar)); otherwise z = mu,
-        as the released model does at inference.
+        as the released model does at inference. ``logvar_range`` (lo, hi) clamps the
+        log-variance (training's ``TrainConfig.logvar_range``; empty: none).
         """
         squeeze = x.dim() == 2
         if squeeze:
@@ -230,6 +231,8 @@ class Karaoke(nn.Module, Reconstructor):
         if x.shape[-1] != self.config.n_pixels:
             raise ValueError(f"input has {x.shape[-1]} pixels, the model expects {self.config.n_pixels}")
         mu, logvar = self.encode(x)
+        if logvar_range and logvar is not None:
+            logvar = logvar.clamp(*logvar_range)  # (B, D); the identity inside the range, gradients too
         sample = self.training if sample is None else sample
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if (sample and logvar is not None) else mu
         y = self.decode(z)  # (B, 1, L)

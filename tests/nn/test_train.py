@@ -406,3 +406,25 @@ def test_guard_trip_epoch_replays_the_rule_on_a_history():
     assert guard_trip_epoch([0.03, 0.031, 0.025, 0.0301, 0.02], 0.2) == 4
     assert guard_trip_epoch([0.03, float("nan")], 0.2) == 2
     assert guard_trip_epoch([float("nan"), 0.03], 0.2) is None  # nothing kept yet to return to
+
+
+def test_logvar_range_clamps_the_posterior_only_outside_it():
+    """The clamp bounds a runaway log-variance (an overflowing exp in the sampled code and the
+    KL term) and is the identity, gradients included, inside the range."""
+    from karaoke.nn.model import Karaoke
+
+    torch.manual_seed(0)
+    net = Karaoke(ModelConfig.scaled(1024, 4, width=0.25)).train()
+    x = 1 + 0.01 * torch.randn(3, 1024)
+    _, _, plain = net(x, sample=False)
+    _, _, same = net(x, sample=False, logvar_range=(-30.0, 5.0))
+    assert torch.equal(plain, same)  # the initial logvar (-6) is inside
+    with torch.no_grad():
+        net.fc12.bias.fill_(200.0)  # a runaway posterior
+    y, _, lv = net(x, sample=True, logvar_range=(-30.0, 5.0))
+    assert float(lv.max()) == 5.0 and torch.isfinite(y).all()
+    tot, _, kl = vae_loss(y, x, torch.ones_like(x), *net(x, sample=False, logvar_range=(-30.0, 5.0))[1:], beta=1.0)
+    assert torch.isfinite(tot) and torch.isfinite(kl)
+    with pytest.raises(ValueError, match="logvar_range"):
+        TrainConfig(logvar_range=(5.0, -30.0))
+    assert "logvar_range" not in TrainConfig().to_dict()  # earlier runs keep their keys
