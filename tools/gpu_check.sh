@@ -51,7 +51,8 @@ else
     # ~570 s in all: inside one 600-s call, with the machine's start out of the 15-minute lease
     step training 140 $PY benchmarks/training.py --cuda-only --paper --paper-spectra 2048
     step kernels 40 $PY benchmarks/training.py --cuda-only --kernels
-    # resume on CUDA: train() picks the GPU by itself; an interrupted run resumes to the same weights
+    # resume on CUDA: train() picks the GPU by itself; an interrupted run (also one interrupted after
+    # a rollback of the collapse guard) resumes to the same weights
     step resume 30 $PY -m pytest -q -p no:cacheprovider tests/nn/test_train.py -k "$RESUME_TESTS"
     step inference 70 $PY benchmarks/inference.py --cuda-only --csv "$OUT/inference_cuda.csv"
     # the two small networks side by side on the one GPU (launch-bound: they overlap)
