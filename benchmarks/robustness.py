@@ -360,7 +360,7 @@ def main(argv=None) -> int:
     if reused:
         print(
             f"{len(reused)} of the recipe's networks are their baseline runs (column baseline_same_run: "
-            "the guard would never have tripped, so the guarded run is the same run)"
+            "neither the guard nor the clipping would have acted, so it is the same run)"
         )
     print(
         f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin "
