@@ -30,9 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from karaoke.nn.flops import best_of, gemm_rate
+from karaoke.nn.flops import best_of, gemm_rate, step_flops
 from karaoke.nn.model import Karaoke, ModelConfig, n_parameters
 from karaoke.notebooks import machine as device_name  # CPU model or GPU name, threads
 
@@ -188,9 +187,7 @@ def main(argv=None):
     machine = device_name()  # before the thread count changes
     config = ModelConfig.paper() if a.pixels == 327680 else ModelConfig.scaled(a.pixels)
     model = trained_like(config)
-    with FlopCounterMode(display=False) as fc, torch.inference_mode():
-        model.decode(model.encode(torch.rand(1, 1, config.n_pixels))[0])
-    flops = fc.get_total_flops()
+    flops = step_flops(config, 1, backward=False)  # one spectrum's forward pass
     if a.cuda_only:
         if not torch.cuda.is_available():
             p.error("--cuda-only: no CUDA device here")

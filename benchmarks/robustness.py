@@ -101,7 +101,7 @@ def cache_root(path: str) -> Path:
     return cache_dir() / "robustness" / path
 
 
-def jobs_of(preset, recipe: str, path: str, seed: int, survey):
+def jobs_of(preset, recipe: str, seed: int, survey):
     from karaoke import presets
 
     kw = recipe_train_kw(recipe, preset)
@@ -118,7 +118,7 @@ def worker(a) -> int:
 
     torch.set_num_threads(a.threads)
     survey = presets.preset_survey(a.preset)
-    jobs = jobs_of(a.preset, a.recipe, a.path, a.seed, survey)
+    jobs = jobs_of(a.preset, a.recipe, a.seed, survey)
     job = jobs[VELOCITIES.index(a.velocity)]
     try:
         train_cached(*job, root=cache_root(a.path), device="cpu", progress=False)
@@ -174,7 +174,7 @@ def reusable_baseline(preset, path: str, seed: int, v: float, survey):
     have followed it to the end (:func:`same_run`), else None."""
     from karaoke.nn.training import load_history, run_dir_for
 
-    s, mc, tc = jobs_of(preset, "baseline", path, seed, survey)[VELOCITIES.index(v)]
+    s, mc, tc = jobs_of(preset, "baseline", seed, survey)[VELOCITIES.index(v)]
     d = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
     if not (d / "model.pt").exists():
         return None
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     test, _ = presets.heldout(survey, a.preset)
     todo, dirs, reused = [], {}, set()
     for path, seed in runs:
-        for v, (s, mc, tc) in zip(VELOCITIES, jobs_of(a.preset, a.recipe, path, seed, survey)):
+        for v, (s, mc, tc) in zip(VELOCITIES, jobs_of(a.preset, a.recipe, seed, survey)):
             dirs[path, seed, v] = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
             if (dirs[path, seed, v] / "model.pt").exists() or (dirs[path, seed, v] / DIVERGED).exists():
                 continue

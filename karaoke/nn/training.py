@@ -580,7 +580,7 @@ def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: boo
     nothing) when ``rise`` is 0."""
     if rise <= 0:
         return False
-    if state.best is not None and (not finite or not math.isfinite(val_l1) or val_l1 > state.best_val * (1 + rise)):
+    if state.best is not None and (not finite or _guard_trips(val_l1, state.best_val, rise)):
         state.roll_back(model, opt)
         return True
     if finite and math.isfinite(val_l1) and val_l1 < state.best_val:
@@ -603,11 +603,16 @@ def guard_trip_epoch(val_l1, rise: float) -> int | None:
     """
     best = float("inf")
     for epoch, v in enumerate(val_l1, start=1):
-        if best < float("inf") and (not math.isfinite(v) or v > best * (1 + rise)):
+        if best < float("inf") and _guard_trips(v, best, rise):
             return epoch
         if math.isfinite(v):
             best = min(best, v)
     return None
+
+
+def _guard_trips(val_l1: float, best: float, rise: float) -> bool:
+    """The collapse guard's rule: a non-finite held-out L1, or one more than ``rise`` above the best."""
+    return not math.isfinite(val_l1) or val_l1 > best * (1 + rise)
 
 
 def _clip_gradients(model, max_norm: float) -> torch.Tensor:
