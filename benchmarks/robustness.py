@@ -78,14 +78,27 @@ DIVERGED = "diverged.txt"
 BASELINE = {"regime": {"guard_rise": 0.0, "grad_clip": 0.0}, "regime-h2o": {"guard_rise": 0.0, "grad_clip": 2e4}}
 
 
+#: Candidate recipes measured against the preset's (``--recipe NAME``): TrainConfig overrides on
+#: top of the preset's recipe.
+TRIALS = {
+    # Adam's update is bounded by ~lr (1 - beta1) / sqrt(1 - beta2) per parameter: 3.2 lr at
+    # beta2 0.999, 1.0 lr at 0.99, 0.46 lr at 0.95 (a spike in one gradient moves its weight less)
+    "beta2-0.99": {"adam_betas": (0.9, 0.99)},
+    "beta2-0.95": {"adam_betas": (0.9, 0.95)},
+}
+RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
+
+
 def recipe_train_kw(recipe: str, preset: str = "regime") -> dict:
-    """TrainConfig overrides of a recipe name: ``preset`` (as the preset has it) or ``baseline``
-    (:data:`BASELINE`; ``unguarded`` is an older name of it)."""
+    """TrainConfig overrides of a recipe name: ``preset`` (as the preset has it), ``baseline``
+    (:data:`BASELINE`; ``unguarded`` is an older name of it) or a candidate of :data:`TRIALS`."""
     if recipe == "preset":
         return {}
     if recipe in ("baseline", "unguarded"):
         return dict(BASELINE[preset])
-    raise ValueError(f"unknown recipe {recipe!r} (preset or baseline)")
+    if recipe in TRIALS:
+        return dict(TRIALS[recipe])
+    raise ValueError(f"unknown recipe {recipe!r} (one of {', '.join(RECIPES)})")
 
 
 def parse_run(text: str) -> tuple[str, int]:
@@ -227,7 +240,7 @@ def history_summary(run_dir) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="regime")
-    p.add_argument("--recipe", default="preset", choices=["preset", "baseline", "unguarded"])
+    p.add_argument("--recipe", default="preset", choices=RECIPES)
     p.add_argument(
         "--runs",
         type=parse_run,

@@ -24,6 +24,8 @@ The names below are the public API the notebooks use.
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it. Imported on first use (PEP 562), so that reading
@@ -57,8 +59,6 @@ __all__ = sorted(_API)
 
 def __getattr__(name):
     if name in _API:
-        import importlib
-
         value = getattr(importlib.import_module(_API[name]), name)
         globals()[name] = value
         return value

@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
+import io
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -104,7 +108,6 @@ def write_text(path, text: str) -> Path:
 
 def write_json(path, obj, indent: int | None = 1) -> Path:
     """``obj`` as strict JSON (NaN and inf become ``null``), atomically."""
-    import json
 
     return write_text(path, json.dumps(json_safe(obj), indent=indent, allow_nan=False))
 
@@ -112,7 +115,6 @@ def write_json(path, obj, indent: int | None = 1) -> Path:
 def json_safe(obj):
     """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN/inf -> None,
     numpy scalars and arrays -> Python numbers and lists."""
-    import math
 
     import numpy as np
 
@@ -131,7 +133,6 @@ def json_safe(obj):
 
 def write_csv(path, rows: list[dict], fieldnames=None) -> Path:
     """Rows (dicts) as CSV; ``fieldnames`` default to the first row's keys."""
-    import io
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(fieldnames or rows[0]))
@@ -147,7 +148,6 @@ def sha256sum(path) -> str:
     ----------
     path : path
     """
-    import hashlib
 
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -10,6 +10,8 @@ Papermill does not read ``.py`` notebooks: each is converted with jupytext first
 from __future__ import annotations
 
 import argparse
+import ast
+import datetime
 import platform
 import sys
 import time
@@ -35,7 +37,6 @@ def notebook_parameters(src: Path) -> dict:
     dict
         Name -> value (empty when the notebook has no parameters cell).
     """
-    import ast
 
     import jupytext
 
@@ -214,7 +215,6 @@ def report_claims(scale: str, seconds: float, failed=()) -> Path:
     ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims` on the tables
     the notebooks wrote; a claim whose notebook did not run is left undecided), and the run's
     time and machine to ``figures/run_<scale>.csv``."""
-    import datetime
 
     from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import figure_claims

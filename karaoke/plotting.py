@@ -6,6 +6,7 @@ Colours follow Fig. 5: input grey, reconstruction orange, (pseudo-)truth green.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -253,8 +254,6 @@ class WhiteningExplorer:
         ax2.imshow(self.cov, vmin=-vmax, vmax=vmax, origin="lower", cmap="RdBu_r", extent=(w[0], w[-1], w[0], w[-1]))
         ax2.set_title(f"covariance; leading mode {self.leading_mode:.0%}")
         if self.image is not None:
-            import io
-
             buf = io.BytesIO()
             self._fig.savefig(buf, format="png", dpi=80)
             self.image.value = buf.getvalue()

@@ -9,6 +9,8 @@ anything failed. Downloads run in parallel threads with a progress bar.
 from __future__ import annotations
 
 import os
+import re
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -260,8 +262,6 @@ def list_sdss_exposures(
     ValueError
         If the plate directory does not exist or lists no frame of that camera.
     """
-    import re
-    import urllib.error
 
     url = sdss_plate_url(plate, run2d, base_url)
     try:

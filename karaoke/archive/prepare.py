@@ -15,8 +15,12 @@ noise-like) as in the paper's 272376 -> 267361.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -239,14 +243,9 @@ def prepare_collection(
 def worker_init(parent_pid: int):
     """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit as soon as
     the parent is gone, even if it was killed with SIGKILL (no orphans holding memory)."""
-    import signal
-    import threading
-    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:  # Linux: the kernel delivers SIGKILL when the parent dies
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass

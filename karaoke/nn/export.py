@@ -23,7 +23,9 @@ the one-channel last upsampling layer as a 1x1 convolution over 8 tap products p
 
 from __future__ import annotations
 
+import copy
 import io
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -160,7 +162,6 @@ def polyphase(model: Karaoke, tail: bool = True) -> Karaoke:
     Karaoke
         The same function (within float32 rounding) for inference; not meant for training.
     """
-    import copy
 
     out = copy.deepcopy(model).cpu().eval()
     for name, mod in list(out.named_children()):
@@ -401,8 +402,6 @@ def export_onnx(
         Encoder ``flux`` (B, 1, L) -> ``mu``, ``logvar`` (B, D) (zeros for the AE); decoder
         ``z`` (B, D) -> ``recon`` (B, L).
     """
-    import copy
-    import warnings
 
     decoder2d = rewrite if decoder2d is None else decoder2d
     if decoder2d and not rewrite:

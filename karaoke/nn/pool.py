@@ -20,6 +20,7 @@ processes would share one device, which is not measured yet.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -203,8 +204,6 @@ def train_many(
         for i in todo:
             train_cached(*jobs[i], root=root, device=device, progress=progress)
     elif todo:
-        import multiprocessing
-
         light = {}  # one stripped copy per survey
         for i in todo:
             s = jobs[i][0]

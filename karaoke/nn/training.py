@@ -53,6 +53,8 @@ _LATER_FIELDS = {
     "compile": False,
     "grad_clip": 0.0,
     "guard_rise": 0.0,
+    "adam_betas": [0.9, 0.999],
+    "adam_eps": 1e-8,
 }
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
@@ -81,6 +83,9 @@ class TrainConfig:
     depends on the loss reduction, the number of pixels and the network, so the threshold is
     measured per recipe: every run's ``history.csv`` records the median and largest norm of each
     epoch (``grad_norm_p50``, ``grad_norm_max``) and the fraction of steps clipped. 0: no clipping.
+    The norm is computed every step either way (one fused reduction on the device): 0.4 ms, 0.5 %
+    of a step of the regime network at batch 32, and 1.2 ms, 0.25 % of a paper-network step at
+    batch 2 (one CPU thread of this project's AMD EPYC).
 
     ``guard_rise`` > 0 is the collapse guard: after every epoch the held-out L1 is compared with
     the best so far, and when it has risen by more than that fraction (a posterior collapse or
@@ -95,9 +100,12 @@ class TrainConfig:
     sampled code and the KL term's exponential fed each other until the loss overflowed); the
     gradient clipping did not stop it (the norm is not what grows first). Empty: no clamp; inside
     the range the clamp is the identity, gradients included.
-    The norm is computed every step either way (one fused reduction on the device): 0.4 ms, 0.5 %
-    of a step of the regime network at batch 32, and 1.2 ms, 0.25 % of a paper-network step at
-    batch 2 (one CPU thread of this project's AMD EPYC).
+
+    ``adam_betas`` and ``adam_eps`` are Adam's (defaults: PyTorch's). Adam moves each weight by
+    at most about ``lr (1 - beta1) / sqrt(1 - beta2)`` in one step, whatever the gradient's
+    scale, which is why clipping the gradient's norm does not bound a step: 3.2 ``lr`` at
+    beta2 = 0.999, 1.0 ``lr`` at 0.99, 0.46 ``lr`` at 0.95, where a second moment that has
+    decayed through quiet steps meets a sudden large gradient.
     """
 
     max_velocity: float = 30.0
@@ -117,6 +125,8 @@ class TrainConfig:
     grad_clip: float = 0.0
     guard_rise: float = 0.0
     logvar_range: tuple = ()
+    adam_betas: tuple = (0.9, 0.999)
+    adam_eps: float = 1e-8
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -129,6 +139,10 @@ class TrainConfig:
             raise ValueError(f"guard_rise must be a finite fraction >= 0 (0: no guard), got {self.guard_rise!r}")
         if not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
             raise ValueError(f"grad_clip must be a finite norm >= 0 (0: no clipping), got {self.grad_clip!r}")
+        if not (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas)):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if not (self.adam_eps > 0 and math.isfinite(self.adam_eps)):
+            raise ValueError(f"adam_eps must be a finite number > 0, got {self.adam_eps!r}")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
         if self.loss_reduction not in LOSS_REDUCTIONS:
@@ -398,7 +412,13 @@ class _Run:
             net = torch.compile(net)
         # the fused kernel: one pass over the parameters per step (benchmarks/training.py --kernels on
         # this project's CPU: 1.11x faster a step for the regime network, 1.68x with 1024 latent dimensions)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=dev.type in ("cpu", "cuda"))
+        opt = torch.optim.Adam(
+            model.parameters(),
+            lr=cfg.lr,
+            betas=tuple(cfg.adam_betas),
+            eps=cfg.adam_eps,
+            fused=dev.type in ("cpu", "cuda"),
+        )
         state = TrainingState.new(cfg.seed, dev)
         provenance = {
             "model_config": model_config.to_dict(),

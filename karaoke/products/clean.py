@@ -79,7 +79,6 @@ def product_names(files) -> dict:
     dict
         ``{Path(input): product file name}``.
     """
-    import os
 
     files = [Path(f) for f in files]
 

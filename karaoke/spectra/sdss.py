@@ -10,6 +10,7 @@ paper's pseudo-truth). SDSS wavelengths are **vacuum**, observatory frame.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,6 @@ def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: 
     failures : list of (file name, reason)
         Frames that could not be used (the batch goes on past them).
     """
-    import re
 
     from tqdm.auto import tqdm
 

@@ -16,8 +16,10 @@ Wavelengths returned are **air** Angstrom in the **topocentric** frame (where te
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 
 import numpy as np
 from scipy.special import voigt_profile
@@ -139,7 +141,6 @@ def h2o_lines():
 
 def _h2o_table():
     """The H2O line table shipped as package data (ECSV with units and provenance)."""
-    from importlib.resources import files
 
     return files("karaoke.synth").joinpath("data", H2O_TABLE)
 
@@ -154,7 +155,6 @@ H2O_TABLE = "h2o_lines.ecsv"
 def model_fingerprint() -> str:
     """Short digest of the telluric model (its version and the bytes of the H2O table file), so
     that cached synthetic surveys are regenerated when the physics behind them changes."""
-    import hashlib
 
     blob = f"{TELLURIC_MODEL_VERSION}\n".encode() + _h2o_table().read_bytes()
     return hashlib.sha256(blob).hexdigest()[:8]

@@ -428,3 +428,20 @@ def test_logvar_range_clamps_the_posterior_only_outside_it():
     with pytest.raises(ValueError, match="logvar_range"):
         TrainConfig(logvar_range=(5.0, -30.0))
     assert "logvar_range" not in TrainConfig().to_dict()  # earlier runs keep their keys
+
+
+def test_adams_betas_and_eps_reach_the_optimiser_and_key_the_run(small_survey, tmp_path):
+    """``adam_betas``/``adam_eps`` are the optimiser's (saved in its checkpointed state); the
+    defaults leave the keys of earlier runs unchanged, other values key a run of their own."""
+    from karaoke.nn.state import read_checkpoint
+
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=1, adam_betas=(0.9, 0.95), adam_eps=1e-6)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    group = read_checkpoint(tmp_path / "run" / "checkpoint.pt")["optimizer_state"]["param_groups"][0]
+    assert tuple(group["betas"]) == (0.9, 0.95) and group["eps"] == 1e-6
+    assert "adam_betas" not in TrainConfig().to_dict() and "adam_eps" not in TrainConfig().to_dict()
+    assert run_key(mc, tc, "h") != run_key(mc, tc.replace(adam_betas=(0.9, 0.999)), "h")
+    for bad in ({"adam_betas": (0.9, 1.0)}, {"adam_betas": (0.9,)}, {"adam_eps": 0.0}, {"adam_eps": float("nan")}):
+        with pytest.raises(ValueError, match="adam_"):
+            TrainConfig(**bad)
