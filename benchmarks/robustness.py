@@ -73,14 +73,19 @@ VELOCITIES = (30.0, 0.0)
 DIVERGED = "diverged.txt"
 
 
-#: The recipes as they were before the collapse guard and the O2 window's gradient clipping
-#: (``--recipe baseline``): TrainConfig overrides per preset.
-BASELINE = {"regime": {"guard_rise": 0.0, "grad_clip": 0.0}, "regime-h2o": {"guard_rise": 0.0, "grad_clip": 2e4}}
+#: The recipes as they were before the collapse guard, the O2 window's gradient clipping and
+#: Adam's beta2 of 0.95 (``--recipe baseline``): TrainConfig overrides per preset.
+BASELINE = {
+    "regime": {"guard_rise": 0.0, "grad_clip": 0.0, "adam_betas": (0.9, 0.999)},
+    "regime-h2o": {"guard_rise": 0.0, "grad_clip": 2e4, "adam_betas": (0.9, 0.999)},
+}
 
 
 #: Candidate recipes measured against the preset's (``--recipe NAME``): TrainConfig overrides on
 #: top of the preset's recipe.
 TRIALS = {
+    # the guarded recipe: clipping and the collapse guard, Adam's default beta2
+    "guarded": {"adam_betas": (0.9, 0.999)},
     # Adam's update is bounded by ~lr (1 - beta1) / sqrt(1 - beta2) per parameter: 3.2 lr at
     # beta2 0.999, 1.0 lr at 0.99, 0.46 lr at 0.95 (a spike in one gradient moves its weight less)
     "beta2-0.99": {"adam_betas": (0.9, 0.99)},

@@ -12,6 +12,7 @@ data are random spectra on the network's grid (the speed does not depend on thei
     python benchmarks/training.py                 # regime network on CPU (and CUDA if present)
     python benchmarks/training.py --paper         # also the paper's 327680-px network (~3 s a step on 2 CPU cores)
     python benchmarks/training.py --kernels       # bare steps of the regime network: eager, torch.compile, bf16
+    python benchmarks/training.py --layers        # each layer of the regime network alone, against the floor
     python benchmarks/training.py --pool 2        # 2 regime networks one after the other vs side by side
     python benchmarks/training.py --cuda-only --paper --paper-spectra 2048   # on a GPU (tools/gpu_check.sh)
 
@@ -159,6 +160,57 @@ def _graphed_step(loss_fn, opt, x):
     return replay
 
 
+def layer_rows(mc, batch: int, repeats: int = 20) -> list[dict]:
+    """Each layer of the network alone, forward and backward (the input's and the weights'
+    gradients) at its own input shape for ``batch`` spectra: the layer, its input and weight
+    shapes, FLOPs (:class:`torch.utils.flop_counter.FlopCounterMode`), best seconds of
+    ``repeats``, in the network's order (what keeps a step above the floor, and where)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from karaoke.nn.flops import best_of
+    from karaoke.nn.model import Karaoke
+
+    torch.manual_seed(0)
+    model = Karaoke(mc).train()
+    shapes = {}
+
+    def record(name):
+        def hook(mod, inputs, output):  # returns None: the output is left as it is
+            shapes.setdefault(name, tuple(inputs[0].shape))
+
+        return hook
+
+    hooks = [mod.register_forward_hook(record(name)) for name, mod in model.named_children()]
+    model(torch.ones(batch, 1, mc.n_pixels), sample=False)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for name, shape in shapes.items():  # the order the forward pass reached them
+        mod = getattr(model, name)
+        x = torch.randn(shape, requires_grad=name != "conv1")  # the first layer needs no input gradient
+        g = torch.randn_like(mod(x))
+
+        def step():
+            mod.zero_grad(set_to_none=True)
+            x.grad = None
+            mod(x).backward(g)
+
+        with FlopCounterMode(display=False) as counter:
+            step()
+        weight = getattr(mod[0] if isinstance(mod, torch.nn.Sequential) else mod, "weight")
+        rows.append(
+            {
+                "layer": name,
+                "input": "x".join(map(str, shape)),
+                "weight": "x".join(map(str, weight.shape)),
+                "flops": counter.get_total_flops(),
+                "seconds": best_of(step, repeats),
+            }
+        )
+    return rows
+
+
 def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, float, float]]:
     """(form, processes, threads each, wall seconds, median steady ms a step) for K networks
     trained one after the other and side by side (:func:`karaoke.nn.pool.train_many`)."""
@@ -225,6 +277,11 @@ def main(argv=None) -> int:
         help="bare steps of the regime network: eager, torch.compile and bf16 autocast",
     )
     p.add_argument(
+        "--layers",
+        action="store_true",
+        help="each layer of the regime network alone, forward and backward, against the floor",
+    )
+    p.add_argument(
         "--pool",
         type=int,
         default=0,
@@ -249,6 +306,28 @@ def main(argv=None) -> int:
                 for form, sec, setup in rows:
                     print(
                         f"{dev:>6} {latent:>6} {form:>34} {1e3 * sec:8.1f} {eager / sec:7.2f}x {setup:8.1f}", flush=True
+                    )
+        return 0
+    if a.layers:
+        for t in sorted(set(a.threads or (1,))):
+            rate = gemm_rate(t)
+            for b in a.batches or (reg.train.batch_size,):
+                rows = layer_rows(reg.model_config(), b)
+                total = sum(r["seconds"] for r in rows)
+                gflop = sum(r["flops"] for r in rows) / 1e9
+                print(
+                    f"\nregime network, batch {b}, {t} thread(s), float32 GEMM {rate / 1e9:.1f} GFLOP/s; "
+                    f"layers alone, forward + backward: {1e3 * total:.1f} ms, {gflop:.2f} GFLOP"
+                )
+                head = ("layer", "input", "weight", "MFLOP", "ms", "GFLOP/s", "x floor", "share")
+                print(" ".join(f"{h:>{w}}" for h, w in zip(head, (9, 14, 12, 7, 6, 7, 7, 5))))
+                for r in rows:  # a layer without matrix products (the output stencil) has no floor
+                    rate_s = f"{r['flops'] / r['seconds'] / 1e9:7.1f}" if r["flops"] else f"{'-':>7}"
+                    floor_s = f"{r['seconds'] / (r['flops'] / rate):7.1f}" if r["flops"] else f"{'-':>7}"
+                    print(
+                        f"{r['layer']:>9} {r['input']:>14} {r['weight']:>12} {r['flops'] / 1e6:7.1f} "
+                        f"{1e3 * r['seconds']:6.2f} {rate_s} {floor_s} {r['seconds'] / total:5.0%}",
+                        flush=True,
                     )
         return 0
     if a.pool:

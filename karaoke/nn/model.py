@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from karaoke.nn.inference import Reconstructor
@@ -108,6 +109,25 @@ def _deconv(i, o, k=4, s=2, p=1):
     return nn.Sequential(nn.ConvTranspose1d(i, o, k, stride=s, padding=p), nn.LeakyReLU(0.1))
 
 
+class OutputConv(nn.Conv1d):
+    """The network's output layer, ``Conv1d(1, 1, 3, padding=1)``, computed as a three-tap
+    stencil: ``y[n] = w0 x[n - 1] + w1 x[n] + w2 x[n + 1] + b`` (zero beyond the ends).
+
+    The same parameters (names and shapes, so checkpoints load either way) and the same function
+    within float32 rounding; a convolution with one input and one output channel fills one lane
+    of the CPU's vector kernels, and its backward pass cost more than every other layer of the
+    regime network's decoder (``benchmarks/training.py --layers``).
+    """
+
+    def __init__(self):
+        super().__init__(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight[0, 0]  # (3,)
+        xp = F.pad(x, (1, 1))  # (B, 1, L + 2)
+        return xp[..., :-2] * w[0] + xp[..., 1:-1] * w[1] + xp[..., 2:] * w[2] + self.bias  # (B, 1, L)
+
+
 @dataclass
 class ModelMeta:
     """What a network carries beside its weights. Every :class:`Karaoke` has one from
@@ -162,7 +182,7 @@ class Karaoke(nn.Module, Reconstructor):
         dec_in = (cb,) + dec_out[:-1]
         for j, (ci, co) in enumerate(zip(dec_in, dec_out)):
             setattr(self, f"deconv{K - j}", _deconv(ci, co))
-        self.predict0 = nn.Conv1d(1, 1, 3, padding=1)
+        self.predict0 = OutputConv()
         self.reset_parameters()
 
     def reset_parameters(self):

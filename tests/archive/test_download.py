@@ -14,8 +14,7 @@ from karaoke.archive.download import (
     verify_adp,
 )
 from karaoke.nn.checkpoint import load_model
-from karaoke.nn.model import Karaoke, ModelConfig
-from tests.helpers import shared
+from tests.helpers import shared, untrained_net
 from tests.httpserver import FileServer
 
 IDS = ["ADP.2014-09-16T11:04:45.123", "ADP.2014-09-16T11:04:45.124", "ADP.2014-09-16T11:04:45.125"]
@@ -86,7 +85,7 @@ def test_query_uses_astroquery_and_extracts_ids():
 
 def test_authors_model_checksum_recorded_and_checked(tmp_path):
     src = tmp_path / "srv.pth"
-    torch.save({"state_dict": Karaoke(ModelConfig.scaled(1024, 8, width=0.25)).state_dict()}, src)
+    torch.save({"state_dict": untrained_net().state_dict()}, src)
     with FileServer() as srv:
         srv.files[f"/data/{AUTHORS_MODEL_FILE}"] = (src.read_bytes(), "ok")
         path = fetch_authors_model(tmp_path / "models", base_url=f"{srv.url}/data/", progress=False)

@@ -5,8 +5,7 @@ import json
 import torch
 
 from karaoke.cli import main
-from karaoke.nn.model import Karaoke, ModelConfig
-from tests.helpers import last_json, shared
+from tests.helpers import last_json, shared, untrained_net
 
 
 def test_prepare_and_download_commands(tmp_path, capsys):
@@ -44,7 +43,7 @@ def test_prepare_and_download_commands(tmp_path, capsys):
     assert main(["download", "harps", "--out", str(tmp_path / "dl")]) == 2  # nothing asked for
     assert "nothing to download" in capsys.readouterr().err
     src = tmp_path / "m.pth"
-    torch.save({"state_dict": Karaoke(ModelConfig.scaled(1024, 8, width=0.25)).state_dict()}, src)
+    torch.save({"state_dict": untrained_net().state_dict()}, src)
     import karaoke.archive.download as dl
 
     with FileServer() as srv:

@@ -131,3 +131,35 @@ def test_posterior_samples(variational):
         np.testing.assert_allclose(s, np.broadcast_to(mean, s.shape), atol=1e-6)
     with pytest.raises(ValueError, match="n_samples"):
         net.reconstruct_samples(x, n_samples=0)
+
+
+def test_the_output_stencil_is_the_plain_convolution_gradients_included():
+    """``OutputConv`` (the output layer as a three-tap stencil) against ``torch.nn.Conv1d`` with
+    the same weights: the same outputs and gradients in float64 (the same function, rounding
+    apart) and within 1e-5 relative in float32, through the whole network."""
+    import copy
+
+    from karaoke.nn.model import OutputConv
+    from karaoke.nn.training import vae_loss
+
+    torch.manual_seed(0)
+    net = Karaoke(ModelConfig.scaled(1024, latent_dim=8, width=0.25))
+    assert isinstance(net.predict0, OutputConv)
+    with torch.no_grad():
+        net.predict0.weight.copy_(torch.tensor([[[0.3, -0.7, 0.2]]]))  # asymmetric: a flipped stencil fails
+    plain = copy.deepcopy(net)
+    plain.predict0 = torch.nn.Conv1d(1, 1, 3, padding=1)
+    plain.predict0.load_state_dict(net.predict0.state_dict())
+    assert set(plain.state_dict()) == set(net.state_dict())  # checkpoints load either way
+    for dtype, rtol in ((torch.float64, 1e-10), (torch.float32, 1e-5)):
+        x = (1 + 0.05 * torch.randn(4, 1024, generator=torch.Generator().manual_seed(1))).to(dtype)
+        grads = []
+        for m in (net.to(dtype), plain.to(dtype)):
+            y, mu, lv = m(x, sample=False)  # (B, L), (B, D), (B, D)
+            m.zero_grad()
+            vae_loss(y, x, torch.ones_like(x), mu, lv, beta=0.1, reduction="sum")[0].backward()
+            grads.append({k: p.grad.clone() for k, p in m.named_parameters()})
+        for k, ref in grads[1].items():
+            err = float((grads[0][k] - ref).norm() / ref.norm())
+            assert err <= rtol, (k, dtype, err)
+    net.float()

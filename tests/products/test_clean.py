@@ -5,16 +5,15 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from astropy.io import fits
 
-from karaoke.nn.checkpoint import load_model, save_model
+from karaoke.nn.checkpoint import load_model
 from karaoke.nn.model import Karaoke, ModelConfig
 from karaoke.products.clean import clean_files, product_names
 from karaoke.products.fitsproduct import QUAL_GUARD, QUAL_NO_DATA, QUAL_T_RANGE
 from karaoke.products.modelinfo import model_grid
 from karaoke.spectra.grid import Grid
-from tests.helpers import shared
+from tests.helpers import save_untrained_model, shared
 
 GRID = Grid(6260.0, 0.01, 4096)
 
@@ -23,16 +22,7 @@ GRID = Grid(6260.0, 0.01, 4096)
 def model(tmp_path_factory):
     """An untrained network saved as a finished model on the ci grid (what clean needs is the
     product machinery, not a good reconstruction)."""
-    torch.manual_seed(0)
-    net = Karaoke(ModelConfig.scaled(GRID.n, 8, width=0.25))
-    net.input_guard = np.ones(GRID.n, np.float32)
-    net.input_guard[:65] = net.input_guard[-65:] = 0
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    from karaoke.nn.whitening import mask_ranges
-
-    save_model(
-        net, path, grid=GRID.to_dict(), frame="topocentric", medium="air", input_guard=mask_ranges(net.input_guard)
-    )
+    path = save_untrained_model(tmp_path_factory.mktemp("model") / "model.pt", GRID, seed=0, guard_edge=65)
     return load_model(path)
 
 

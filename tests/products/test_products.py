@@ -6,39 +6,25 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from astropy.io import fits
 
-from karaoke.nn.checkpoint import load_model, save_model
-from karaoke.nn.model import Karaoke, ModelConfig
-from karaoke.nn.whitening import mask_ranges
+from karaoke.nn.checkpoint import load_model
 from karaoke.products.clean import clean_files
 from karaoke.products.fitsproduct import PRODUCT_COLUMNS, QUAL_NO_DATA, flux_unit
 from karaoke.products.modelinfo import uncertainty_scale
 from karaoke.products.noise import scatter_error
 from karaoke.spectra.grid import Grid
 from karaoke.spectra.io import read_spectrum
-from tests.helpers import shared
+from tests.helpers import save_untrained_model, shared
 
 GRID = Grid(6300.0, 0.01, 4096)
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    torch.manual_seed(1)
-    net = Karaoke(ModelConfig.scaled(GRID.n, 8, width=0.25))
-    net.input_guard = np.ones(GRID.n, np.float32)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model(
-        net,
-        path,
-        grid=GRID.to_dict(),
-        frame="topocentric",
-        medium="air",
-        input_guard=mask_ranges(net.input_guard),
-        train_config={"seed": 1, "epochs": 3},
+    return save_untrained_model(
+        tmp_path_factory.mktemp("model") / "model.pt", GRID, seed=1, train_config={"seed": 1, "epochs": 3}
     )
-    return path
 
 
 def _sha(path):
