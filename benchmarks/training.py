@@ -309,6 +309,7 @@ def main(argv=None) -> int:
                     )
         return 0
     if a.layers:
+        table = []
         for t in sorted(set(a.threads or (1,))):
             rate = gemm_rate(t)
             for b in a.batches or (reg.train.batch_size,):
@@ -329,6 +330,27 @@ def main(argv=None) -> int:
                         f"{1e3 * r['seconds']:6.2f} {rate_s} {floor_s} {r['seconds'] / total:5.0%}",
                         flush=True,
                     )
+                    table.append(
+                        {
+                            "layer": r["layer"],
+                            "input": r["input"],
+                            "weight": r["weight"],
+                            "threads": t,
+                            "batch": b,
+                            "mflop": round(r["flops"] / 1e6, 1),
+                            "ms": round(1e3 * r["seconds"], 2),
+                            "gflops": round(r["flops"] / r["seconds"] / 1e9, 1) if r["flops"] else "",
+                            "x_floor": round(r["seconds"] / (r["flops"] / rate), 1) if r["flops"] else "",
+                            "share": round(r["seconds"] / total, 3),
+                            "device": machine("cpu"),
+                            "date": datetime.date.today().isoformat(),
+                        }
+                    )
+        if a.csv:
+            from karaoke._atomic import write_csv
+
+            write_csv(a.csv, table, fieldnames=list(table[0]))
+            print(f"written {a.csv}")
         return 0
     if a.pool:
         print(

@@ -268,6 +268,8 @@ def test_training_benchmark_runs_the_projects_own_loop():
     """benchmarks/training.py at a tiny size: a positive time per step of the project's train()."""
     import importlib.util
 
+    from karaoke.nn.flops import step_flops
+    from karaoke.nn.model import Karaoke
     from karaoke.paths import ROOT
 
     spec = importlib.util.spec_from_file_location("bench_training", ROOT / "benchmarks" / "training.py")
@@ -281,6 +283,10 @@ def test_training_benchmark_runs_the_projects_own_loop():
         "cpu",
     )
     assert 0 < sec < 10
+    mc = ModelConfig.scaled(1024, 4, width=0.25)
+    rows = bench.layer_rows(mc, batch=4, repeats=1)  # each layer alone: together, the whole step's FLOPs
+    assert [r["layer"] for r in rows] == [name for name, _ in Karaoke(mc).named_children()]
+    assert sum(r["flops"] for r in rows) == step_flops(mc, 4) and all(r["seconds"] > 0 for r in rows)
 
 
 def _rising_val_loss(monkeypatch, bad_epochs):
