@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--layers",
         action="store_true",
-        help="each layer of the regime network alone, forward and backward, against the floor",
+        help="each layer of the regime network (--paper: and the paper one) alone, forward + backward, vs the floor",
     )
     p.add_argument(
         "--pool",
@@ -310,14 +310,17 @@ def main(argv=None) -> int:
         return 0
     if a.layers:
         table = []
+        nets = [("regime", reg.model_config(), b, 20) for b in a.batches or (reg.train.batch_size,)]
+        if a.paper:  # the paper's batch, fewer repeats (a second or more a layer)
+            nets.append(("paper", ModelConfig.paper(), get_preset("paper").train.batch_size, 3))
         for t in sorted(set(a.threads or (1,))):
             rate = gemm_rate(t)
-            for b in a.batches or (reg.train.batch_size,):
-                rows = layer_rows(reg.model_config(), b)
+            for name, mc, b, repeats in nets:
+                rows = layer_rows(mc, b, repeats)
                 total = sum(r["seconds"] for r in rows)
                 gflop = sum(r["flops"] for r in rows) / 1e9
                 print(
-                    f"\nregime network, batch {b}, {t} thread(s), float32 GEMM {rate / 1e9:.1f} GFLOP/s; "
+                    f"\n{name} network, batch {b}, {t} thread(s), float32 GEMM {rate / 1e9:.1f} GFLOP/s; "
                     f"layers alone, forward + backward: {1e3 * total:.1f} ms, {gflop:.2f} GFLOP"
                 )
                 head = ("layer", "input", "weight", "MFLOP", "ms", "GFLOP/s", "x floor", "share")
@@ -332,6 +335,7 @@ def main(argv=None) -> int:
                     )
                     table.append(
                         {
+                            "network": name,
                             "layer": r["layer"],
                             "input": r["input"],
                             "weight": r["weight"],

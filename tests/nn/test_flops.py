@@ -11,7 +11,8 @@ def _conv(b, c_in, c_out, k, l_out):
 def test_step_flops_match_a_hand_count_of_a_small_network():
     """Two stride-2 convolutions (64 -> 32 -> 16 px), the stride-1 one, the three linear layers
     of a VAE and the mirrored decoder; backward = gradients of every weight and of every layer's
-    input but the first (the spectra need none): 3 x forward - the first convolution."""
+    input but the first (the spectra need none): 3 x forward - the first convolution. The output
+    layer's stencil is element-wise work, which the count leaves out like the activations."""
     cfg = ModelConfig(n_pixels=64, latent_dim=4, variational=True, enc_channels=(4, 8), enc_kernels=(3, 3))
     b = 2
     forward = {
@@ -22,8 +23,7 @@ def test_step_flops_match_a_hand_count_of_a_small_network():
         "deconv3": _conv(b, 8, 8, 3, 16),  # a transposed convolution: taps x input length
         "deconv2": _conv(b, 8, 4, 4, 16),
         "deconv1": _conv(b, 4, 1, 4, 32),
-        "predict0": _conv(b, 1, 1, 3, 64),
-    }
+    }  # predict0, the output layer, is a three-tap stencil (karaoke.nn.model.OutputConv): element-wise work
     f = sum(forward.values())
     assert step_flops(cfg, b, backward=False) == f
     assert step_flops(cfg, b) == 3 * f - forward["conv1"]
