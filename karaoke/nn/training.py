@@ -55,6 +55,7 @@ _LATER_FIELDS = {
     "guard_rise": 0.0,
     "adam_betas": [0.9, 0.999],
     "adam_eps": 1e-8,
+    "kl_target": 0.0,
 }
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
@@ -106,6 +107,11 @@ class TrainConfig:
     scale, which is why clipping the gradient's norm does not bound a step: 3.2 ``lr`` at
     beta2 = 0.999, 1.0 ``lr`` at 0.99, 0.46 ``lr`` at 0.95, where a second moment that has
     decayed through quiet steps meets a sudden large gradient.
+
+    ``kl_target`` > 0 holds the KL term at a capacity instead of only penalising it: the loss is
+    L1 + beta |KL - kl_target| (Burgess et al. 2018, "Understanding disentangling in beta-VAE"),
+    so the bottleneck carries about that many nats (per spectrum with ``loss_reduction="sum"``)
+    however far the training has converged; ``kl_weight`` is then how firmly. 0: L1 + beta KL.
     """
 
     max_velocity: float = 30.0
@@ -127,6 +133,7 @@ class TrainConfig:
     logvar_range: tuple = ()
     adam_betas: tuple = (0.9, 0.999)
     adam_eps: float = 1e-8
+    kl_target: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -143,6 +150,8 @@ class TrainConfig:
             raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if not (self.adam_eps > 0 and math.isfinite(self.adam_eps)):
             raise ValueError(f"adam_eps must be a finite number > 0, got {self.adam_eps!r}")
+        if not (self.kl_target >= 0 and math.isfinite(self.kl_target)):
+            raise ValueError(f"kl_target must be a finite number of nats >= 0 (0: none), got {self.kl_target!r}")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
         if self.loss_reduction not in LOSS_REDUCTIONS:
@@ -231,8 +240,9 @@ def pick_device(device: str | None = "auto") -> torch.device:
     return dev
 
 
-def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mean"):
-    """Masked L1 + beta * KL; returns (total, l1, kl) tensors.
+def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mean", kl_target: float = 0.0):
+    """Masked L1 + beta * KL (or beta * |KL - kl_target| when ``kl_target`` > 0: a capacity,
+    :class:`TrainConfig`); returns (total, l1, kl) tensors.
 
     ``reduction="mean"``: L1 averaged over all pixels, KL over all latent dimensions (the
     authors' script). ``"sum"``: per spectrum, L1 summed over pixels and KL summed over latent
@@ -252,7 +262,7 @@ def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mea
         l1, kl = err.sum(1).mean(), kl_el.sum(1).mean()
     else:
         l1, kl = err.mean(), kl_el.mean()
-    return l1 + beta * kl, l1, kl
+    return l1 + beta * ((kl - kl_target).abs() if kl_target > 0 else kl), l1, kl
 
 
 def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
@@ -517,7 +527,7 @@ class _Run:
             recon, mu, logvar = self.net(xw, logvar_range=cfg.logvar_range)  # (B / K, L), (B / K, D), (B / K, D)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(state.step, self.total_steps) * state.lr_scale
-            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction)
+            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction, cfg.kl_target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorms[inner] = _clip_gradients(model, cfg.grad_clip)

@@ -451,3 +451,18 @@ def test_adams_betas_and_eps_reach_the_optimiser_and_key_the_run(small_survey, t
     for bad in ({"adam_betas": (0.9, 1.0)}, {"adam_betas": (0.9,)}, {"adam_eps": 0.0}, {"adam_eps": float("nan")}):
         with pytest.raises(ValueError, match="adam_"):
             TrainConfig(**bad)
+
+
+def test_a_kl_target_holds_the_kl_term_at_a_capacity():
+    """``kl_target`` C: the loss is L1 + beta |KL - C| (a hand computation on both sides of C),
+    the KL returned is the plain KL, and the default leaves the loss and the run keys as they were."""
+    r, t, m = torch.ones(1, 4), torch.zeros(1, 4), torch.ones(1, 4)
+    mu, lv = torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)  # KL per spectrum = (1 + 4) / 2 = 2.5
+    for target, penalty in ((1.0, 1.5), (4.0, 1.5), (2.5, 0.0)):
+        tot, l1, kl = vae_loss(r, t, m, mu, lv, beta=0.5, reduction="sum", kl_target=target)
+        assert float(kl) == pytest.approx(2.5) and float(l1) == pytest.approx(4.0)
+        assert float(tot) == pytest.approx(4.0 + 0.5 * penalty)
+    assert float(vae_loss(r, t, m, mu, lv, beta=0.5, reduction="sum")[0]) == pytest.approx(4.0 + 0.5 * 2.5)
+    assert "kl_target" not in TrainConfig().to_dict()
+    with pytest.raises(ValueError, match="kl_target"):
+        TrainConfig(kl_target=-1.0)
