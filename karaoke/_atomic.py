@@ -108,14 +108,12 @@ def write_text(path, text: str) -> Path:
 
 def write_json(path, obj, indent: int | None = 1) -> Path:
     """``obj`` as strict JSON (NaN and inf become ``null``), atomically."""
-
     return write_text(path, json.dumps(json_safe(obj), indent=indent, allow_nan=False))
 
 
 def json_safe(obj):
     """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN/inf -> None,
     numpy scalars and arrays -> Python numbers and lists."""
-
     import numpy as np
 
     if isinstance(obj, dict):
@@ -133,7 +131,6 @@ def json_safe(obj):
 
 def write_csv(path, rows: list[dict], fieldnames=None) -> Path:
     """Rows (dicts) as CSV; ``fieldnames`` default to the first row's keys."""
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(fieldnames or rows[0]))
     w.writeheader()
@@ -148,7 +145,6 @@ def sha256sum(path) -> str:
     ----------
     path : path
     """
-
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

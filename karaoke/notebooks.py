@@ -37,7 +37,6 @@ def notebook_parameters(src: Path) -> dict:
     dict
         Name -> value (empty when the notebook has no parameters cell).
     """
-
     import jupytext
 
     for cell in jupytext.read(src).cells:
@@ -215,7 +214,6 @@ def report_claims(scale: str, seconds: float, failed=()) -> Path:
     ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims` on the tables
     the notebooks wrote; a claim whose notebook did not run is left undecided), and the run's
     time and machine to ``figures/run_<scale>.csv``."""
-
     from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import figure_claims
     from karaoke.evaluation.sweeps import figure_tables

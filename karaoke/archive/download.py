@@ -262,7 +262,6 @@ def list_sdss_exposures(
     ValueError
         If the plate directory does not exist or lists no frame of that camera.
     """
-
     url = sdss_plate_url(plate, run2d, base_url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:

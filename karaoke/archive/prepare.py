@@ -243,7 +243,6 @@ def prepare_collection(
 def worker_init(parent_pid: int):
     """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit as soon as
     the parent is gone, even if it was killed with SIGKILL (no orphans holding memory)."""
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:  # Linux: the kernel delivers SIGKILL when the parent dies
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -79,7 +79,6 @@ def product_names(files) -> dict:
     dict
         ``{Path(input): product file name}``.
     """
-
     files = [Path(f) for f in files]
 
     def stem(f):

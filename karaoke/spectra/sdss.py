@@ -151,7 +151,6 @@ def sdss_survey(folder, camera: str = "r1", grid: Grid | None = None, progress: 
     failures : list of (file name, reason)
         Frames that could not be used (the batch goes on past them).
     """
-
     from tqdm.auto import tqdm
 
     from karaoke.spectra.survey import Survey

@@ -141,7 +141,6 @@ def h2o_lines():
 
 def _h2o_table():
     """The H2O line table shipped as package data (ECSV with units and provenance)."""
-
     return files("karaoke.synth").joinpath("data", H2O_TABLE)
 
 
@@ -155,7 +154,6 @@ H2O_TABLE = "h2o_lines.ecsv"
 def model_fingerprint() -> str:
     """Short digest of the telluric model (its version and the bytes of the H2O table file), so
     that cached synthetic surveys are regenerated when the physics behind them changes."""
-
     blob = f"{TELLURIC_MODEL_VERSION}\n".encode() + _h2o_table().read_bytes()
     return hashlib.sha256(blob).hexdigest()[:8]
 

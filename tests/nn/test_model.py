@@ -162,4 +162,3 @@ def test_the_output_stencil_is_the_plain_convolution_gradients_included():
         for k, ref in grads[1].items():
             err = float((grads[0][k] - ref).norm() / ref.norm())
             assert err <= rtol, (k, dtype, err)
-    net.float()
