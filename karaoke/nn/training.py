@@ -56,6 +56,7 @@ _LATER_FIELDS = {
     "adam_betas": [0.9, 0.999],
     "adam_eps": 1e-8,
     "kl_target": 0.0,
+    "kl_free": 0.0,
 }
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
@@ -112,6 +113,13 @@ class TrainConfig:
     L1 + beta |KL - kl_target| (Burgess et al. 2018, "Understanding disentangling in beta-VAE"),
     so the bottleneck carries about that many nats (per spectrum with ``loss_reduction="sum"``)
     however far the training has converged; ``kl_weight`` is then how firmly. 0: L1 + beta KL.
+
+    ``kl_free`` > 0 is a floor of "free" nats (Kingma et al. 2016, "Improved variational
+    inference with inverse autoregressive flow"): the loss is L1 + beta max(KL, kl_free), so below
+    the floor the KL term does not pull the code towards the prior at all. It is a guard against
+    the early partial collapse in which the KL weight's warm-up squeezes the bottleneck to a few
+    tens of nats before the decoder can use them (such runs converge slowly, and their whitened
+    Qs is the worst); above the floor the loss is the usual one. 0: no floor.
     """
 
     max_velocity: float = 30.0
@@ -134,6 +142,7 @@ class TrainConfig:
     adam_betas: tuple = (0.9, 0.999)
     adam_eps: float = 1e-8
     kl_target: float = 0.0
+    kl_free: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -152,6 +161,10 @@ class TrainConfig:
             raise ValueError(f"adam_eps must be a finite number > 0, got {self.adam_eps!r}")
         if not (self.kl_target >= 0 and math.isfinite(self.kl_target)):
             raise ValueError(f"kl_target must be a finite number of nats >= 0 (0: none), got {self.kl_target!r}")
+        if not (self.kl_free >= 0 and math.isfinite(self.kl_free)):
+            raise ValueError(f"kl_free must be a finite number of nats >= 0 (0: none), got {self.kl_free!r}")
+        if self.kl_free > 0 and self.kl_target > 0:
+            raise ValueError("kl_free and kl_target are two forms of the KL term: set one of them")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
             raise ValueError("kl_warmup must be (start, end) with start <= end")
         if self.loss_reduction not in LOSS_REDUCTIONS:
@@ -240,9 +253,12 @@ def pick_device(device: str | None = "auto") -> torch.device:
     return dev
 
 
-def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mean", kl_target: float = 0.0):
-    """Masked L1 + beta * KL (or beta * |KL - kl_target| when ``kl_target`` > 0: a capacity,
-    :class:`TrainConfig`); returns (total, l1, kl) tensors.
+def vae_loss(
+    recon, target, mask, mu, logvar, beta: float, reduction: str = "mean", kl_target: float = 0.0, kl_free: float = 0.0
+):
+    """Masked L1 + beta * KL (or beta * |KL - kl_target| when ``kl_target`` > 0: a capacity; or
+    beta * max(KL, kl_free) when ``kl_free`` > 0: free nats; :class:`TrainConfig`); returns
+    (total, l1, kl) tensors, ``kl`` the KL itself.
 
     ``reduction="mean"``: L1 averaged over all pixels, KL over all latent dimensions (the
     authors' script). ``"sum"``: per spectrum, L1 summed over pixels and KL summed over latent
@@ -262,7 +278,13 @@ def vae_loss(recon, target, mask, mu, logvar, beta: float, reduction: str = "mea
         l1, kl = err.sum(1).mean(), kl_el.sum(1).mean()
     else:
         l1, kl = err.mean(), kl_el.mean()
-    return l1 + beta * ((kl - kl_target).abs() if kl_target > 0 else kl), l1, kl
+    if kl_target > 0:
+        term = (kl - kl_target).abs()
+    elif kl_free > 0:
+        term = kl.clamp(min=kl_free)  # no gradient below the floor
+    else:
+        term = kl
+    return l1 + beta * term, l1, kl
 
 
 def run_key(model_config: ModelConfig, train_config: TrainConfig, data_hash: str) -> str:
@@ -527,7 +549,9 @@ class _Run:
             recon, mu, logvar = self.net(xw, logvar_range=cfg.logvar_range)  # (B / K, L), (B / K, D), (B / K, D)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(state.step, self.total_steps) * state.lr_scale
-            loss, l1, kl = vae_loss(recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction, cfg.kl_target)
+            loss, l1, kl = vae_loss(
+                recon, xw, mw, mu, logvar, cfg.beta(state.step), cfg.loss_reduction, cfg.kl_target, cfg.kl_free
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorms[inner] = _clip_gradients(model, cfg.grad_clip)

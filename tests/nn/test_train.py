@@ -466,3 +466,22 @@ def test_a_kl_target_holds_the_kl_term_at_a_capacity():
     assert "kl_target" not in TrainConfig().to_dict()
     with pytest.raises(ValueError, match="kl_target"):
         TrainConfig(kl_target=-1.0)
+
+
+def test_kl_free_nats_take_the_kl_terms_pull_away_below_the_floor():
+    """``kl_free`` F: the loss is L1 + beta max(KL, F) (a hand computation on both sides of F); below
+    the floor the code's gradient comes from the L1 alone (zero here), above it the KL's pull is the
+    plain one; the default leaves the run keys as they were, and the two KL forms exclude each other."""
+    r, t, m = torch.ones(1, 4), torch.zeros(1, 4), torch.ones(1, 4)
+    for floor, term in ((4.0, 4.0), (1.0, 2.5)):
+        mu, lv = torch.tensor([[1.0, 2.0]], requires_grad=True), torch.zeros(1, 2)  # KL = 2.5
+        tot, l1, kl = vae_loss(r, t, m, mu, lv, beta=0.5, reduction="sum", kl_free=floor)
+        assert float(kl) == pytest.approx(2.5) and float(tot) == pytest.approx(4.0 + 0.5 * term)
+        tot.backward()
+        expected = [0.0, 0.0] if floor > 2.5 else [0.5 * 1.0, 0.5 * 2.0]  # d(beta KL)/d mu = beta mu
+        assert mu.grad[0].tolist() == pytest.approx(expected)
+    assert "kl_free" not in TrainConfig().to_dict()
+    assert TrainConfig(kl_free=60.0).to_dict()["kl_free"] == 60.0
+    for bad in ({"kl_free": -1.0}, {"kl_free": float("inf")}, {"kl_free": 10.0, "kl_target": 80.0}):
+        with pytest.raises(ValueError, match="kl_free"):
+            TrainConfig(**bad)
