@@ -90,6 +90,11 @@ TRIALS = {
     # beta2 0.999, 1.0 lr at 0.99, 0.46 lr at 0.95 (a spike in one gradient moves its weight less)
     "beta2-0.99": {"adam_betas": (0.9, 0.99)},
     "beta2-0.95": {"adam_betas": (0.9, 0.95)},
+    # free nats: below the floor the KL term does not pull, against the early partial collapse
+    # (the warm-up squeezing the code to 20-30 nats) after which a run converges slowly
+    "free-40": {"kl_free": 40.0},
+    "free-60": {"kl_free": 60.0},
+    "free-60-kl0.04": {"kl_free": 60.0, "kl_weight": 0.04},
 }
 RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
 
