@@ -38,6 +38,8 @@ FAMILIES = {
     ),
 }
 SMOKE = {"smoke, KL weight": ("ci", [{"kl_weight": w, "epochs": 1} for w in (0.03, 1.0)])}
+#: The scores of each network (:data:`karaoke.evaluation.METRICS` names): exact, then estimated.
+COLUMNS = ("Qt", "Qs", "leakage", "stellar_response", "leakage_est", "stellar_response_est")
 
 
 def label(point: dict) -> str:
@@ -48,43 +50,18 @@ def label(point: dict) -> str:
     return f"KL {point['kl_weight']:g}"
 
 
-def score(family, labels, models, test, norm, rows_idx) -> list[dict]:
+def family_rows(family, labels, models, test, norm, rows_idx) -> list[dict]:
     """Exact and estimated responses, Qt, Qs of each network of one family; the two picks."""
+    from karaoke.evaluation import score
     from karaoke.evaluation.bottleneck import star_ids, survey_templates
-    from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
-    from karaoke.evaluation.truthfree import RANK_CONFIG, self_responses
 
     templates, _ = survey_templates(norm, rows_idx)
     rows = []
     for lab, m in zip(labels, models):
-        recon = m.reconstruct(test.flux)
-        ev = evaluate_reconstruction(
-            recon, test.flux, test.wave, test.transmission, stellar=test.stellar, pixmask=test.pixel_mask()
+        s = score(
+            m, test, truth="exact", templates=templates, star_id=star_ids(test, False), pixmask=test.pixel_mask()
         ).summary()
-        lk, st = line_responses(m.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
-        lk2, st2 = self_responses(
-            m.reconstruct,
-            test.flux,
-            test.wave,
-            test.meta["berv"],
-            star_ids(test, False),
-            RANK_CONFIG,
-            recon=recon,
-            templates=templates,
-            mask=test.pixel_mask(),
-        )
-        rows.append(
-            {
-                "family": family,
-                "network": lab,
-                "Qt": ev["Qt"],
-                "Qs": ev["Qs"],
-                "leakage": float(np.nanmedian(lk)),
-                "stellar_response": float(np.nanmedian(st)),
-                "leakage_est": float(np.nanmedian(lk2)),
-                "stellar_response_est": float(np.nanmedian(st2)),
-            }
-        )
+        rows.append({"family": family, "network": lab, **{k: s[k] for k in COLUMNS}})
     mark(rows)
     return rows
 
@@ -96,8 +73,8 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
     (:func:`karaoke.archive.realdata.telluric_reference`), Qt and Qs against the paper's
     pseudo-truth; the stellar response has no reference here (NaN)."""
     from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training, load_alpha_cen_b, telluric_reference
-    from karaoke.evaluation.metrics import evaluate_reconstruction, telluric_leakage
-    from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates, self_responses
+    from karaoke.evaluation import score
+    from karaoke.evaluation.truthfree import RANK_CONFIG, line_templates
     from karaoke.nn.training import train_cached
     from karaoke.presets import get_preset, preset_survey
 
@@ -119,30 +96,12 @@ def alpha_cen_b_rows(preset_name: str) -> list[dict]:
     templates = line_templates(real.flux, real.wave, real.meta["berv"], star, RANK_CONFIG, mask=real.pixel_mask())
     rows = []
     for lab, m in nets.items():
-        recon = m.reconstruct(real.flux)
-        ev = evaluate_reconstruction(recon, real.flux, real.wave, ref, pixmask=real.pixel_mask()).summary()
-        lk = telluric_leakage(m.reconstruct, real.flux, real.wave, ref, RANK_CONFIG, recon=recon)
-        lk2, st2 = self_responses(
-            m.reconstruct,
-            real.flux,
-            real.wave,
-            real.meta["berv"],
-            star,
-            RANK_CONFIG,
-            recon=recon,
-            templates=templates,
-            mask=real.pixel_mask(),
-        )
+        s = score(m, real, transmission=ref, templates=templates, star_id=star, pixmask=real.pixel_mask()).summary()
         rows.append(
             {
                 "family": "alpha Cen B (real)",
                 "network": lab,
-                "Qt": ev["Qt"],
-                "Qs": ev["Qs"],
-                "leakage": float(np.nanmedian(lk)),
-                "stellar_response": float("nan"),
-                "leakage_est": float(np.nanmedian(lk2)),
-                "stellar_response_est": float(np.nanmedian(st2)),
+                **{k: s.get(k, float("nan")) for k in COLUMNS},  # no stellar truth: no stellar response
                 "pick_est": False,
                 "pick_truth": False,
             }
@@ -182,7 +141,7 @@ def independent_rows(work: Path) -> list[dict]:
         norm, _, idx, _ = prepare_training_data(survey, tc)  # the training's own split
         idx = idx[:MAX_RANK_SPECTRA]
         star_ids(norm)
-        out += score(
+        out += family_rows(
             f"independent {name}, KL weight",
             [f"KL {float(r.name[3:]):g}" for r in runs],
             models,
@@ -214,13 +173,15 @@ def main(argv=None) -> int:
         _, idx = presets.split_indices(norm, preset)
         idx = idx[: len(test)]
         models = presets.preset_models(preset, [{"velocity": 30.0, **pt} for pt in points], survey=survey)
-        rows += score(family, [label(pt) for pt in points], models, test, norm, idx)
+        rows += family_rows(family, [label(pt) for pt in points], models, test, norm, idx)
     if a.independent:
         rows += independent_rows(a.independent)
     if not a.smoke:
         rows += alpha_cen_b_rows("regime")
     keys = ("Qt", "Qs", "leakage", "stellar_response", "leakage_est", "stellar_response_est")
-    print(f"{'family':>24} {'network':>11} {'Qt':>5} {'Qs':>5} {'leak':>5} {'star':>5} {'leak~':>5} {'star~':>5}  pick")
+    print(
+        f"{'family':>24} {'network':>11} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'star':>5} {'leak~':>5} {'star~':>5}  pick"
+    )
     for r in rows:
         picks = ("est " if r["pick_est"] else "") + ("truth" if r["pick_truth"] else "")
         print(f"{r['family']:>24} {r['network']:>11} " + " ".join(f"{r[k]:5.2f}" for k in keys) + f"  {picks}")

@@ -48,13 +48,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     rows, tests = [], {}
     print(
-        f"{'window':>10} {'KL':>5} {'network':>12} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} "
+        f"{'window':>10} {'KL':>5} {'network':>12} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'stellar':>7} {'static':>6} "
         f"{'train s':>7}"
     )
     for name, kl, n in POINTS:
         base = presets.get_preset(name)
         preset = dataclasses.replace(
-            base, name=f"{name}-kl{kl:g}", train=base.train.replace(kl_weight=kl, epochs=EPOCHS)
+            base, name=f"{name}-kl{kl:g}", train=base.train.at_kl_weight(kl).replace(epochs=EPOCHS)
         )
         survey = presets.preset_survey(preset)
         if name not in tests:
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
             "network": label,
             "Qt": f"{s['Qt']:.2f}",
             "Qs": f"{s['Qs']:.2f}",
-            "leak": f"{s['leak']:.2f}",
+            "leakage": f"{s['leakage']:.2f}",
             "stellar_response": f"{s['stellar_response']:.2f}",
             "static_pattern": f"{s['static_pattern']:.2f}",
             "preset_default": kl == base.train.kl_weight,
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         }
         rows.append(row)
         print(
-            f"{window:>10} {kl:5g} {label:>12} {row['Qt']:>5} {row['Qs']:>5} {row['leak']:>5} "
+            f"{window:>10} {kl:5g} {label:>12} {row['Qt']:>5} {row['Qs']:>5} {row['leakage']:>5} "
             f"{row['stellar_response']:>7} {row['static_pattern']:>6} {row['train_seconds']:7d}",
             flush=True,
         )

@@ -114,7 +114,7 @@ def main(argv=None):
         rows.append(
             {
                 "network": label,
-                **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")},
                 "epochs": epochs,
                 "steps": steps,
                 "kl_weight_reached": f"{beta:.3f}",
@@ -128,7 +128,7 @@ def main(argv=None):
         )
         r = rows[-1]
         print(
-            f"{label:>16}: Qt {r['Qt']} Qs {r['Qs']} leak {r['leak']} stellar {r['stellar_response']} static "
+            f"{label:>16}: Qt {r['Qt']} Qs {r['Qs']} leak {r['leakage']} stellar {r['stellar_response']} static "
             f"{r['static_pattern']} ({steps} steps, KL weight {beta:.3f}, {r['train_s']} s)",
             flush=True,
         )

@@ -73,28 +73,30 @@ VELOCITIES = (30.0, 0.0)
 DIVERGED = "diverged.txt"
 
 
-#: The recipes as they were before the collapse guard, the O2 window's gradient clipping and
-#: Adam's beta2 of 0.95 (``--recipe baseline``): TrainConfig overrides per preset.
+#: The recipes as they were before the collapse guard, the O2 window's gradient clipping, Adam's
+#: beta2 of 0.95 and the free nats (``--recipe baseline``): TrainConfig overrides per preset.
 BASELINE = {
-    "regime": {"guard_rise": 0.0, "grad_clip": 0.0, "adam_betas": (0.9, 0.999)},
+    "regime": {"guard_rise": 0.0, "grad_clip": 0.0, "adam_betas": (0.9, 0.999), "kl_weight": 0.03, "kl_free": 0.0},
     "regime-h2o": {"guard_rise": 0.0, "grad_clip": 2e4, "adam_betas": (0.9, 0.999)},
 }
 
 
 #: Candidate recipes measured against the preset's (``--recipe NAME``): TrainConfig overrides on
-#: top of the preset's recipe.
+#: top of the preset's recipe, each stating every field in which it differs from today's recipe,
+#: so that a name keeps meaning the recipe that was measured under it.
+_BEFORE_FREE_NATS = {"kl_weight": 0.03, "kl_free": 0.0}
 TRIALS = {
     # the guarded recipe: clipping and the collapse guard, Adam's default beta2
-    "guarded": {"adam_betas": (0.9, 0.999)},
+    "guarded": {"adam_betas": (0.9, 0.999), **_BEFORE_FREE_NATS},
     # Adam's update is bounded by ~lr (1 - beta1) / sqrt(1 - beta2) per parameter: 3.2 lr at
     # beta2 0.999, 1.0 lr at 0.99, 0.46 lr at 0.95 (a spike in one gradient moves its weight less)
-    "beta2-0.99": {"adam_betas": (0.9, 0.99)},
-    "beta2-0.95": {"adam_betas": (0.9, 0.95)},
+    "beta2-0.99": {"adam_betas": (0.9, 0.99), **_BEFORE_FREE_NATS},
+    "beta2-0.95": dict(_BEFORE_FREE_NATS),
     # free nats: below the floor the KL term does not pull, against the early partial collapse
     # (the warm-up squeezing the code to 20-30 nats) after which a run converges slowly
-    "free-40": {"kl_free": 40.0},
-    "free-60": {"kl_free": 60.0},
-    "free-60-kl0.04": {"kl_free": 60.0, "kl_weight": 0.04},
+    "free-40": {"kl_weight": 0.03, "kl_free": 40.0},
+    "free-60": {"kl_weight": 0.03, "kl_free": 60.0},
+    "free-60-kl0.04": {"kl_free": 60.0, "kl_weight": 0.04},  # the recipe (CONVERGED) today
 }
 RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
 

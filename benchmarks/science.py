@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     dev, date = device_name(), datetime.date.today().isoformat()
     rows = []
     print(f"preset {a.preset}: {len(test)} held-out spectra; {dev}; {date}", flush=True)
-    print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
+    print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
     held = {}
     points = [{"velocity": n, "seed": seed} for seed in a.seeds for n in (30.0, 0.0)]
     models = iter(presets.preset_models(a.preset, points, survey=survey, device=a.device))  # side by side
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
                 {
                     "network": label,
                     "seed": seed,
-                    **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                    **{k: f"{s[k]:.2f}" for k in ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")},
                     "preset": a.preset,
                     "device": trained_on(model, dev),
                     "date": date,
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             )
             r = rows[-1]
             print(
-                f"{label:>16} {seed:4d} {r['Qt']:>5} {r['Qs']:>5} {r['leak']:>5} {r['stellar_response']:>7} "
+                f"{label:>16} {seed:4d} {r['Qt']:>5} {r['Qs']:>5} {r['leakage']:>5} {r['stellar_response']:>7} "
                 f"{r['static_pattern']:>6} {secs:8.0f}",
                 flush=True,
             )

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 POINTS = [{"velocity": 30.0}, {"velocity": 0.0}, {"velocity": 30.0, "variational": False}]
-METRICS = ("Qt", "Qs", "leak", "stellar_response", "static_pattern")
+METRICS = ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")
 
 
 def _runs(scale: str, seeds, threads: int | None) -> list[dict]:

@@ -59,7 +59,9 @@ def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsy
 
     monkeypatch.setenv("KARAOKE_FIGURES", str(tmp_path))
     with open(tmp_path / "table_primary_metrics.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["method", "truth", "Qt", "Qs", "leak", "stellar_response", "static_pattern"])
+        w = csv.DictWriter(
+            fh, fieldnames=["method", "truth", "Qt", "Qs", "leakage", "stellar_response", "static_pattern"]
+        )
         w.writeheader()
         w.writerow(
             {
@@ -67,7 +69,7 @@ def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsy
                 "truth": "exact",
                 "Qt": 0.3,
                 "Qs": 0.5,
-                "leak": 0.1,
+                "leakage": 0.1,
                 "stellar_response": 0.8,
                 "static_pattern": 0.05,
             }
@@ -78,7 +80,7 @@ def test_the_runner_reports_the_claims_and_its_time(tmp_path, monkeypatch, capsy
                 "truth": "exact",
                 "Qt": 0.9,
                 "Qs": 0.3,
-                "leak": 0.3,
+                "leakage": 0.3,
                 "stellar_response": 0.8,
                 "static_pattern": 0.5,
             }

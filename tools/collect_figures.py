@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                 {
                     "figure": fig,
                     "network": label(k),
-                    **{m: f"{s[m]:.2f}" for m in ("Qt", "Qs", "leak", "stellar_response", "static_pattern")},
+                    **{m: f"{s[m]:.2f}" for m in ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")},
                 }
             )
     write_csv(out / f"figures_{a.scale}_sweeps.csv", rows)

@@ -40,7 +40,6 @@ BLOCK = re.compile(
 #: The files rendered, relative to the project root.
 FILES = ("README.md", "docs/results.md")
 HEADERS = {
-    "leak": "leakage",
     "stellar_response": "stellar response",
     "static_pattern": "static",
     "train_seconds": "train s",

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         (s,) = summarise(score_model(model, test, label=label))
         rows.append((label, s, hist[-1]["val_l1"], secs))
         print(
-            f"{label:>12} Qt {s['Qt']:.2f} Qs {s['Qs']:.2f} leak {s['leak']:.2f} stellar "
+            f"{label:>12} Qt {s['Qt']:.2f} Qs {s['Qs']:.2f} leak {s['leakage']:.2f} stellar "
             f"{s['stellar_response']:.2f} static {s['static_pattern']:.2f} val L1 {hist[-1]['val_l1']:.4f} "
             f"({secs:.0f} s)",
             flush=True,

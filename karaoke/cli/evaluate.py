@@ -44,7 +44,7 @@ def add_parser(cmd, presets, default_preset):
 
 
 def run(a):
-    from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses
+    from karaoke.evaluation.scoring import METRICS, score
     from karaoke.nn.checkpoint import load_model
     from karaoke.nn.training import normalised_once
     from karaoke.products.modelinfo import check_survey_matches_model
@@ -80,7 +80,6 @@ def run(a):
         idx = np.arange(len(norm))
     idx = idx[: a.max_spectra] if a.max_spectra else idx
     sub = norm.subset(idx)
-    recon = model.reconstruct(sub.flux)
     out = {
         "n_spectra": int(len(sub)),
         "held_out": bool(held_out),
@@ -88,50 +87,32 @@ def run(a):
         "run": str(a.run),
         "survey": str(a.survey),
     }
-    if sub.transmission is not None:
-        truth = None if a.pseudo_truth else sub.stellar
-        ev = evaluate_reconstruction(
-            recon, sub.flux, sub.wave, sub.transmission, stellar=truth, pixmask=sub.pixel_mask()
-        )
-        out.update(
-            {k: round(ev.summary()[k], 4) for k in ("Qt", "Qs", "Qt_mean", "Qs_mean")},
-            truth="pseudo-truth" if truth is None else "exact",
-        )
-        if sub.stellar is not None:  # exact truth at hand: how the output responds to each kind of line
-            leak, star = line_responses(
-                model.reconstruct, sub.flux, sub.wave, sub.transmission, sub.stellar, recon=recon
-            )
-            out.update(
-                leakage=round(float(np.nanmedian(leak)), 4), stellar_response=round(float(np.nanmedian(star)), 4)
-            )
-    if not truth_free:
-        out["truth_free_skipped"] = why
-    else:  # the same responses estimated from the spectra, their BERVs and stars alone
-        from karaoke.evaluation.truthfree import RANK_CONFIG, self_responses
-
+    templates = None
+    if truth_free:  # the responses estimated from the spectra, their BERVs and stars alone
         try:
             templates, _ = survey_templates(norm, idx)
         except ValueError as exc:  # e.g. too narrow a BERV range to tell the lines apart
             if sub.transmission is None:
                 raise ValueError(f"{a.survey}: {exc}") from None
-            out["truth_free_skipped"] = str(exc)
-        else:
-            leak, star = self_responses(
-                model.reconstruct,
-                sub.flux,
-                sub.wave,
-                sub.meta["berv"],
-                star_ids(sub, check_span=False),
-                RANK_CONFIG,
-                recon=recon,
-                templates=templates,
-                mask=sub.pixel_mask(),
-                chunk=16,
-            )  # a network: each spectrum on its own
-            out.update(
-                leakage_est=round(float(np.nanmedian(leak)), 4),
-                stellar_response_est=round(float(np.nanmedian(star)), 4),
-            )
+            why = str(exc)
+    scores = score(
+        model,
+        sub,
+        truth="pseudo" if a.pseudo_truth else "auto",
+        templates=templates,
+        star_id=None if templates is None else star_ids(sub, check_span=False),
+        pixmask=sub.pixel_mask(),
+        chunk=16,  # a network: each spectrum on its own
+    )
+    summary = scores.summary()
+    if scores.Qt is not None:
+        out.update(
+            {k: round(summary[k], 4) for k in ("Qt", "Qs", "Qt_mean", "Qs_mean")},
+            truth="pseudo-truth" if scores.truth == "pseudo" else "exact",
+        )
+    out.update({k: round(summary[k], 4) for k in METRICS if k in summary and not k.startswith(("Qt", "Qs"))})
+    if templates is None:
+        out["truth_free_skipped"] = why
     out["partial_model"] = bool(meta.get("partial"))
     _print_json(out)
     return 0

@@ -64,7 +64,7 @@ def add_parser(cmd, presets, default_preset):
         nargs="+",
         default=None,
         metavar="W",
-        help="KL weights tried by --kl-weight auto (default: the preset's, 0.03 0.3 1.0)",
+        help="KL weights tried by --kl-weight auto (default: the preset's, 0.04 0.3 1.0)",
     )
     t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     t.add_argument("--batch-size", type=int, default=None, help="spectra per step (default: the preset's)")
@@ -163,11 +163,11 @@ def run(a):
             choice = train_kl_ladder(
                 survey, mc, tc, a.out, a.kl_ladder or sc.kl_ladder or KL_LADDER, device=a.device, progress=not a.quiet
             )
-            tc = tc.replace(kl_weight=choice["chosen"])
+            tc = tc.at_kl_weight(choice["chosen"])
             report["kl_choice"] = choice
         else:
             if kl_weight is not None and not a.ae:
-                tc = tc.replace(kl_weight=kl_weight)
+                tc = tc.at_kl_weight(kl_weight)
             train(survey, mc, tc, a.out, device=a.device, progress=not a.quiet)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(

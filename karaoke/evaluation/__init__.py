@@ -8,8 +8,10 @@ Layer 5 (above :mod:`karaoke.presets`):
   spectrum (in the spirit of wobble);
 * :mod:`karaoke.evaluation.telluric_fit` -- a line-by-line telluric fit (in the spirit of molecfit);
 * :mod:`karaoke.evaluation.claims` -- the paper's claims as thresholds, read by the tests and benchmarks;
-* :mod:`karaoke.evaluation.sweeps` -- :func:`score_model`, the one scoring path used by the
-  sweeps, notebooks, CLI, tools and tests, and the velocity/latent/AE sweeps of Figs. 7-9;
+* :mod:`karaoke.evaluation.scoring` -- :func:`score`, the one scoring path (a :class:`Scores`
+  in one metric vocabulary) used by the CLI, the notebooks, the benchmarks and the tests;
+* :mod:`karaoke.evaluation.sweeps` -- the velocity/latent/AE sweeps of Figs. 7-9, and
+  :func:`score_model` (a network's :func:`score` as table rows);
 * :mod:`karaoke.evaluation.truthfree` -- the telluric leakage and stellar response estimated
   from the spectra, their BERVs and star identifiers alone (archives have no truth);
 * :mod:`karaoke.evaluation.bottleneck` -- the KL weight chosen with them
@@ -29,7 +31,9 @@ from karaoke.evaluation.metrics import (
     static_telluric_pattern,
     telluric_leakage,
     transmission_rms,
+    truth_spectra,
 )
+from karaoke.evaluation.scoring import METRICS, Scores, score
 from karaoke.evaluation.sweeps import read_table, run_sweep, score_model, summarise, write_table
 from karaoke.evaluation.telluric_fit import fit_transmission
 from karaoke.evaluation.truthfree import line_templates, rank_networks, self_responses
@@ -48,6 +52,10 @@ __all__ = [
     "static_telluric_pattern",
     "telluric_leakage",
     "transmission_rms",
+    "truth_spectra",
+    "METRICS",
+    "Scores",
+    "score",
     "read_table",
     "run_sweep",
     "score_model",

@@ -10,7 +10,7 @@ both estimated from the spectra, their BERVs and star identifiers alone).
 
 Layout of the output folder ``OUT``::
 
-    OUT/kl-0.03/  OUT/kl-0.3/  OUT/kl-1/   one run folder per weight (each resumable)
+    OUT/kl-0.04/  OUT/kl-0.3/  OUT/kl-1/   one run folder per weight (each resumable)
     OUT/choice.json                        the ranking, the weights tried, the chosen one
     OUT/model.pt, run.json, history.csv    copies of the chosen run (``karaoke evaluate OUT``)
 """
@@ -200,8 +200,7 @@ def ladder_jobs(survey, model_config, train_config, kl_weights=KL_LADDER) -> lis
     list of (Survey, ModelConfig, TrainConfig)
     """
     return [
-        (survey, model_config, train_config.replace(kl_weight=w))
-        for w in _ladder_weights(survey, model_config, kl_weights)
+        (survey, model_config, train_config.at_kl_weight(w)) for w in _ladder_weights(survey, model_config, kl_weights)
     ]
 
 
@@ -263,7 +262,8 @@ def train_kl_ladder(
     survey : Survey
         Topocentric spectra with ``meta['berv']`` (km/s) and ``meta['star_id']`` (or ``object``).
     model_config, train_config : ModelConfig, TrainConfig
-        The recipe; only ``kl_weight`` changes between the networks (a VAE's).
+        The recipe; only ``kl_weight`` changes between the networks (a VAE's), and rungs above
+        the recipe's weight drop its free nats (:meth:`~karaoke.nn.training.TrainConfig.at_kl_weight`).
     out : path
         Output folder (layout in the module docstring). Re-running resumes or skips the weights
         already trained.
@@ -293,9 +293,7 @@ def train_kl_ladder(
     out = check_output_dir(out, "output folder")
 
     def fit(w):
-        train(
-            survey, model_config, train_config.replace(kl_weight=w), out / _folder(w), device=device, progress=progress
-        )
+        train(survey, model_config, train_config.at_kl_weight(w), out / _folder(w), device=device, progress=progress)
         return load_model(out / _folder(w) / "model.pt")
 
     models, diverged = _train_each(weights, fit, out)

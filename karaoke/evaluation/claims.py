@@ -99,7 +99,7 @@ FIGURE_CLAIMS = (
         "Fig. 8",
         "the AE keeps more tellurics than the VAE (Qt and leakage)",
         "variational",
-        lambda m: m[True]["Qt"] < m[False]["Qt"] and m[True]["leak"] < m[False]["leak"],
+        lambda m: m[True]["Qt"] < m[False]["Qt"] and m[True]["leakage"] < m[False]["leakage"],
     ),
     FigureClaim(
         "small_latent_loses_stars",

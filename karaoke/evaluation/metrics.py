@@ -171,6 +171,35 @@ class Evaluation:
         }
 
 
+def _truth(flux, step, transmission, stellar, cfg):
+    """(S~ (N, L), high-passed telluric profile (N, L)) of :func:`truth_spectra`."""
+    trans = np.broadcast_to(_rows(transmission), flux.shape)
+    profile = telluric_profile(trans, step, cfg)
+    if stellar is not None:
+        slow = trans / np.where(profile > 0, profile, 1.0)  # continuum part of the transmission
+        return _rows(stellar) * slow, profile
+    return pseudo_truth(flux, profile, cfg), profile
+
+
+def truth_spectra(flux, wave, transmission, stellar=None, cfg: MetricConfig = MetricConfig()) -> np.ndarray:
+    """The telluric-free spectra S~ that Qt and Qs compare a reconstruction with.
+
+    Parameters
+    ----------
+    flux, wave, transmission, stellar, cfg
+        As in :func:`evaluate_reconstruction`.
+
+    Returns
+    -------
+    ndarray (N, L)
+        ``stellar x continuum(T)`` (the exact truth) where ``stellar`` is given, else the
+        paper's pseudo-truth from ``transmission``; topocentric, on ``wave``.
+    """
+    flux = _rows(flux)
+    step = float(np.median(np.diff(np.asarray(wave, dtype=np.float64))))
+    return _truth(flux, step, transmission, stellar, cfg)[0]
+
+
 def evaluate_reconstruction(
     recon, flux, wave, transmission, stellar=None, pixmask=None, cfg: MetricConfig = MetricConfig(), roi=None
 ) -> Evaluation:
@@ -198,14 +227,8 @@ def evaluate_reconstruction(
     flux = _rows(flux)
     wave = np.asarray(wave, dtype=np.float64)
     step = float(np.median(np.diff(wave)))
-    trans = np.broadcast_to(_rows(transmission), flux.shape)
-    profile = telluric_profile(trans, step, cfg)
+    truth, profile = _truth(flux, step, transmission, stellar, cfg)
     tmask = telluric_mask(profile, cfg)
-    if stellar is not None:
-        slow = trans / np.where(profile > 0, profile, 1.0)  # continuum part of the transmission
-        truth = _rows(stellar) * slow
-    else:
-        truth = pseudo_truth(flux, profile, cfg)
     cont = continuum_estimate(truth, step, cfg)
     roi = roi or cfg.roi
     rm = roi_mask(wave, roi)

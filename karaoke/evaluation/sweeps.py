@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from karaoke._atomic import write_csv
-from karaoke.evaluation.metrics import evaluate_reconstruction, line_responses, static_telluric_pattern
-from karaoke.presets import heldout, preset_models, preset_survey
+from karaoke.evaluation.scoring import score
+from karaoke.presets import Point, heldout, preset_models, preset_survey
 
 
 def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
-    kind = "VAE" if variational else "AE"
-    v = "topo" if velocity == 0 else f"V{velocity:g}"
-    return f"{kind}-{v}-d{latent_dim}"
+    """:attr:`karaoke.presets.Point.label` of a point given by its fields."""
+    return Point(velocity, latent_dim, variational).label
 
 
 def run_sweep(
@@ -30,9 +29,8 @@ def run_sweep(
     ----------
     scale : str or Preset
         Preset (a name of :data:`karaoke.presets.PRESETS` or a :class:`karaoke.presets.Preset`).
-    points : iterable of dict
-        Each with ``velocity`` (km/s), ``latent_dim`` and ``variational`` (defaults 30, 128, True)
-        and optionally ``kl_weight`` and ``seed`` (training seed).
+    points : iterable of Point or dict
+        The networks (:class:`karaoke.presets.Point`), e.g. ``Point(velocity=5.0)``.
     progress : bool
         Show training progress.
     workers : int, optional
@@ -45,29 +43,27 @@ def run_sweep(
     rows : list of dict
         ``label, velocity, latent_dim, variational, kl_weight, spectrum, star_id, Qt, Qs`` per
         held-out spectrum (exact truth of the synthetic survey), ``Qt_pseudo, Qs_pseudo``
-        against the paper's pseudo-truth, ``leak``, ``stellar_response``
+        against the paper's pseudo-truth, ``leakage``, ``stellar_response``
         (:func:`karaoke.evaluation.metrics.line_responses`) and the network's ``static_pattern``
         (:func:`karaoke.evaluation.metrics.static_telluric_pattern`, one value per network).
     """
     survey = preset_survey(scale)
     test, _ = heldout(survey, scale)
-    points = [
-        {k: v for k, v in p.items() if k in ("velocity", "latent_dim", "variational", "kl_weight", "seed")}
-        for p in points
-    ]
+    points = [Point.of(p) for p in points]
     models = preset_models(scale, points, survey=survey, progress=progress, workers=workers, float_path=float_path)
     rows = []
     for p, model in zip(points, models):
-        v = float(p.get("velocity", 30.0))
-        d = int(p.get("latent_dim", 128))
-        var = bool(p.get("variational", True))
-        rows += score_model(model, test, label=point_label(v, d, var), velocity=v, latent_dim=d, variational=var)
+        rows += score_model(
+            model, test, label=p.label, velocity=p.velocity, latent_dim=p.latent_dim, variational=p.variational
+        )
     return rows
 
 
 def score_model(model, test, **columns) -> list[dict]:
-    """Every metric of one trained network on held-out spectra with exact truth: one row per
-    spectrum (see :func:`run_sweep`); ``columns`` (label, velocity, ...) are copied into each row.
+    """:func:`karaoke.evaluation.scoring.score` of one trained network on held-out spectra with
+    exact truth, as table rows: one per spectrum (see :func:`run_sweep`), with the network's KL
+    weight and seed and the spectrum's index and star; ``columns`` (label, velocity, ...) are
+    copied into each row.
 
     Parameters
     ----------
@@ -79,31 +75,14 @@ def score_model(model, test, **columns) -> list[dict]:
     **columns
         Values copied into every row (``label``, ``velocity``, ...).
     """
-    recon = model.reconstruct(test.flux)
-    ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar)
-    evp = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission)
-    leak, star = line_responses(model.reconstruct, test.flux, test.wave, test.transmission, test.stellar, recon=recon)
-    static = static_telluric_pattern(model.reconstruct, test.flux, test.wave, test.transmission)
     tc = model.meta.saved.get("train_config", {})
     var = bool(columns.get("variational", model.config.variational))
     base = {"kl_weight": float(tc.get("kl_weight", 0.0)) if var else 0.0, "seed": int(tc.get("seed", 0)), **columns}
-    rows = []
-    for i in range(len(test)):
-        rows.append(
-            {
-                **base,
-                "spectrum": int(test.meta["source_index"][i]),
-                "star_id": int(test.meta["star_id"][i]),
-                "Qt": float(ev.qt[i]),
-                "Qs": float(ev.qs[i]),
-                "Qt_pseudo": float(evp.qt[i]),
-                "Qs_pseudo": float(evp.qs[i]),
-                "leak": float(leak[i]),
-                "stellar_response": float(star[i]),
-                "static_pattern": static,
-            }
-        )
-    return rows
+    rows = score(model, test, truth="exact", static=True).rows()
+    return [
+        {**base, "spectrum": int(test.meta["source_index"][i]), "star_id": int(test.meta["star_id"][i]), **r}
+        for i, r in enumerate(rows)
+    ]
 
 
 def summarise(rows, by: str = "label") -> list[dict]:
@@ -137,7 +116,7 @@ def summarise(rows, by: str = "label") -> list[dict]:
                 "Qs": float(np.nanmedian(qs)),
                 "Qt_iqr": float(np.subtract(*np.nanpercentile(qt, [75, 25]))),
                 "Qs_iqr": float(np.subtract(*np.nanpercentile(qs, [75, 25]))),
-                "leak": float(np.nanmedian([float(r.get("leak", np.nan)) for r in rs])),
+                "leakage": float(np.nanmedian([float(r.get("leakage", np.nan)) for r in rs])),
                 "stellar_response": float(np.nanmedian([float(r.get("stellar_response", np.nan)) for r in rs])),
                 "static_pattern": float(np.nanmedian([float(r.get("static_pattern", np.nan)) for r in rs])),
             }
@@ -184,7 +163,7 @@ FIGURE_TABLES = (
     ("variational", "table_fig8_ae_vs_vae.csv", "variational", lambda s: s == "True"),
     ("latent", "table_fig9_compression_sweep.csv", "latent_dim", int),
 )
-_METRICS = ("Qt", "Qs", "leak", "stellar_response", "static_pattern")
+_METRICS = ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")
 
 
 def figure_tables(folder) -> dict:

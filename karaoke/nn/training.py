@@ -211,6 +211,13 @@ class TrainConfig:
     def replace(self, **kw) -> "TrainConfig":
         return replace(self, **kw)
 
+    def at_kl_weight(self, kl_weight: float) -> "TrainConfig":
+        """This recipe with another KL weight (a rung of the KL ladder, ``--kl-weight``): at a
+        weight above the recipe's the free nats are dropped, since a floor chosen against the
+        collapse of a loose code would hold a tighter one open (the point of the higher weight)."""
+        kl_free = self.kl_free if kl_weight <= self.kl_weight else 0.0
+        return replace(self, kl_weight=float(kl_weight), kl_free=kl_free)
+
 
 def static_mask(survey: Survey, sample: int = 512) -> np.ndarray:
     """The artifact mask shared by a survey's spectra, shape (L,): its 1-D mask, or for

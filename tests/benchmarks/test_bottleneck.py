@@ -32,7 +32,7 @@ def test_score_gives_exact_and_estimated_responses_and_both_picks(bench):
     norm, _ = s.normalised()
     train, test = norm.split(0.25)
     models = [PCABaseline(k).fit(norm.subset(train).flux) for k in (2, 48)]
-    rows = bench.score("toy", ["pca 2", "pca 48"], models, norm.subset(test), norm, test)
+    rows = bench.family_rows("toy", ["pca 2", "pca 48"], models, norm.subset(test), norm, test)
     assert [r["network"] for r in rows] == ["pca 2", "pca 48"]
     for r in rows:
         assert (

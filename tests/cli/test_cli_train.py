@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from karaoke.cli import main
+from karaoke.presets import get_preset
 from tests.helpers import last_json, shared
 
 
@@ -63,7 +64,10 @@ def test_train_reads_a_prepared_store(tmp_path, capsys):
     assert "rolled_back" in (tmp_path / "run" / "history.csv").read_text().splitlines()[0]
     # one exposure's copies share a BERV: no ladder, the preset's weight, and the output says why
     assert "kl_choice" not in out and "BERVs span only" in out["kl_note"] and "preset regime's" in out["kl_note"]
-    assert "note: " + str(tmp_path / "store") in cap.err and out["train_config"]["kl_weight"] == 0.03
+    assert (
+        "note: " + str(tmp_path / "store") in cap.err
+        and out["train_config"]["kl_weight"] == get_preset("regime").train.kl_weight
+    )
     assert (tmp_path / "run" / "model.pt").exists()
     # evaluate reads the store too; copies of one exposure share one BERV, so the truth-free responses
     # cannot tell telluric from stellar lines, and it says so, naming the store

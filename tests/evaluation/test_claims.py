@@ -39,7 +39,7 @@ def _sweep_tables(folder, *, qt_v5=0.6, qs_d8=0.9, ae_leak=0.3, velocities=(0, 5
                         "spectrum": spec,
                         "Qt": m[0],
                         "Qs": m[1],
-                        "leak": m[2],
+                        "leakage": m[2],
                         "stellar_response": m[3],
                         "static_pattern": 0.05,
                     }
@@ -52,7 +52,7 @@ def _sweep_tables(folder, *, qt_v5=0.6, qs_d8=0.9, ae_leak=0.3, velocities=(0, 5
             {
                 "method": "VAE whitened",
                 "truth": "exact",
-                **dict(zip(["Qt", "Qs", "leak", "stellar_response"], (0.3, 0.3, 0.1, 0.8))),
+                **dict(zip(["Qt", "Qs", "leakage", "stellar_response"], (0.3, 0.3, 0.1, 0.8))),
                 "static_pattern": 0.05,
             },
             {
@@ -60,7 +60,7 @@ def _sweep_tables(folder, *, qt_v5=0.6, qs_d8=0.9, ae_leak=0.3, velocities=(0, 5
                 "truth": "pseudo",
                 "Qt": 0.9,
                 "Qs": 0.9,
-                "leak": 0.1,
+                "leakage": 0.1,
                 "stellar_response": 0.8,
                 "static_pattern": 0.05,
             },
@@ -69,7 +69,7 @@ def _sweep_tables(folder, *, qt_v5=0.6, qs_d8=0.9, ae_leak=0.3, velocities=(0, 5
                 "truth": "exact",
                 "Qt": 0.95,
                 "Qs": 0.3,
-                "leak": 0.3,
+                "leakage": 0.3,
                 "stellar_response": 0.8,
                 "static_pattern": 0.5,
             },

@@ -51,3 +51,21 @@ def test_summary_and_table_round_trip(tiny, tmp_path):
     path = write_table(rows, tmp_path / "t.csv")
     back = read_table(path)
     assert len(back) == len(rows) and float(back[0]["Qs"]) == pytest.approx(rows[0]["Qs"])
+
+
+def test_a_point_is_the_same_network_whether_given_as_a_point_or_a_dict():
+    """``Point.of`` reads the dict form (fields and TrainConfig overrides as keys); both give one
+    training job, and the label names the kind, the whitening level and the code size."""
+    from karaoke.presets import Point, preset_jobs
+
+    p = Point.of({"velocity": 0, "latent_dim": 8, "seed": 3})
+    assert p == Point(0.0, 8, True, {"seed": 3}) and p.label == "VAE-topo-d8"
+    assert Point(5.0, variational=False).label == "AE-V5-d128"
+    survey = object()  # preset_jobs only passes the survey through
+    (a,), (b,) = (
+        preset_jobs("ci", [p], survey),
+        preset_jobs("ci", [{"velocity": 0.0, "latent_dim": 8, "seed": 3}], survey),
+    )
+    assert a[1:] == b[1:] and a[2].seed == 3 and a[2].max_velocity == 0.0 and a[1].latent_dim == 8
+    (ae,) = preset_jobs("ci", [Point(30.0, variational=False, train={"kl_weight": 0.5})], survey)
+    assert ae[2].kl_weight == 0.0 and not ae[1].variational  # an autoencoder has no KL term

@@ -485,3 +485,19 @@ def test_kl_free_nats_take_the_kl_terms_pull_away_below_the_floor():
     for bad in ({"kl_free": -1.0}, {"kl_free": float("inf")}, {"kl_free": 10.0, "kl_target": 80.0}):
         with pytest.raises(ValueError, match="kl_free"):
             TrainConfig(**bad)
+
+
+def test_a_tighter_kl_weight_drops_the_free_nats_and_a_looser_one_keeps_them():
+    """``at_kl_weight``: a ladder rung or ``--kl-weight`` above the recipe's weight trains with no
+    floor (the floor would hold the tighter code open); at or below it the floor stays; nothing
+    else of the recipe changes, and the preset's own rung is the preset's network."""
+    from karaoke.presets import get_preset
+
+    tc = TrainConfig(kl_weight=0.04, kl_free=60.0, lr=2e-3)
+    assert tc.at_kl_weight(1.0) == tc.replace(kl_weight=1.0, kl_free=0.0)
+    assert tc.at_kl_weight(0.01) == tc.replace(kl_weight=0.01)
+    assert tc.at_kl_weight(0.04) == tc
+    p = get_preset("regime")
+    assert p.train_config(kl_weight=p.train.kl_weight) == p.train_config()
+    assert p.train_config(kl_weight=1.0).kl_free == 0.0
+    assert p.train_config(variational=False).kl_free == 0.0  # the autoencoder has no KL term
