@@ -19,20 +19,20 @@ class UsageError(ValueError):
     """A command line that asks for nothing sensible (exit status 2)."""
 
 
-def _batch_status(n_failed: int, n_total: int) -> int:
+def batch_status(n_failed: int, n_total: int) -> int:
     """0 if nothing failed, 3 if some inputs failed, 1 if all did (or there were none)."""
     if n_total == 0:
         return EXIT_ERROR
     return EXIT_OK if n_failed == 0 else (EXIT_PARTIAL if n_failed < n_total else EXIT_ERROR)
 
 
-def _print_json(obj):
+def print_json(obj):
     from karaoke._atomic import json_safe
 
     print(json.dumps(json_safe(obj), allow_nan=False))
 
 
-def _warn_partial(model):
+def warn_partial(model):
     if model.meta.partial:
         print(
             f"warning: {model.meta.path} is a partly trained network (epoch "

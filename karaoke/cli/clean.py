@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from karaoke.cli._common import UsageError, _batch_status, _print_json, _warn_partial
+from karaoke.cli._common import UsageError, batch_status, print_json, warn_partial
 
 
 def add_parser(cmd, presets, default_preset):
@@ -89,7 +89,7 @@ def run(a):
     if a.backend == "onnx" and device.type != "cpu":
         raise UsageError(f"--backend onnx runs on the CPU; drop --device {a.device} or use --backend torch")
     model = load_model(a.model, allow_partial=a.allow_partial).to(device)
-    _warn_partial(model)
+    warn_partial(model)
     if a.threads is not None:
         import torch
 
@@ -118,7 +118,7 @@ def run(a):
     for r in results:
         if r.status != "ok":
             print(f"skipped {r.reason}", file=sys.stderr)
-    _print_json(
+    print_json(
         {
             "cleaned": len(results) - n_bad,
             "failed": n_bad,
@@ -126,4 +126,4 @@ def run(a):
             "report": str(Path(a.out) / "clean_report.csv"),
         }
     )
-    return _batch_status(n_bad, len(results))
+    return batch_status(n_bad, len(results))

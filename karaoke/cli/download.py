@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from karaoke.cli._common import EXIT_OK, UsageError, _batch_status, _print_json
+from karaoke.cli._common import EXIT_OK, UsageError, batch_status, print_json
 
 
 def add_parser(cmd, presets, default_preset):
@@ -51,7 +51,7 @@ def run(a):
         path = fetch_authors_model(
             a.out, base_url=a.base_url or AUTHORS_MODEL_URL, progress=not a.quiet, validate=load_model
         )
-        _print_json({"model": str(path)})
+        print_json({"model": str(path)})
         return 0
     if a.what == "sdss":
         return _download_sdss(a)
@@ -84,7 +84,7 @@ def _download_sdss(a):
 
 def _download_summary(requested: int, failed: int, out) -> int:
     """Print a download's JSON summary; exit status 3 when some failed, 1 when all did."""
-    _print_json(
+    print_json(
         {
             "requested": requested,
             "ok": requested - failed,
@@ -92,4 +92,4 @@ def _download_summary(requested: int, failed: int, out) -> int:
             "manifest": str(Path(out) / "manifest.csv"),
         }
     )
-    return _batch_status(failed, requested) if requested else EXIT_OK
+    return batch_status(failed, requested) if requested else EXIT_OK

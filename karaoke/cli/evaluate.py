@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from karaoke.cli._common import _print_json, _warn_partial
+from karaoke.cli._common import print_json, warn_partial
 
 
 def add_parser(cmd, presets, default_preset):
@@ -51,7 +51,7 @@ def run(a):
     from karaoke.spectra.survey import load_survey
 
     model = load_model(a.run, allow_partial=a.allow_partial)
-    _warn_partial(model)
+    warn_partial(model)
     if a.survey.is_dir():  # a store from `karaoke prepare` (a real archive: no truth, BERVs and objects)
         from karaoke.archive.prepare import open_store
 
@@ -114,5 +114,5 @@ def run(a):
     if templates is None:
         out["truth_free_skipped"] = why
     out["partial_model"] = bool(meta.get("partial"))
-    _print_json(out)
+    print_json(out)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from karaoke.cli._common import _batch_status, _print_json
+from karaoke.cli._common import batch_status, print_json
 
 
 def add_parser(cmd, presets, default_preset):
@@ -67,5 +67,5 @@ def run(a):
         raise KeyboardInterrupt(
             f"prepare interrupted; the finished chunks are kept in {a.out}: run the same command to resume"
         ) from None
-    _print_json({**report, "set_aside": len(others)})
-    return _batch_status(report["processed"] - report["accepted"], report["processed"])
+    print_json({**report, "set_aside": len(others)})
+    return batch_status(report["processed"] - report["accepted"], report["processed"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from karaoke.cli._common import _print_json
+from karaoke.cli._common import print_json
 
 
 def add_parser(cmd, presets, default_preset):
@@ -60,7 +60,7 @@ def run(a):
         raise ValueError(f"{a.out}: is a folder; give the survey file's name (e.g. {a.out / 'survey.npz'})")
     survey = make_survey(cfg, progress=not a.quiet)
     path = save_survey(survey, a.out)
-    _print_json(
+    print_json(
         {
             "survey": str(path),
             "n_spectra": len(survey),

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from karaoke.cli._common import _print_json
+from karaoke.cli._common import print_json
 
 
 def add_parser(cmd, presets, default_preset):
@@ -177,7 +177,7 @@ def run(a):
     if kl_note:
         report["kl_note"] = kl_note
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
-        _print_json({**report, "train_config": tc.to_dict()})
+        print_json({**report, "train_config": tc.to_dict()})
     return 0
 
 

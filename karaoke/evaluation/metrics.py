@@ -50,7 +50,8 @@ def _rows(a):
     return a[None] if a.ndim == 1 else a
 
 
-def _win(window_A, step):
+def window_px(window_A: float, step: float) -> int:
+    """Odd window length (pixels, at least 3) of ``window_A`` Angstrom on a grid of ``step`` A."""
     return max(3, int(round(window_A / step)) | 1)
 
 
@@ -64,7 +65,7 @@ def upper_envelope(y, window_px: int) -> np.ndarray:
 def telluric_profile(transmission, step: float, cfg: MetricConfig = MetricConfig()) -> np.ndarray:
     """High-pass-filtered telluric reference profile T (N, L): transmission / its continuum."""
     t = _rows(transmission)
-    cont = upper_envelope(t, _win(cfg.continuum_window_A, step))
+    cont = upper_envelope(t, window_px(cfg.continuum_window_A, step))
     return np.clip(t / np.where(cont > 0, cont, 1.0), 0.0, None)
 
 
@@ -83,7 +84,7 @@ def pseudo_truth(flux, profile, cfg: MetricConfig = MetricConfig()) -> np.ndarra
 def continuum_estimate(spectrum, step: float, cfg: MetricConfig = MetricConfig()) -> np.ndarray:
     """Continuum C^ (N, L) of a telluric-free spectrum: running upper percentile, smoothed."""
     s = _rows(spectrum)
-    w = _win(cfg.stellar_continuum_window_A, step)
+    w = window_px(cfg.stellar_continuum_window_A, step)
     env = percentile_filter(s, cfg.stellar_continuum_percentile, size=(1, w), mode="nearest")
     return uniform_filter1d(env, size=w, axis=-1, mode="nearest")
 
@@ -239,7 +240,7 @@ def evaluate_reconstruction(
     return Evaluation(qt, qs, truth, tmask, profile)
 
 
-def _response(reconstruct, flux, out, lines, mask) -> np.ndarray:
+def response_ratio(reconstruct, flux, out, lines, mask) -> np.ndarray:
     """sum(mask |f(S) - f(S / P)|) / sum(mask |S - S / P|) per spectrum, P a line profile,
     ``out`` = f(S)."""
     clean = flux / np.clip(lines, 0.05, None)
@@ -278,7 +279,7 @@ def telluric_leakage(
     """
     flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
-    return _response(reconstruct, flux, out, profile, telluric_mask(profile, cfg) * rm[None])
+    return response_ratio(reconstruct, flux, out, profile, telluric_mask(profile, cfg) * rm[None])
 
 
 def line_responses(
@@ -331,8 +332,8 @@ def line_responses(
     ms = (star_lines < 1.0 - cfg.depth_threshold) * (1.0 - mt) * rm[None]
     out = np.asarray(reconstruct(flux.astype(np.float32)) if recon is None else _rows(recon), np.float64)
     return (
-        _response(reconstruct, flux, out, profile, mt * rm[None]),
-        _response(reconstruct, flux, out, star_lines, ms),
+        response_ratio(reconstruct, flux, out, profile, mt * rm[None]),
+        response_ratio(reconstruct, flux, out, star_lines, ms),
     )
 
 
@@ -362,7 +363,7 @@ def static_telluric_pattern(
     """
     flux, step, profile, rm = _telluric_setup(flux, wave, transmission, cfg, roi)
     out = np.asarray(reconstruct((flux / np.clip(profile, 0.05, None)).astype(np.float32)), np.float64).mean(0)
-    hp = out / uniform_filter1d(out, _win(cfg.continuum_window_A, step), mode="nearest") - 1.0
+    hp = out / uniform_filter1d(out, window_px(cfg.continuum_window_A, step), mode="nearest") - 1.0
     depth = 1.0 - profile.mean(0)
     sel = (depth > cfg.depth_threshold) & (rm > 0)
     if not sel.any():

@@ -30,7 +30,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import percentile_filter, uniform_filter1d
 
-from karaoke.evaluation.metrics import MetricConfig, _response, _win, continuum_estimate, roi_mask, telluric_mask
+from karaoke.evaluation.metrics import (
+    MetricConfig,
+    continuum_estimate,
+    response_ratio,
+    roi_mask,
+    telluric_mask,
+    window_px,
+)
 from karaoke.spectra.grid import doppler_shift
 
 
@@ -147,7 +154,7 @@ def line_templates(flux, wave, berv, star_id, cfg: MetricConfig = MetricConfig()
         transmission = _ls_factor(flux, star_topo)
         transmission = np.where(np.isfinite(transmission), transmission, 1.0)
     # line profiles, high-passed as the truth-based metrics do
-    telluric = _highpass(transmission, _win(cfg.continuum_window_A, step), cfg.depth_threshold)
+    telluric = _highpass(transmission, window_px(cfg.continuum_window_A, step), cfg.depth_threshold)
     stellar = np.ones_like(flux)
     for k, rows in enumerate(stars):
         prof = tmpl[k] / np.clip(continuum_estimate(tmpl[k], step, cfg)[0], 1e-6, None)
@@ -224,8 +231,8 @@ def self_responses(
         out = np.asarray(reconstruct(f.astype(np.float32)) if recon is None else recon[a:b], np.float64)
         tprof = np.where(v, telluric, 1.0)  # (n, L): masked pixels are left as they are
         sprof = np.where(v, stellar[a:b], 1.0)
-        leak[a:b] = _response(reconstruct, f, out, tprof, mt)
-        star[a:b] = _response(reconstruct, f, out, sprof, ms)
+        leak[a:b] = response_ratio(reconstruct, f, out, tprof, mt)
+        star[a:b] = response_ratio(reconstruct, f, out, sprof, ms)
     return leak, star
 
 
