@@ -113,6 +113,14 @@ def recipe_train_kw(recipe: str, preset: str = "regime") -> dict:
     raise ValueError(f"unknown recipe {recipe!r} (one of {', '.join(RECIPES)})")
 
 
+def native_already(path: str) -> bool:
+    """Whether a perturbation's float path is this CPU's native one (``avx2`` on a CPU whose own
+    kernels are AVX2, :func:`karaoke.nn.pool.other_float_path`): it would repeat that run."""
+    from karaoke.nn.pool import other_float_path
+
+    return path.rsplit("-", 1)[0] == "avx2" and other_float_path() == "default"
+
+
 def parse_run(text: str) -> tuple[str, int]:
     path, _, seed = text.partition(":")
     if path not in PATHS or not seed.isdigit():
@@ -280,6 +288,10 @@ def main(argv=None) -> int:
     from karaoke.notebooks import machine
 
     runs = a.runs or [parse_run(r) for r in DEFAULT_RUNS]
+    same = [f"{p}:{s}" for p, s in runs if native_already(p)]
+    if same:  # e.g. an AMD Zen 2: AVX2 is its own path, so avx2-1t:0 is native-1t:0 bit for bit
+        print(f"left out, the same float path as native on this CPU: {' '.join(same)}")
+        runs = [(p, s) for p, s in runs if not native_already(p)]
     survey = presets.preset_survey(a.preset)
     test, _ = presets.heldout(survey, a.preset)
     todo, dirs, reused = [], {}, set()

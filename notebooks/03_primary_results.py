@@ -34,8 +34,8 @@ import csv
 import numpy as np
 
 from karaoke import plotting
-from karaoke.evaluation.metrics import (PCABaseline, evaluate_reconstruction, line_responses, lowpass_baseline,
-                             pseudo_truth, static_telluric_pattern, telluric_profile)
+from karaoke.evaluation import score
+from karaoke.evaluation.metrics import PCABaseline, lowpass_baseline, pseudo_truth, telluric_profile, truth_spectra
 from karaoke.paths import figures_dir
 from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 
@@ -61,9 +61,7 @@ methods = {"VAE whitened": whitened.reconstruct, "VAE topocentric": topo.reconst
 # appear in some stars but not in others.
 
 # %% tags=["nbval-ignore-output"]
-ev_exact = {k: evaluate_reconstruction(r, test.flux, test.wave, test.transmission, stellar=test.stellar)
-            for k, r in recon.items()}
-ev_pseudo = {k: evaluate_reconstruction(r, test.flux, test.wave, test.transmission) for k, r in recon.items()}
+scores = {k: score(methods[k], test, recon=r, static=True) for k, r in recon.items()}  # exact truth
 lo, hi = test.wave[0], test.wave[-1]
 zooms = [plotting.deepest_telluric_window(test.wave, test.transmission, 4.0),
          (lo + 0.15 * (hi - lo), lo + 0.15 * (hi - lo) + 4)]
@@ -71,7 +69,7 @@ print("telluric zoom: {:.1f}-{:.1f} A".format(*zooms[0]))
 rows = np.argsort(test.meta["teff"])[[0, len(test) // 2, -1]]  # a cool, a mid and a hot star
 labels = [f"Teff {test.meta['teff'][i]:.0f} K\nvsini {test.meta['vsini'][i]:.0f}" for i in rows]
 fig = plotting.plot_reconstructions(test.wave, test.flux[rows], recon["VAE whitened"][rows],
-                                    truth=ev_exact["VAE whitened"].truth[rows], zooms=zooms, labels=labels)
+                                    truth=truth_spectra(test.flux, test.wave, test.transmission, test.stellar)[rows], zooms=zooms, labels=labels)
 plotting.savefig(fig, "fig5_reconstructions");
 
 # %% [markdown]
@@ -90,22 +88,20 @@ plotting.savefig(fig, "fig6_pseudo_truth");
 
 # %% tags=["nbval-ignore-output"]
 table = []
-for name in recon:
-    leak, star = (float(np.nanmedian(a)) for a in line_responses(methods[name], test.flux, test.wave,
-                                                                  test.transmission, test.stellar, recon=recon[name]))
-    static = static_telluric_pattern(methods[name], test.flux, test.wave, test.transmission)
-    for truth_kind, ev in (("exact", ev_exact[name]), ("pseudo", ev_pseudo[name])):
-        s = ev.summary()
-        table.append({"method": name, "truth": truth_kind, "Qt": round(s["Qt"], 3), "Qs": round(s["Qs"], 3),
-                      "leak": round(leak, 3), "stellar_response": round(star, 3),
-                      "static_pattern": round(static, 3), "n": s["n"]})
+for name, sc in scores.items():
+    s = sc.summary()
+    for truth_kind, suffix in (("exact", ""), ("pseudo", "_pseudo")):
+        table.append({"method": name, "truth": truth_kind, "Qt": round(s["Qt" + suffix], 3),
+                      "Qs": round(s["Qs" + suffix], 3), "leakage": round(s["leakage"], 3),
+                      "stellar_response": round(s["stellar_response"], 3),
+                      "static_pattern": round(s["static_pattern"], 3), "n": s["n"]})
 out = figures_dir() / "table_primary_metrics.csv"
 with open(out, "w", newline="") as fh:
     w = csv.DictWriter(fh, fieldnames=list(table[0]))
     w.writeheader()
     w.writerows(table)
 for row in table:
-    print(f"{row['method']:16s} {row['truth']:6s}  Qt {row['Qt']:.3f}  Qs {row['Qs']:.3f}  leakage {row['leak']:.3f}  "
+    print(f"{row['method']:16s} {row['truth']:6s}  Qt {row['Qt']:.3f}  Qs {row['Qs']:.3f}  leakage {row['leakage']:.3f}  "
           f"stellar response {row['stellar_response']:.3f}  static {row['static_pattern']:.3f}")
 
 # %% [markdown]

@@ -38,7 +38,7 @@ plotting.savefig(fig, "fig7_whitening_sweep");
 # %% tags=["nbval-ignore-output"]
 summary = summarise(rows)
 for s in summary:
-    print(f"{s['label']:16s} Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}  leakage {s['leak']:.3f}  stellar response {s['stellar_response']:.3f}  static {s['static_pattern']:.3f}  (n = {s['n']})")
+    print(f"{s['label']:16s} Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}  leakage {s['leakage']:.3f}  stellar response {s['stellar_response']:.3f}  static {s['static_pattern']:.3f}  (n = {s['n']})")
 
 # %% [markdown]
 # Checked by nbval: what was trained and scored, and the one result that holds for every seed

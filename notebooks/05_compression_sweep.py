@@ -34,7 +34,7 @@ write_table(summary, figures_dir() / "table_fig9_compression_summary.csv")
 fig = plotting.plot_compression(summary, primary_latent)
 plotting.savefig(fig, "fig9_compression_sweep");
 for s in summary:
-    print(f"latent {s['latent_dim']:5d}: Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}  leakage {s['leak']:.3f}  stellar response {s['stellar_response']:.3f}  static {s['static_pattern']:.3f}")
+    print(f"latent {s['latent_dim']:5d}: Qt {s['Qt']:.3f}  Qs {s['Qs']:.3f}  leakage {s['leakage']:.3f}  stellar response {s['stellar_response']:.3f}  static {s['static_pattern']:.3f}")
 
 # %% [markdown]
 # Checked by nbval: what was trained and scored (at `ci`, partly trained, the medians spread

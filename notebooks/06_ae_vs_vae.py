@@ -38,7 +38,7 @@ plotting.savefig(fig, "fig8_ae_vs_vae");
 summary = {s["label"]: s for s in summarise(rows)}
 for lab in labels:
     print(f"{lab:16s} Qt {summary[lab]['Qt']:.3f}  Qs {summary[lab]['Qs']:.3f}  "
-          f"leakage {summary[lab]['leak']:.3f}  stellar response {summary[lab]['stellar_response']:.3f}  "
+          f"leakage {summary[lab]['leakage']:.3f}  stellar response {summary[lab]['stellar_response']:.3f}  "
           f"static {summary[lab]['static_pattern']:.3f}")
 
 # %% [markdown]
@@ -52,7 +52,7 @@ print("networks:", ", ".join(labels), f"({summary[labels[0]]['n']} held-out spec
 # %% [markdown]
 # **What to look for** (Fig. 8): the paper found that the deterministic AE reconstructs slightly
 # better (lower Qs) but rejects far fewer tellurics (higher Qt, more leakage) than the VAE. Both
-# `ci` and the converged preset (`-p scale regime`) weigh the KL by 0.03 on the per-spectrum ELBO
+# `ci` and the converged preset (`-p scale regime`) weigh the KL by 0.04 (60 free nats) on the per-spectrum ELBO
 # (L1 and KL summed, `karaoke.presets.CONVERGED`); `-p kl_weight W` tries another weight.
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
