@@ -123,6 +123,6 @@ def test_the_runner_trains_notebook_07s_ladder_as_the_notebook_asks_for_it(monke
     nbr.pretrain("ci", src)
     p, preset = notebook_parameters(src[0]), get_preset("ci")
     alone = preset.train_config(p["velocity"], epochs=p["epochs_alone"])
-    assert [tc for _, _, tc in jobs[:-1]] == [alone.replace(kl_weight=w) for w in preset.kl_ladder]
+    assert [tc for _, _, tc in jobs[:-1]] == [alone.at_kl_weight(w) for w in preset.kl_ladder]
     assert len(preset.kl_ladder) >= 2 and len({len(s) for s, _, _ in jobs[:-1]}) == 1
     assert jobs[-1][2] == preset.train_config(p["velocity"]) and len(jobs[-1][0]) > len(jobs[0][0])
