@@ -178,13 +178,10 @@ def main(argv=None) -> int:
         rows += independent_rows(a.independent)
     if not a.smoke:
         rows += alpha_cen_b_rows("regime")
-    keys = ("Qt", "Qs", "leakage", "stellar_response", "leakage_est", "stellar_response_est")
-    print(
-        f"{'family':>24} {'network':>11} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'star':>5} {'leak~':>5} {'star~':>5}  pick"
-    )
+    print(f"{'family':>24} {'network':>11} {'Qt':>5} {'Qs':>5} {'leak':>5} {'star':>5} {'leak~':>5} {'star~':>5}  pick")
     for r in rows:
         picks = ("est " if r["pick_est"] else "") + ("truth" if r["pick_truth"] else "")
-        print(f"{r['family']:>24} {r['network']:>11} " + " ".join(f"{r[k]:5.2f}" for k in keys) + f"  {picks}")
+        print(f"{r['family']:>24} {r['network']:>11} " + " ".join(f"{r[k]:5.2f}" for k in COLUMNS) + f"  {picks}")
     exact = [r for r in rows if np.isfinite(r["stellar_response"])]
     err = np.array(
         [[r["leakage_est"] - r["leakage"], r["stellar_response_est"] - r["stellar_response"]] for r in exact]
@@ -208,7 +205,7 @@ def main(argv=None) -> int:
             [
                 {
                     **{k: v for k, v in r.items() if not k.startswith("pick_")},
-                    **{k: f"{r[k]:.2f}" for k in keys},
+                    **{k: f"{r[k]:.2f}" for k in COLUMNS},
                     "picked_by": picked_by(r),
                 }
                 for r in rows

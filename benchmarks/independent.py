@@ -229,7 +229,7 @@ def main(argv=None):
     work = a.work or Path(tempfile.mkdtemp(prefix="karaoke-independent-"))
     work.mkdir(parents=True, exist_ok=True)
     rows, date = [], datetime.date.today().isoformat()
-    print(f"{'window':>6} {'share':>5} {'network':>16} {'KL':>6} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'stellar':>7}")
+    print(f"{'window':>6} {'share':>5} {'network':>16} {'KL':>6} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7}")
     for name in a.windows:
         path = work / f"independent_{name}.npz"
         if not path.exists():

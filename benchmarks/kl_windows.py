@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     rows, tests = [], {}
     print(
-        f"{'window':>10} {'KL':>5} {'network':>12} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'stellar':>7} {'static':>6} "
+        f"{'window':>10} {'KL':>5} {'network':>12} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} "
         f"{'train s':>7}"
     )
     for name, kl, n in POINTS:

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     dev, date = device_name(), datetime.date.today().isoformat()
     rows = []
     print(f"preset {a.preset}: {len(test)} held-out spectra; {dev}; {date}", flush=True)
-    print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leakage':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
+    print(f"{'network':>16} {'seed':>4} {'Qt':>5} {'Qs':>5} {'leak':>5} {'stellar':>7} {'static':>6} {'train s':>8}")
     held = {}
     points = [{"velocity": n, "seed": seed} for seed in a.seeds for n in (30.0, 0.0)]
     models = iter(presets.preset_models(a.preset, points, survey=survey, device=a.device))  # side by side

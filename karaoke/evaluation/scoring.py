@@ -21,7 +21,7 @@ Which metrics a set of spectra allows:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -225,5 +225,4 @@ def score(
             mask=spectra.pixel_mask(),
             chunk=chunk,
         )
-    known = {fl.name for fl in fields(Scores)}
-    return Scores(**{k: v for k, v in out.items() if k in known})
+    return Scores(**out)
