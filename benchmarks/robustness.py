@@ -23,7 +23,10 @@ which neither the collapse guard nor the gradient clipping would have acted is n
 again: until either acts the two are the same run step for step (tests/nn/test_train.py checks
 it), so that run is scored and the CSV says so (``baseline_same_run``).
 
-The table goes to ``docs/results/robustness_<preset>_<recipe>.csv`` with the machine.
+The table goes to ``docs/results/robustness_<preset>_<recipe>.csv`` with the machine and its
+PyTorch CPU capability; rows of perturbations not run this time (another path, seed or CPU) are
+kept, so the table grows over sessions that have time for a few perturbations each, and the
+summary (``robustness_summary.csv``) counts the whole table.
 """
 
 from __future__ import annotations
@@ -280,7 +283,6 @@ def main(argv=None) -> int:
         return worker(a)
 
     from karaoke import presets
-    from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import check_claims
     from karaoke.evaluation.sweeps import score_model, summarise
     from karaoke.nn.checkpoint import load_model
@@ -308,7 +310,10 @@ def main(argv=None) -> int:
                 todo.append((path, seed, v))
     train_all(a, todo)
 
+    import torch
+
     cpu = machine().rsplit(",", 1)[0]
+    isa = torch.backends.cpu.get_cpu_capability()  # one CPU name covers AVX2-only and AVX-512 EPYCs
     date = datetime.date.today().isoformat()
     print(f"\npreset {a.preset}, recipe {a.recipe}: {len(test)} held-out spectra; {cpu}; {date}")
     hdr = (
@@ -343,6 +348,7 @@ def main(argv=None) -> int:
                     "all_claims": False,
                     "with_margin": False,
                     "machine": cpu,
+                    "cpu_capability": isa,
                     "date": date,
                 }
             )
@@ -380,6 +386,7 @@ def main(argv=None) -> int:
             "train_seconds": round(h[30.0]["train_seconds"] + h[0.0]["train_seconds"]),
             "baseline_same_run": "/".join(("w", "t")[i] for i, v in enumerate(VELOCITIES) if (path, seed, v) in reused),
             "machine": cpu,
+            "cpu_capability": isa,
             "date": date,
         }
         rows.append(row)
@@ -399,29 +406,62 @@ def main(argv=None) -> int:
             f"{len(reused)} of the recipe's networks are their baseline runs (column baseline_same_run: "
             "neither the guard nor the clipping would have acted, so it is the same run)"
         )
-    print(
-        f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin "
-        f"(Qt ratio <= {MARGIN['qt_ratio_max']}, Qs <= {MARGIN['qs_max']}, stellar >= {MARGIN['stellar_min']}) "
-        f"in {n_margin} of {len(rows)}"
-    )
+    margins = f"Qt ratio <= {MARGIN['qt_ratio_max']}, Qs <= {MARGIN['qs_max']}, stellar >= {MARGIN['stellar_min']}"
+    print(f"every claim holds in {n_all} of {len(rows)} perturbed runs; with the margin ({margins}) in {n_margin}")
     out = a.out or ROOT / "docs" / "results" / f"robustness_{a.preset}_{a.recipe}.csv"
-    fields = list(dict.fromkeys(k for r in sorted(rows, key=lambda r: -len(r)) for k in r))
-    write_csv(out, [{k: r.get(k, "") for k in fields} for r in rows], fields)
-    print(f"written {out}")
+    table = merge_rows(out, rows)
+    n_all = sum(_true(r["all_claims"]) for r in table)
+    n_margin = sum(_true(r["with_margin"]) for r in table)
+    print(f"written {out}: {len(table)} runs, every claim in {n_all}, with the margin in {n_margin}")
     if a.out is None:
         write_summary(
             ROOT / "docs" / "results" / "robustness_summary.csv",
             {
                 "preset": a.preset,
                 "recipe": a.recipe,
-                "runs": len(rows),
-                "all_claims": f"{n_all} of {len(rows)}",
-                "with_margin": f"{n_margin} of {len(rows)}",
-                "machine": cpu,
-                "date": date,
+                "runs": len(table),
+                "all_claims": f"{n_all} of {len(table)}",
+                "with_margin": f"{n_margin} of {len(table)}",
+                "machine": "; ".join(dict.fromkeys(_machine_of(r) for r in table)),
+                "date": max(r["date"] for r in table),
             },
         )
     return 0
+
+
+#: What makes two rows the same perturbed run: a rerun replaces its row, other rows are kept.
+ROW_KEY = ("preset", "recipe", "path", "seed", "machine", "cpu_capability")
+
+
+def _true(value) -> bool:
+    return value is True or str(value) == "True"
+
+
+def _machine_of(row: dict) -> str:
+    isa = row.get("cpu_capability", "")
+    return f"{row['machine']} ({isa})" if isa else row["machine"]
+
+
+def merge_rows(path: Path, rows: list[dict]) -> list[dict]:
+    """Write ``rows`` into the CSV at ``path``, keeping its rows of other perturbed runs
+    (:data:`ROW_KEY`: another path, seed, recipe or CPU), so that a table grows over sessions
+    whose time allows a few perturbations each. Returns the table as written, in the order
+    path, seed, machine."""
+    import csv
+
+    from karaoke._atomic import write_csv
+
+    def key(r):
+        return tuple(str(r.get(k, "")) for k in ROW_KEY)
+
+    old = list(csv.DictReader(open(path))) if path.exists() else []
+    new = {key(r) for r in rows}
+    table = [r for r in old if key(r) not in new] + rows
+    fields = list(dict.fromkeys(k for r in sorted(table, key=lambda r: -len(r)) for k in r))
+    order = {p: i for i, p in enumerate(PATHS)}
+    table.sort(key=lambda r: (order.get(r["path"], len(order)), int(r["seed"]), _machine_of(r)))
+    write_csv(path, [{k: r.get(k, "") for k in fields} for r in table], fields)
+    return table
 
 
 def write_summary(path: Path, row: dict) -> None:

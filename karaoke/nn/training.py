@@ -677,11 +677,19 @@ def _guard_trips(val_l1: float, best: float, rise: float) -> bool:
 
 
 def _clip_gradients(model, max_norm: float) -> torch.Tensor:
-    """The global L2 norm of the gradients (a 0-d tensor on their device, no host sync), which
-    are rescaled to at most ``max_norm`` when it is > 0."""
-    if max_norm > 0:
-        return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
-    return torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None], foreach=True)
+    """The global L2 norm of the gradients (a 0-d tensor on their device), which are rescaled to
+    at most ``max_norm`` when it is > 0 (:func:`torch.nn.utils.clip_grad_norm_`, in its two halves).
+
+    On a GPU the rescaling is unconditional (a multiply by 1.0 when under the limit), so that no
+    step waits for the norm on the host. On the CPU there is nothing to wait for, and the pass
+    over every gradient is skipped when it would multiply by 1.0 (an exact no-op, so the run is
+    the same step for step): 2 of the regime network's 100 ms a step on one core.
+    """
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+    if max_norm > 0 and (norm.device.type != "cpu" or not bool(max_norm / (norm + 1e-6) >= 1.0)):
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
+    return norm
 
 
 def _norm_summary(gnorms: torch.Tensor, max_norm: float) -> dict:

@@ -93,6 +93,32 @@ def test_gradient_norm_against_float64_and_clipping_to_the_threshold():
             TrainConfig(grad_clip=bad)
 
 
+def test_clipping_equals_torchs_clip_grad_norm_bit_for_bit():
+    """The CPU skips the rescale under the limit; the gradients must be torch's, exactly."""
+    import copy
+
+    from karaoke.nn.training import _clip_gradients
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 5), torch.nn.Flatten(), torch.nn.Linear(4 * 60, 3))
+    net(torch.randn(8, 1, 64)).square().sum().backward()
+    norm = float(torch.nn.utils.get_total_norm([p.grad for p in net.parameters()]))
+    for limit in (norm * 0.5, norm * (1 - 1e-7), norm, norm * 2, float("nan")):
+        ours, ref = copy.deepcopy(net), copy.deepcopy(net)
+        for m in (ours, ref):  # (deepcopy leaves the gradients behind)
+            for p, q in zip(m.parameters(), net.parameters()):
+                p.grad = q.grad.clone()
+        if limit != limit:  # a non-finite gradient: both rescale by NaN
+            for m in (ours, ref):
+                next(m.parameters()).grad[0] = float("inf")
+            limit = norm
+        got = _clip_gradients(ours, limit)
+        want = torch.nn.utils.clip_grad_norm_(ref.parameters(), limit, foreach=True)
+        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+        for a, b in zip(ours.parameters(), ref.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0, equal_nan=True)
+
+
 def test_training_records_gradient_norms_and_clips_when_asked(small_survey, tmp_path):
     mc, tc = _small(small_survey)
     tc = tc.replace(epochs=1, max_velocity=0.0)
