@@ -14,6 +14,7 @@ data are random spectra on the network's grid (the speed does not depend on thei
     python benchmarks/training.py --kernels       # bare steps of the regime network: eager, torch.compile, bf16
     python benchmarks/training.py --layers        # each layer of the regime network alone, against the floor
     python benchmarks/training.py --pool 2        # 2 regime networks one after the other vs side by side
+    python benchmarks/training.py --components    # where a regime step's time goes: whitening ... Adam
     python benchmarks/training.py --cuda-only --paper --paper-spectra 2048   # on a GPU (tools/gpu_check.sh)
 
 ``--kernels`` times a bare optimiser step (forward, ELBO, backward, Adam) of the regime network
@@ -23,6 +24,12 @@ compile time excluded, reported apart) and bfloat16 autocast -- on each device, 
 first measured in one run; on a GPU also two against launch overhead (the regime network is
 launch-bound there): ``torch.compile(mode="reduce-overhead")`` and the whole step captured as one
 CUDA graph (capturable fused Adam). (Channels-last layouts exist only for 2-D/3-D convolutions; these are 1-D.)
+
+``--components`` times the parts of ``train``'s step on the regime network (drawing and
+gathering the batch, velocity whitening, forward, ELBO, backward, the gradient norm and its
+clipping, the fused Adam step), each summed over the same steps, as shares of the step: what
+lies off the network's own kernels (whitening and batching are on the critical path only if
+they take a visible share).
 
 ``--pool K`` trains K regime networks (seeds 0..K-1, 3 epochs of a 1024-spectrum survey) through
 :func:`karaoke.nn.pool.train_many`, once one after the other in this process on every thread and
@@ -211,6 +218,60 @@ def layer_rows(mc, batch: int, repeats: int = 20) -> list[dict]:
     return rows
 
 
+def component_rows(mc, tc, steps: int = 60, warm: int = 5) -> list[tuple[str, float]]:
+    """(part, mean seconds a step) of the steps of :func:`karaoke.nn.training.train` on random
+    spectra of ``mc``'s grid, in the order the step runs them: a batch drawn and gathered,
+    whitened (``tc.max_velocity``, with the input guard), forward, ELBO (``tc``'s weight,
+    reduction and free nats), backward, gradient norm and clipping (``tc.grad_clip``), Adam."""
+    import time
+
+    import torch
+
+    from karaoke.nn.model import Karaoke
+    from karaoke.nn.training import clip_gradients, vae_loss
+    from karaoke.nn.whitening import guard_mask, random_velocities, whiten
+    from karaoke.spectra.grid import Grid
+
+    survey = _survey(mc.n_pixels, 6315.0, n=512)
+    grid = Grid.from_wave(survey.wave)
+    flux = torch.from_numpy(survey.flux / np.median(survey.flux, axis=1, keepdims=True))  # (N, L)
+    mask = torch.ones_like(flux)
+    guard = torch.from_numpy(guard_mask(grid, tc.max_velocity))  # (L,)
+    torch.manual_seed(0)
+    model = Karaoke(mc).train()
+    opt = torch.optim.Adam(model.parameters(), tc.lr, betas=tuple(tc.adam_betas), eps=tc.adam_eps, fused=True)
+    g = torch.Generator().manual_seed(0)
+    parts: dict[str, float] = {}
+
+    def lap(name, t0):
+        t = time.perf_counter()
+        parts[name] = parts.get(name, 0.0) + t - t0
+        return t
+
+    for i in range(warm + steps):
+        if i == warm:
+            parts.clear()
+        t = time.perf_counter()
+        pick = torch.randint(0, flux.shape[0], (tc.batch_size,), generator=g)
+        x, m = flux[pick], mask[pick]  # (B, L)
+        t = lap("batch drawn and gathered", t)
+        v = random_velocities(tc.batch_size, tc.max_velocity, g)  # (B,) km/s
+        xw, mw, _ = whiten(x, grid, tc.max_velocity, m, guard=guard, velocities=v)  # (B, L)
+        t = lap("velocity whitening", t)
+        y, mu, logvar = model(xw, logvar_range=tc.logvar_range)  # (B, L), (B, D), (B, D)
+        t = lap("forward", t)
+        loss = vae_loss(y, xw, mw, mu, logvar, tc.kl_weight, tc.loss_reduction, tc.kl_target, tc.kl_free)[0]
+        t = lap("ELBO", t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t = lap("backward", t)
+        clip_gradients(model, tc.grad_clip)
+        t = lap("gradient norm and clipping", t)
+        opt.step()
+        lap("Adam (fused)", t)
+    return [(name, sec / steps) for name, sec in parts.items()]
+
+
 def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, float, float]]:
     """(form, processes, threads each, wall seconds, median steady ms a step) for K networks
     trained one after the other and side by side (:func:`karaoke.nn.pool.train_many`)."""
@@ -282,6 +343,11 @@ def main(argv=None) -> int:
         help="each layer of the regime network (--paper: and the paper one) alone, forward + backward, vs the floor",
     )
     p.add_argument(
+        "--components",
+        action="store_true",
+        help="where a regime step's time goes: batch, whitening, forward, ELBO, backward, clipping, Adam",
+    )
+    p.add_argument(
         "--pool",
         type=int,
         default=0,
@@ -346,6 +412,33 @@ def main(argv=None) -> int:
                             "gflops": round(r["flops"] / r["seconds"] / 1e9, 1) if r["flops"] else "",
                             "x_floor": round(r["seconds"] / (r["flops"] / rate), 1) if r["flops"] else "",
                             "share": round(r["seconds"] / total, 3),
+                            "device": machine("cpu"),
+                            "date": datetime.date.today().isoformat(),
+                        }
+                    )
+        if a.csv:
+            from karaoke._atomic import write_csv
+
+            write_csv(a.csv, table, fieldnames=list(table[0]))
+            print(f"written {a.csv}")
+        return 0
+    if a.components:
+        table = []
+        for t in sorted(set(a.threads or (1,))):
+            torch.set_num_threads(t)
+            for b in a.batches or (reg.train.batch_size,):
+                rows = component_rows(reg.model_config(), reg.train.replace(batch_size=b))
+                total = sum(sec for _, sec in rows)
+                print(f"\nregime network, batch {b}, {t} thread(s): {1e3 * total:.1f} ms a step")
+                for name, sec in rows:
+                    print(f"{name:>28} {1e3 * sec:7.2f} ms {sec / total:6.1%}", flush=True)
+                    table.append(
+                        {
+                            "part": name,
+                            "threads": t,
+                            "batch": b,
+                            "ms": round(1e3 * sec, 2),
+                            "share": round(sec / total, 3),
                             "device": machine("cpu"),
                             "date": datetime.date.today().isoformat(),
                         }

@@ -561,7 +561,7 @@ class _Run:
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorms[inner] = _clip_gradients(model, cfg.grad_clip)
+            gnorms[inner] = clip_gradients(model, cfg.grad_clip)
             opt.step()
             state.step += 1
             dsums += torch.stack([loss.detach(), l1.detach(), kl.detach()]).double()
@@ -676,14 +676,26 @@ def _guard_trips(val_l1: float, best: float, rise: float) -> bool:
     return not math.isfinite(val_l1) or val_l1 > best * (1 + rise)
 
 
-def _clip_gradients(model, max_norm: float) -> torch.Tensor:
-    """The global L2 norm of the gradients (a 0-d tensor on their device), which are rescaled to
-    at most ``max_norm`` when it is > 0 (:func:`torch.nn.utils.clip_grad_norm_`, in its two halves).
+def clip_gradients(model, max_norm: float) -> torch.Tensor:
+    """The global L2 norm of a network's gradients, which are rescaled in place to at most
+    ``max_norm`` (:func:`torch.nn.utils.clip_grad_norm_`, in its two halves).
 
     On a GPU the rescaling is unconditional (a multiply by 1.0 when under the limit), so that no
     step waits for the norm on the host. On the CPU there is nothing to wait for, and the pass
     over every gradient is skipped when it would multiply by 1.0 (an exact no-op, so the run is
-    the same step for step): 2 of the regime network's 100 ms a step on one core.
+    the same step for step): 1-1.5 of the regime network's 100 ms a step on one core.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network after ``backward``; parameters without a gradient are left out.
+    max_norm : float
+        The largest norm kept; 0 records the norm and clips nothing.
+
+    Returns
+    -------
+    Tensor, shape ()
+        The norm before clipping, on the gradients' device.
     """
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)

@@ -72,18 +72,18 @@ def test_compiled_training_matches_eager(small_survey, tmp_path):
 
 
 def test_gradient_norm_against_float64_and_clipping_to_the_threshold():
-    from karaoke.nn.training import _clip_gradients
+    from karaoke.nn.training import clip_gradients
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 5), torch.nn.Flatten(), torch.nn.Linear(4 * 60, 3))
     net(torch.randn(8, 1, 64)).square().sum().backward()
     ref = np.sqrt(sum(np.sum(p.grad.double().numpy() ** 2) for p in net.parameters()))
-    assert float(_clip_gradients(net, 0.0)) == pytest.approx(ref, rel=1e-6)  # recorded, not clipped
+    assert float(clip_gradients(net, 0.0)) == pytest.approx(ref, rel=1e-6)  # recorded, not clipped
     before = [p.grad.clone() for p in net.parameters()]
-    assert float(_clip_gradients(net, 1e9)) == pytest.approx(ref, rel=1e-6)  # above the norm: untouched
+    assert float(clip_gradients(net, 1e9)) == pytest.approx(ref, rel=1e-6)  # above the norm: untouched
     for a, p in zip(before, net.parameters()):
         torch.testing.assert_close(p.grad, a, rtol=0, atol=0)
-    assert float(_clip_gradients(net, ref / 10)) == pytest.approx(ref, rel=1e-6)  # returns the norm before
+    assert float(clip_gradients(net, ref / 10)) == pytest.approx(ref, rel=1e-6)  # returns the norm before
     after = np.sqrt(sum(np.sum(p.grad.double().numpy() ** 2) for p in net.parameters()))
     assert after == pytest.approx(ref / 10, rel=1e-5)
     for a, p in zip(before, net.parameters()):  # the same direction
@@ -97,7 +97,7 @@ def test_clipping_equals_torchs_clip_grad_norm_bit_for_bit():
     """The CPU skips the rescale under the limit; the gradients must be torch's, exactly."""
     import copy
 
-    from karaoke.nn.training import _clip_gradients
+    from karaoke.nn.training import clip_gradients
 
     torch.manual_seed(1)
     net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 5), torch.nn.Flatten(), torch.nn.Linear(4 * 60, 3))
@@ -112,7 +112,7 @@ def test_clipping_equals_torchs_clip_grad_norm_bit_for_bit():
             for m in (ours, ref):
                 next(m.parameters()).grad[0] = float("inf")
             limit = norm
-        got = _clip_gradients(ours, limit)
+        got = clip_gradients(ours, limit)
         want = torch.nn.utils.clip_grad_norm_(ref.parameters(), limit, foreach=True)
         torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
         for a, b in zip(ours.parameters(), ref.parameters()):
