@@ -23,16 +23,17 @@ networks = preset_jobs(scale, points)
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
-from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
+from karaoke.evaluation.sweeps import run_sweep, summarise, write_table
+from karaoke.presets import Point
 
 plotting.use_style()
-labels = [point_label(v, latent_dim, True) for v in velocities]
+labels = [Point(v, latent_dim).label for v in velocities]
 
 # %% tags=["nbval-ignore-output"]
 rows = run_sweep(scale, points)
 write_table(rows, figures_dir() / "table_fig7_whitening_sweep.csv")
 fig = plotting.plot_metric_distributions(rows, labels, title=f"whitening level ({scale})",
-                                         primary=point_label(primary_velocity, latent_dim, True))
+                                         primary=Point(primary_velocity, latent_dim).label)
 plotting.savefig(fig, "fig7_whitening_sweep");
 
 # %% tags=["nbval-ignore-output"]
@@ -48,7 +49,7 @@ for s in summary:
 # %%
 print("networks:", ", ".join(s["label"] for s in summary), f"({summary[0]['n']} held-out spectra each)")
 by = {s["label"]: s for s in summary}
-topo, primary = by[labels[0]], by[point_label(primary_velocity, latent_dim, True)]
+topo, primary = by[labels[0]], by[Point(primary_velocity, latent_dim).label]
 print("whitening removes most of the fixed telluric pattern:",
       primary["static_pattern"] <= 0.5 * topo["static_pattern"])
 

@@ -25,10 +25,11 @@ networks = preset_jobs(scale, points)
 # %%
 from karaoke import plotting
 from karaoke.paths import figures_dir
-from karaoke.evaluation.sweeps import point_label, run_sweep, summarise, write_table
+from karaoke.evaluation.sweeps import run_sweep, summarise, write_table
+from karaoke.presets import Point
 
 plotting.use_style()
-labels = [point_label(velocity, latent_dim, False), point_label(velocity, latent_dim, True)]
+labels = [Point(velocity, latent_dim, variational=False).label, Point(velocity, latent_dim).label]
 
 # %% tags=["nbval-ignore-output"]
 rows = run_sweep(scale, points)

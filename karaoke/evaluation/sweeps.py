@@ -14,11 +14,6 @@ from karaoke.evaluation.scoring import score
 from karaoke.presets import Point, heldout, preset_models, preset_survey
 
 
-def point_label(velocity: float, latent_dim: int, variational: bool) -> str:
-    """:attr:`karaoke.presets.Point.label` of a point given by its fields."""
-    return Point(velocity, latent_dim, variational).label
-
-
 def run_sweep(
     scale: str, points, progress: bool = False, workers: int | None = None, float_path: str = "native"
 ) -> list[dict]:
