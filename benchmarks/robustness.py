@@ -144,6 +144,24 @@ def jobs_of(preset, recipe: str, seed: int, survey):
     return presets.preset_jobs(preset, [{"velocity": v, "seed": seed, **kw} for v in VELOCITIES], survey)
 
 
+def rung_jobs(preset, recipe: str, seed: int, survey) -> dict:
+    """KL weight -> training job of each rung of the KL ladder (``karaoke train``'s default)
+    built on this perturbation's whitened network; the rung at the recipe's own weight is that
+    network (the same configuration, so the same run folder)."""
+    from karaoke.evaluation.bottleneck import ladder_jobs
+
+    s, mc, tc = jobs_of(preset, recipe, seed, survey)[VELOCITIES.index(30.0)]
+    return {job[2].kl_weight: job for job in ladder_jobs(s, mc, tc)}
+
+
+def job_of(preset, recipe: str, seed: int, v: float, kl, survey):
+    """The training job of one network: the whitened (v = 30) or topocentric (0) one of the
+    pair, or (``kl`` a weight) the whitened KL ladder's rung at that weight."""
+    if kl is None:
+        return jobs_of(preset, recipe, seed, survey)[VELOCITIES.index(v)]
+    return rung_jobs(preset, recipe, seed, survey)[kl]
+
+
 def worker(a) -> int:
     """One network in this process (started by :func:`main` with the path's environment)."""
     import torch
@@ -154,8 +172,7 @@ def worker(a) -> int:
 
     torch.set_num_threads(a.threads)
     survey = presets.preset_survey(a.preset)
-    jobs = jobs_of(a.preset, a.recipe, a.seed, survey)
-    job = jobs[VELOCITIES.index(a.velocity)]
+    job = job_of(a.preset, a.recipe, a.seed, a.velocity, a.kl_weight, survey)
     try:
         train_cached(*job, root=cache_root(a.path), device="cpu", progress=False)
     except TrainingDiverged as exc:  # a result of the recipe on this path: recorded, not retried
@@ -173,7 +190,7 @@ def train_all(a, todo) -> None:
     while queue or running:
         used = sum(PATHS[j[0]][1] for j, _ in running)
         while queue and (not running or used + PATHS[queue[0][0]][1] <= budget):
-            path, seed, v = queue.pop(0)
+            path, seed, v, kl = queue.pop(0)
             env, threads = PATHS[path]
             cmd = [
                 sys.executable,
@@ -191,9 +208,9 @@ def train_all(a, todo) -> None:
                 str(v),
                 "--threads",
                 str(threads),
-            ]
+            ] + (["--kl-weight", str(kl)] if kl is not None else [])
             full_env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
-            print(f"training {path} seed {seed} N={v:g}", flush=True)
+            print(f"training {path} seed {seed} N={v:g}" + (f" KL {kl:g}" if kl is not None else ""), flush=True)
             running.append(((path, seed, v), subprocess.Popen(cmd, env=full_env)))
             used += threads
         time.sleep(2)
@@ -278,6 +295,12 @@ def main(argv=None) -> int:
     p.add_argument("--path", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     p.add_argument("--velocity", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--kl-weight", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--ladder",
+        action="store_true",
+        help="also train each perturbation's KL ladder (the whitened rungs) and check that its choice does not flip",
+    )
     a = p.parse_args(argv)
     if a.worker:
         return worker(a)
@@ -307,7 +330,18 @@ def main(argv=None) -> int:
                 dirs[path, seed, v] = same
                 reused.add((path, seed, v))
             else:
-                todo.append((path, seed, v))
+                todo.append((path, seed, v, None))
+    rungs = {}  # (path, seed) -> {KL weight: run folder}
+    for path, seed in runs if a.ladder else ():
+        rungs[path, seed] = {}
+        own = job_of(a.preset, a.recipe, seed, 30.0, None, survey)[2].kl_weight
+        for w, (s, mc, tc) in rung_jobs(a.preset, a.recipe, seed, survey).items():
+            if w == own:  # the recipe's own rung is the pair's whitened network
+                rungs[path, seed][w] = dirs[path, seed, 30.0]
+                continue
+            d = rungs[path, seed][w] = run_dir_for(mc, tc, s.data_hash(), cache_root(path))
+            if not ((d / "model.pt").exists() or (d / DIVERGED).exists()):
+                todo.append((path, seed, 30.0, w))
     train_all(a, todo)
 
     import torch
@@ -426,7 +460,83 @@ def main(argv=None) -> int:
                 "date": max(r["date"] for r in table),
             },
         )
+    if a.ladder:
+        ladder = ladder_rows(a, runs, rungs, survey, {"machine": cpu, "cpu_capability": isa, "date": date})
+        if ladder:
+            out_dir = a.out.parent if a.out else ROOT / "docs" / "results"
+            out = out_dir / f"robustness_ladder_{a.preset}_{a.recipe}.csv"
+            table = merge_rows(out, ladder, key=LADDER_KEY)
+            verdict, _ = ladder_verdict(table)
+            print(f"written {out}: {len(table)} rungs\n{verdict}")
     return 0
+
+
+#: What makes two rows of the ladder table the same rung of the same perturbed run.
+LADDER_KEY = ("preset", "recipe", "path", "seed", "kl_weight", "machine", "cpu_capability")
+
+
+def ladder_rows(a, runs, rungs, survey, where: dict) -> list[dict]:
+    """Rank each perturbation's KL ladder without truth (:func:`karaoke.evaluation.bottleneck.rank_ladder`,
+    as ``karaoke train`` chooses); one row per rung: its truth-free leakage, stellar response and
+    separation, and whether it was chosen. A diverged rung is left out, as the ladder does."""
+    from karaoke.evaluation.bottleneck import rank_ladder
+    from karaoke.nn.checkpoint import load_model
+
+    rows = []
+    print(f"\nKL ladder (whitened rungs), chosen without truth\n{'path':>10} {'seed':>4} {'chosen':>6}  ranking")
+    for path, seed in runs:
+        models = {w: load_model(d / "model.pt") for w, d in rungs[path, seed].items() if (d / "model.pt").exists()}
+        if len(models) < 2:
+            print(f"{path:>10} {seed:4d} fewer than two rungs trained; left out")
+            continue
+        tc = job_of(a.preset, a.recipe, seed, 30.0, None, survey)[2]
+        choice = rank_ladder(survey, tc, models)
+        ranked = "  ".join(f"{r['kl_weight']:g}: sep {r['separation']:.3f}" for r in choice["ranking"])
+        print(f"{path:>10} {seed:4d} {choice['chosen']:6g}  {ranked}", flush=True)
+        for r in choice["ranking"]:
+            rows.append(
+                {
+                    "preset": a.preset,
+                    "recipe": a.recipe,
+                    "path": path,
+                    "seed": seed,
+                    "kl_weight": r["kl_weight"],
+                    "leakage": r["leakage"],
+                    "stellar_response": r["stellar_response"],
+                    "separation": r["separation"],
+                    "chosen": r["kl_weight"] == choice["chosen"],
+                    **where,
+                }
+            )
+    return rows
+
+
+def ladder_verdict(table: list[dict]) -> tuple[str, bool]:
+    """Whether the ladder's choice holds across the perturbed runs of ``table`` (rows of
+    :func:`ladder_rows`): the same rung everywhere, or a flip only between rungs whose mean
+    separations differ by no more than the spread (the largest standard deviation of a rung's
+    separation across the runs), i.e. rungs the data cannot tell apart. Returns (text, holds)."""
+    import numpy as np
+
+    runs = {(r["path"], str(r["seed"]), r.get("machine", ""), r.get("cpu_capability", "")) for r in table}
+    chosen = sorted({float(r["kl_weight"]) for r in table if _true(r["chosen"])})
+    if len(chosen) <= 1:
+        return f"the ladder chose KL {chosen[0]:g} in all {len(runs)} perturbed runs" if chosen else "no choice", True
+    sep = {}
+    for r in table:
+        sep.setdefault(float(r["kl_weight"]), []).append(float(r["separation"]))
+    spread = max(float(np.std(v)) for v in sep.values() if len(v) > 1) if any(len(v) > 1 for v in sep.values()) else 0.0
+    gap = max(abs(np.mean(sep[x]) - np.mean(sep[y])) for x in chosen for y in chosen)
+    holds = bool(gap <= spread)
+    counts = ", ".join(
+        f"KL {w:g} in {sum(1 for r in table if _true(r['chosen']) and float(r['kl_weight']) == w)}" for w in chosen
+    )
+    return (
+        f"the ladder's choice flips over {len(runs)} perturbed runs ({counts}): the chosen rungs' mean separations "
+        f"differ by {gap:.3f}, {'within' if holds else 'MORE than'} the spread {spread:.3f}"
+        + ("" if holds else ": the choice depends on the float path"),
+        holds,
+    )
 
 
 #: What makes two rows the same perturbed run: a rerun replaces its row, other rows are kept.
@@ -442,7 +552,7 @@ def _machine_of(row: dict) -> str:
     return f"{row['machine']} ({isa})" if isa else row["machine"]
 
 
-def merge_rows(path: Path, rows: list[dict]) -> list[dict]:
+def merge_rows(path: Path, rows: list[dict], key: tuple = ROW_KEY) -> list[dict]:
     """Write ``rows`` into the CSV at ``path``, keeping its rows of other perturbed runs
     (:data:`ROW_KEY`: another path, seed, recipe or CPU), so that a table grows over sessions
     whose time allows a few perturbations each. Returns the table as written, in the order
@@ -451,15 +561,17 @@ def merge_rows(path: Path, rows: list[dict]) -> list[dict]:
 
     from karaoke._atomic import write_csv
 
-    def key(r):
-        return tuple(str(r.get(k, "")) for k in ROW_KEY)
+    def of(r):
+        return tuple(str(r.get(k, "")) for k in key)
 
     old = list(csv.DictReader(open(path))) if path.exists() else []
-    new = {key(r) for r in rows}
-    table = [r for r in old if key(r) not in new] + rows
+    new = {of(r) for r in rows}
+    table = [r for r in old if of(r) not in new] + rows
     fields = list(dict.fromkeys(k for r in sorted(table, key=lambda r: -len(r)) for k in r))
     order = {p: i for i, p in enumerate(PATHS)}
-    table.sort(key=lambda r: (order.get(r["path"], len(order)), int(r["seed"]), _machine_of(r)))
+    table.sort(
+        key=lambda r: (order.get(r["path"], len(order)), int(r["seed"]), _machine_of(r), float(r.get("kl_weight", 0)))
+    )
     write_csv(path, [{k: r.get(k, "") for k in fields} for r in table], fields)
     return table
 
