@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# PRESET: the preset of make figures (SCALE, its older name, is still read)
 SCALE ?= regime
+PRESET ?= $(SCALE)
 
 .PHONY: setup figures test lint notebooks-sync bench clean-cache
 
@@ -16,14 +18,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-## main job: every notebook through papermill at SCALE (default regime), writing figures/
+## main job: every notebook through papermill at PRESET (default regime), writing figures/
 figures: setup
-	$(PY) -m karaoke.notebooks --scale $(SCALE)
+	$(PY) -m karaoke.notebooks --preset $(PRESET)
 
-## tests: unit tests, then nbval over the committed notebooks (ci scale; their networks trained side by side first)
+## tests: unit tests, then nbval over the committed notebooks (preset ci; their networks trained side by side first)
 test: setup
 	$(PY) -m pytest -q tests
-	$(PY) -m karaoke.notebooks --scale ci --train-only
+	$(PY) -m karaoke.notebooks --preset ci --train-only
 	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 ## lint: ruff's checks (pyflakes, pycodestyle, import order) and its formatter, as configured in pyproject.toml
@@ -31,9 +33,9 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-## regenerate the .ipynb of every notebook from its .py source and execute it at the ci scale
+## regenerate the .ipynb of every notebook from its .py source and execute it at the ci preset
 notebooks-sync: setup
-	$(PY) -m karaoke.notebooks --scale ci --sync
+	$(PY) -m karaoke.notebooks --preset ci --sync
 
 bench: setup
 	$(PY) benchmarks/inference.py

@@ -1,8 +1,8 @@
 """Run every notebook (``notebooks/NN_*.py``, jupytext percent format) through papermill.
 
     python -m karaoke.notebooks                      # the README's main job (preset regime)
-    python -m karaoke.notebooks --scale ci --sync    # refresh the committed .ipynb (nbval reference)
-    python -m karaoke.notebooks --scale ci --train-only   # the notebooks' networks, side by side, into the cache
+    python -m karaoke.notebooks --preset ci --sync   # refresh the committed .ipynb (nbval reference)
+    python -m karaoke.notebooks --preset ci --train-only  # the notebooks' networks, side by side, into the cache
 
 Papermill does not read ``.py`` notebooks: each is converted with jupytext first.
 """
@@ -49,9 +49,9 @@ def notebook_parameters(src: Path) -> dict:
     return {}
 
 
-def notebook_networks(src: Path, scale: str, parameters: dict | None = None) -> list[tuple]:
+def notebook_networks(src: Path, preset: str, parameters: dict | None = None) -> list[tuple]:
     """The networks a notebook trains, as it declares them: its cell tagged ``networks`` run
-    after its ``parameters`` cell (``scale`` and ``parameters`` overriding the defaults, as
+    after its ``parameters`` cell (``preset`` and ``parameters`` overriding the defaults, as
     papermill does), which leaves them in ``networks`` as jobs of
     :func:`karaoke.nn.pool.train_many`. The notebook trains the same list; the runner reads it
     to train every notebook's networks side by side first, so that none is trained twice.
@@ -60,8 +60,8 @@ def notebook_networks(src: Path, scale: str, parameters: dict | None = None) -> 
     ----------
     src : Path
         A percent-format notebook (``notebooks/NN_*.py``).
-    scale : str
-        The preset it is run at.
+    preset : str
+        The preset it is run at (its ``preset`` parameter).
     parameters : dict, optional
         Other parameter overrides.
 
@@ -82,7 +82,7 @@ def notebook_networks(src: Path, scale: str, parameters: dict | None = None) -> 
         return []
     ns: dict = {}
     exec(compile(cells.get("parameters", ""), f"{src}:parameters", "exec"), ns)
-    ns.update({"scale": scale, **(parameters or {})})
+    ns.update({"preset": preset, **(parameters or {})})
     exec(compile(cells["networks"], f"{src}:networks", "exec"), ns)
     jobs = ns.get("networks")
     if not isinstance(jobs, list):
@@ -90,17 +90,17 @@ def notebook_networks(src: Path, scale: str, parameters: dict | None = None) -> 
     return jobs
 
 
-def pretrain(scale: str, srcs) -> None:
+def pretrain(preset: str, srcs) -> None:
     """Train the networks every notebook among ``srcs`` declares (:func:`notebook_networks`),
     side by side (those not in the cache; :func:`karaoke.nn.pool.train_many`). A failure is
     printed and left to the notebook that needs the network."""
     from karaoke.nn.pool import train_many
 
-    jobs = [job for src in map(Path, srcs) for job in notebook_networks(src, scale)]
+    jobs = [job for src in map(Path, srcs) for job in notebook_networks(src, preset)]
     if not jobs:
         return
     print(
-        f"[karaoke] the {len(jobs)} networks of the notebooks (scale {scale}), trained side by side where not cached",
+        f"[karaoke] the {len(jobs)} networks of the notebooks (preset {preset}), trained side by side where not cached",
         flush=True,
     )
     try:
@@ -120,7 +120,7 @@ def to_ipynb(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_timeout: int = 7200) -> Path:
+def run(src: Path, preset: str, out: Path, extra: dict | None = None, execution_timeout: int = 7200) -> Path:
     import papermill as pm
 
     tmp = out.with_suffix(".input.ipynb")
@@ -129,7 +129,7 @@ def run(src: Path, scale: str, out: Path, extra: dict | None = None, execution_t
         pm.execute_notebook(
             str(tmp),
             str(out),
-            parameters={"scale": scale, **(extra or {})},
+            parameters={"preset": preset, **(extra or {})},
             kernel_name="python3",
             progress_bar=False,
             cwd=str(notebooks_dir()),
@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
+        "--preset",
         "--scale",
+        dest="preset",
         default=DEFAULT_PRESET,
         choices=harps_presets(),
         help="preset (default %(default)s): " + "; ".join(f"{k}: {PRESETS[k].description}" for k in harps_presets()),
@@ -153,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sync",
         action="store_true",
-        help="write executed notebooks next to their sources (the committed nbval references); use with --scale ci",
+        help="write executed notebooks next to their sources (the committed nbval references); use with --preset ci",
     )
     p.add_argument("--only", default=None, help="glob of notebooks to run, e.g. '03_*'")
     p.add_argument(
@@ -169,23 +171,23 @@ def main(argv=None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
     srcs = notebook_sources(f"{a.only}.py" if a.only else "[0-9][0-9]_*.py")
-    if a.sync and a.scale != "ci":
-        p.error("--sync writes the nbval references, which are executed at the ci scale")
+    if a.sync and a.preset != "ci":
+        p.error("--sync writes the nbval references, which are executed at the ci preset")
     failed = []
     t0 = time.time()
-    pretrain(a.scale, srcs)
+    pretrain(a.preset, srcs)
     if a.train_only:
         return 0
     for src in srcs:
         out = src.with_suffix(".ipynb") if a.sync else ensure(figures_dir() / "notebooks") / f"{src.stem}.ipynb"
-        print(f"[karaoke] {src.name} (scale {a.scale}) -> {out}", flush=True)
+        print(f"[karaoke] {src.name} (preset {a.preset}) -> {out}", flush=True)
         try:
-            run(src, a.scale, out)
+            run(src, a.preset, out)
         except Exception as exc:  # keep going, report at the end
             print(f"[karaoke] {src.name} failed: {exc}", file=sys.stderr)
             failed.append(src.name)
     if not a.sync:
-        report_claims(a.scale, time.time() - t0, failed)
+        report_claims(a.preset, time.time() - t0, failed)
     if failed:
         print(f"[karaoke] failed notebooks: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -209,26 +211,26 @@ def machine() -> str:
     return f"CPU {cpu}, {n} thread" + ("s" if n != 1 else "")
 
 
-def report_claims(scale: str, seconds: float, failed=()) -> Path:
+def report_claims(preset: str, seconds: float, failed=()) -> Path:
     """Print which of the paper's claims the figures just made show and write them to
-    ``figures/claims_<scale>.csv`` (:func:`karaoke.evaluation.claims.figure_claims` on the tables
+    ``figures/claims_<preset>.csv`` (:func:`karaoke.evaluation.claims.figure_claims` on the tables
     the notebooks wrote; a claim whose notebook did not run is left undecided), and the run's
-    time and machine to ``figures/run_<scale>.csv``."""
+    time and machine to ``figures/run_<preset>.csv``."""
     from karaoke._atomic import write_csv
     from karaoke.evaluation.claims import figure_claims
     from karaoke.evaluation.sweeps import figure_tables
 
     rows = figure_claims(figure_tables(figures_dir()))
     stamp = {
-        "scale": scale,
+        "preset": preset,
         "minutes": round(seconds / 60, 1),
         "machine": machine(),
         "date": datetime.date.today().isoformat(),
         "failed_notebooks": " ".join(failed) or "none",
     }
-    out = write_csv(figures_dir() / f"claims_{scale}.csv", rows)
-    write_csv(figures_dir() / f"run_{scale}.csv", [stamp])
-    print(f"[karaoke] the paper's claims in these figures (scale {scale}, {stamp['minutes']} min, {stamp['machine']}):")
+    out = write_csv(figures_dir() / f"claims_{preset}.csv", rows)
+    write_csv(figures_dir() / f"run_{preset}.csv", [stamp])
+    print(f"[karaoke] the paper's claims in these figures (preset {preset}, {stamp['minutes']} min, {stamp['machine']}):")
     for r in rows:
         word = {True: "holds", False: "does NOT hold", None: "not decided (its notebook did not run)"}[r["holds"]]
         print(f"[karaoke]   {r['figure']:9s} {r['claim']}: {word}")

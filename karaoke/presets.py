@@ -1,7 +1,7 @@
 """Presets: every named configuration of data, network and training, in one registry.
 
 A preset (:class:`Preset`) fixes the synthetic survey (window, size), the network width and the
-training recipe. The CLI (``--scale``), the notebook runner and every notebook list their choices
+training recipe. The CLI (``--preset``), the notebook runner and every notebook list their choices
 from :data:`PRESETS`; functions take a preset or its name, and a trial builds a new preset with
 ``dataclasses.replace`` instead of changing this registry. Networks and surveys are trained and
 generated once, through a content-addressed cache (a notebook that needs a network and does not
@@ -264,7 +264,7 @@ DEFAULT_TEST_PRESET = "regime"
 
 
 def harps_presets() -> list[str]:
-    """Names of the HARPS-like presets (those a notebook's ``scale`` parameter takes)."""
+    """Names of the HARPS-like presets (those a notebook's ``preset`` parameter takes)."""
     return [k for k in PRESETS if not k.startswith("sdss")]
 
 

@@ -4,7 +4,7 @@
 # Every later notebook starts from data made here:
 #
 # 1. **The embedded synthetic surveys** (the default data set: no download) for the chosen
-#    `scale`, HARPS-like and SDSS-like, generated once and cached under `data/cache/surveys`.
+#    `preset`, HARPS-like and SDSS-like, generated once and cached under `data/cache/surveys`.
 # 2. **Real HARPS files → a store**: `karaoke.archive.prepare.prepare_collection` regrids, masks,
 #    median-normalises and moves FITS spectra (ESO ADP or DRS s1d, barycentric) to the
 #    topocentric frame on the preset's grid, in parallel, into a memory-mapped store that resumes
@@ -22,7 +22,7 @@
 # ```
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 download = False
 harps_target = "HD128621"
 harps_max_rows = 20
@@ -37,15 +37,15 @@ from karaoke.archive.prepare import open_store, prepare_collection
 from karaoke.presets import get_preset, preset_survey
 from karaoke.spectra.sdss import sdss_survey
 
-sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
-grid = get_preset(scale).survey.grid
-print(f"scale {scale}: grid {grid.start:.2f}-{grid.stop:.2f} A, {grid.n} px")
+sdss_preset = get_preset(preset).sdss  # the SDSS-like preset paired with this one
+grid = get_preset(preset).survey.grid
+print(f"preset {preset}: grid {grid.start:.2f}-{grid.stop:.2f} A, {grid.n} px")
 
 # %% [markdown]
 # ## 1. The embedded synthetic surveys
 
 # %%
-for name in (scale, sdss_scale):
+for name in (preset, sdss_preset):
     s = preset_survey(name)
     print(f"{name:9s} {len(s)} spectra of {len(set(s.meta['star_id']))} stars, {s.n_pixels} px "
           f"({s.wave[0]:.2f}-{s.wave[-1]:.2f} A, {s.medium}, {s.frame}), truth arrays: {s.has_truth}")
@@ -57,7 +57,7 @@ for name in (scale, sdss_scale):
 real, others = find_spectra(shared_data_dir() / "harps", recursive=True)  # 1-D spectra, by their headers
 print(f"{len(real)} spectra (1-D products and e2ds with their calibrations); set aside: {len(others)} other "
       "products (wave/blaze images, tables)")
-store_dir = data_dir() / "stores" / f"shared-harps-{scale}"
+store_dir = data_dir() / "stores" / f"shared-harps-{preset}"
 report = prepare_collection(real, store_dir, grid=grid, workers=workers, progress=False)
 print(f"{report['files']} files: {report['accepted']} accepted, rejected by reason:",
       {k: v for k, v in report["rejected"].items() if v} or "none")
@@ -76,7 +76,7 @@ if download:
     rows = download_harps(ids, archive / "harps", workers=workers)
     ok = [archive / "harps" / r.file for r in rows if r.status != "failed"]
     print(f"HARPS {harps_target}: {len(ok)} of {len(rows)} ADP files verified (manifest: harps/manifest.csv)")
-    print(prepare_collection(ok, data_dir() / "stores" / f"harps-{harps_target}-{scale}", grid=grid,
+    print(prepare_collection(ok, data_dir() / "stores" / f"harps-{harps_target}-{preset}", grid=grid,
                              workers=workers))
     if sdss_plates:
         pairs = [(p, e) for p in sdss_plates for e in list_sdss_exposures(p)]

@@ -8,7 +8,7 @@
 # velocities, stay as random as before. Data: the embedded synthetic survey.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocity = 30.0
 n_examples = 6
 n_cov = 90
@@ -26,7 +26,7 @@ from karaoke.presets import preset_survey
 from karaoke.nn.whitening import leading_mode_fraction
 
 plotting.use_style()
-survey, _ = preset_survey(scale).normalised()
+survey, _ = preset_survey(preset).normalised()
 if region_lo is None or region_hi is None:
     region_lo, region_hi = plotting.deepest_telluric_window(survey.wave, survey.transmission[:200], 10.0)
 sel = plotting.region(survey.wave, region_lo, region_hi)

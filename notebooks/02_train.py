@@ -7,7 +7,7 @@
 # the same network, reuses it; an interrupted run resumes from its checkpoint.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocity = 30.0
 latent_dim = 128
 variational = True
@@ -18,7 +18,7 @@ variational = True
 from karaoke.presets import preset_jobs
 
 points = [{"velocity": velocity, "latent_dim": latent_dim, "variational": variational}]
-networks = preset_jobs(scale, points)
+networks = preset_jobs(preset, points)
 
 # %%
 from karaoke import plotting
@@ -27,14 +27,13 @@ from karaoke.presets import get_preset, preset_models, preset_run_dir
 from karaoke.nn.training import load_history
 
 plotting.use_style()
-preset = get_preset(scale)
-config = preset.model_config(latent_dim, variational)
-print(f"scale {scale}: {config.n_pixels} px, latent {config.latent_dim}, "
+config = get_preset(preset).model_config(latent_dim, variational)
+print(f"preset {preset}: {config.n_pixels} px, latent {config.latent_dim}, "
       f"{'VAE' if variational else 'AE'}, N = {velocity:g} km/s")
 
 # %% tags=["nbval-ignore-output"]
-(model,) = preset_models(scale, points)
-print("run folder:", preset_run_dir(scale, velocity, latent_dim, variational))
+(model,) = preset_models(preset, points)
+print("run folder:", preset_run_dir(preset, velocity, latent_dim, variational))
 
 # %%
 history = load_history(model.run_dir)
@@ -42,5 +41,5 @@ print(f"parameters: {n_parameters(model):,}; epochs trained: {len(history)}")
 print("held-out L1 below the first epoch's:", history[-1]["val_l1"] < history[0]["val_l1"])
 
 # %% tags=["nbval-ignore-output"]
-fig = plotting.plot_history(history, title=f"{scale}: N = {velocity:g} km/s")
+fig = plotting.plot_history(history, title=f"{preset}: N = {velocity:g} km/s")
 plotting.savefig(fig, "fig_training_history");

@@ -16,7 +16,7 @@
 # their mean depth; `karaoke.evaluation.metrics.static_telluric_pattern`).
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocity = 30.0
 latent_dim = 128
 
@@ -26,7 +26,7 @@ latent_dim = 128
 from karaoke.presets import preset_jobs
 
 points = [{"velocity": velocity, "latent_dim": latent_dim}, {"velocity": 0.0, "latent_dim": latent_dim}]
-networks = preset_jobs(scale, points)
+networks = preset_jobs(preset, points)
 
 # %%
 import csv
@@ -40,13 +40,13 @@ from karaoke.paths import figures_dir
 from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 
 plotting.use_style()
-survey = preset_survey(scale)
-test, norm = heldout(survey, scale)
-train_idx, _ = split_indices(norm, scale)
+survey = preset_survey(preset)
+test, norm = heldout(survey, preset)
+train_idx, _ = split_indices(norm, preset)
 print(f"{len(test)} held-out spectra of {len(np.unique(test.meta['star_id']))} stars")
 
 # %% tags=["nbval-ignore-output"]
-whitened, topo = preset_models(scale, points, survey=survey)  # trained side by side
+whitened, topo = preset_models(preset, points, survey=survey)  # trained side by side
 recon = {"VAE whitened": whitened.reconstruct(test.flux), "VAE topocentric": topo.reconstruct(test.flux)}
 pca = PCABaseline(latent_dim).fit(norm.flux[train_idx[:4000]])
 recon["PCA"] = pca.reconstruct(test.flux)
@@ -117,7 +117,7 @@ print("the whitened network's fixed telluric pattern is at most half the topocen
       by["VAE whitened"]["static_pattern"] <= 0.5 * by["VAE topocentric"]["static_pattern"])
 
 # %% [markdown]
-# **Reading the table.** With the converged preset (`-p scale regime`, the default of
+# **Reading the table.** With the converged preset (`-p preset regime`, the default of
 # `make figures`) both networks follow the stellar lines of their input (stellar response near 1 is
 # the identity, 0 a network that ignores its input), and only the topocentric one adds the survey's
 # telluric lines as a fixed pattern (*static*): whitening lowers Qt by removing that pattern and the

@@ -7,7 +7,7 @@
 # points and resumes an interrupted one. Metrics on held-out stars against the exact truth.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocities = [0, 5, 15, 30]
 latent_dim = 128
 primary_velocity = 30
@@ -18,7 +18,7 @@ primary_velocity = 30
 from karaoke.presets import preset_jobs
 
 points = [{"velocity": v, "latent_dim": latent_dim} for v in velocities]
-networks = preset_jobs(scale, points)
+networks = preset_jobs(preset, points)
 
 # %%
 from karaoke import plotting
@@ -30,9 +30,9 @@ plotting.use_style()
 labels = [Point(v, latent_dim).label for v in velocities]
 
 # %% tags=["nbval-ignore-output"]
-rows = run_sweep(scale, points)
+rows = run_sweep(preset, points)
 write_table(rows, figures_dir() / "table_fig7_whitening_sweep.csv")
-fig = plotting.plot_metric_distributions(rows, labels, title=f"whitening level ({scale})",
+fig = plotting.plot_metric_distributions(rows, labels, title=f"whitening level ({preset})",
                                          primary=Point(primary_velocity, latent_dim).label)
 plotting.savefig(fig, "fig7_whitening_sweep");
 
@@ -54,7 +54,7 @@ print("whitening removes most of the fixed telluric pattern:",
       primary["static_pattern"] <= 0.5 * topo["static_pattern"])
 
 # %% [markdown]
-# **What to look for** (Fig. 7): with the converged preset (`-p scale regime`) Qt falls as N
+# **What to look for** (Fig. 7): with the converged preset (`-p preset regime`) Qt falls as N
 # grows and plateaus by N = 15–30 km/s while Qs stays flat, and the fixed telluric pattern of the
 # topocentric network shrinks in step. At `ci` the networks are partly trained and only the
 # disappearance of the fixed pattern is checked.

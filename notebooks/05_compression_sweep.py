@@ -6,7 +6,7 @@
 # start to reconstruct tellurics too (Qt rises) and 128 is near the optimum.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 latent_dims = [2, 8, 128, 512, 1024]
 velocity = 30
 primary_latent = 128
@@ -17,7 +17,7 @@ primary_latent = 128
 from karaoke.presets import preset_jobs
 
 points = [{"velocity": velocity, "latent_dim": d} for d in latent_dims]
-networks = preset_jobs(scale, points)
+networks = preset_jobs(preset, points)
 
 # %%
 from karaoke import plotting
@@ -27,7 +27,7 @@ from karaoke.evaluation.sweeps import run_sweep, summarise, write_table
 plotting.use_style()
 
 # %% tags=["nbval-ignore-output"]
-rows = run_sweep(scale, points)
+rows = run_sweep(preset, points)
 write_table(rows, figures_dir() / "table_fig9_compression_sweep.csv")
 summary = summarise(rows, by="latent_dim")
 write_table(summary, figures_dir() / "table_fig9_compression_summary.csv")
@@ -53,7 +53,7 @@ print(f"largest latent size reconstructs more tellurics than the primary (Qt ris
 # %% [markdown]
 # **What to look for** (Fig. 9): too small a latent space loses the stellar lines (Qs and a low
 # stellar response); in the paper a very large one starts to reconstruct tellurics (Qt rises).
-# Run it with `-p scale regime`; at `ci` the networks are only partly trained (8 epochs).
+# Run it with `-p preset regime`; at `ci` the networks are only partly trained (8 epochs).
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU
 # (`benchmarks/spread.py`). The table above and the CSV written to `figures/` hold this run's

@@ -6,10 +6,10 @@
 # rejects far fewer tellurics than the VAE with latent weight 0.1.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocity = 30
 latent_dim = 128
-kl_weight = None  # None: the scale preset's weight
+kl_weight = None  # None: the preset's weight
 
 # %% tags=["networks", "nbval-ignore-output"]
 # The networks this notebook trains, declared once: the runner (karaoke.notebooks) reads this cell
@@ -20,7 +20,7 @@ vae = {"velocity": velocity, "latent_dim": latent_dim, "variational": True}
 if kl_weight is not None:
     vae["kl_weight"] = kl_weight
 points = [{"velocity": velocity, "latent_dim": latent_dim, "variational": False}, vae]
-networks = preset_jobs(scale, points)
+networks = preset_jobs(preset, points)
 
 # %%
 from karaoke import plotting
@@ -32,9 +32,9 @@ plotting.use_style()
 labels = [Point(velocity, latent_dim, variational=False).label, Point(velocity, latent_dim).label]
 
 # %% tags=["nbval-ignore-output"]
-rows = run_sweep(scale, points)
+rows = run_sweep(preset, points)
 write_table(rows, figures_dir() / "table_fig8_ae_vs_vae.csv")
-fig = plotting.plot_metric_distributions(rows, labels, title=f"AE vs VAE ({scale})", primary=labels[1])
+fig = plotting.plot_metric_distributions(rows, labels, title=f"AE vs VAE ({preset})", primary=labels[1])
 plotting.savefig(fig, "fig8_ae_vs_vae");
 summary = {s["label"]: s for s in summarise(rows)}
 for lab in labels:
@@ -53,7 +53,7 @@ print("networks:", ", ".join(labels), f"({summary[labels[0]]['n']} held-out spec
 # %% [markdown]
 # **What to look for** (Fig. 8): the paper found that the deterministic AE reconstructs slightly
 # better (lower Qs) but rejects far fewer tellurics (higher Qt, more leakage) than the VAE. Both
-# `ci` and the converged preset (`-p scale regime`) weigh the KL by 0.04 (60 free nats) on the per-spectrum ELBO
+# `ci` and the converged preset (`-p preset regime`) weigh the KL by 0.04 (60 free nats) on the per-spectrum ELBO
 # (L1 and KL summed, `karaoke.presets.CONVERGED`); `-p kl_weight W` tries another weight.
 #
 # Numbers are not typed here: they depend on the preset and, at `ci`, on the seed and the CPU

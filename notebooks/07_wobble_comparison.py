@@ -19,8 +19,8 @@
 # noise, the figure line-fitting tools quote (PyMolFit against molecfit: 0.004-0.006).
 
 # %% tags=["parameters"]
-scale = "ci"
-grid_start = None  # None: the grid of the scale's synthetic survey (needed for the mixed training)
+preset = "ci"
+grid_start = None  # None: the grid of the preset's synthetic survey (needed for the mixed training)
 n_pixels = None
 velocity = 30.0
 epochs_alone = 300
@@ -35,15 +35,15 @@ from karaoke.archive.realdata import alpha_cen_b_path, alpha_cen_b_training
 from karaoke.evaluation import ladder_jobs
 from karaoke.presets import KL_LADDER, get_preset, preset_survey
 
-preset = get_preset(scale)
+cfg = get_preset(preset)
 if grid_start is None:
-    grid_start, n_pixels = preset.survey.grid_start, preset.survey.n_pixels
-mc = preset.model_config()
-alone_config, mixed_config = preset.train_config(velocity, epochs=epochs_alone), preset.train_config(velocity)
+    grid_start, n_pixels = cfg.survey.grid_start, cfg.survey.n_pixels
+mc = cfg.model_config()
+alone_config, mixed_config = cfg.train_config(velocity, epochs=epochs_alone), cfg.train_config(velocity)
 networks = []
 if alpha_cen_b_path().exists():
-    real, mixed_survey = alpha_cen_b_training(grid_start, n_pixels, synth=preset_survey(scale).normalised()[0])
-    networks = ladder_jobs(real, mc, alone_config, preset.kl_ladder or KL_LADDER) + [(mixed_survey, mc, mixed_config)]
+    real, mixed_survey = alpha_cen_b_training(grid_start, n_pixels, synth=preset_survey(preset).normalised()[0])
+    networks = ladder_jobs(real, mc, alone_config, cfg.kl_ladder or KL_LADDER) + [(mixed_survey, mc, mixed_config)]
 
 # %%
 import csv
@@ -70,7 +70,7 @@ T = telluric_reference(bary)  # (88, L) topocentric transmission
 print(f"{len(bary)} spectra, {len(rejected)} rejected, {bary.wave[0]:.2f}-{bary.wave[-1]:.2f} A (air)")
 
 # %% tags=["nbval-ignore-output"]
-alone, ladder = ladder_cached(real, mc, alone_config, preset.kl_ladder or KL_LADDER,
+alone, ladder = ladder_cached(real, mc, alone_config, cfg.kl_ladder or KL_LADDER,
                               progress=False)  # the CLI's default recipe
 mixed = train_cached(mixed_survey, mc, mixed_config, progress=False)
 wobble = partial(wobble_reconstruct, grid=topo.grid, berv=bary.meta["berv"], mask=bary.pixel_mask(),
@@ -99,7 +99,7 @@ templates = line_templates(topo.flux, topo.wave, bary.meta["berv"], one_star, RA
 scores = {k: score(f, topo, transmission=T, recon=recon[k], pixmask=topo.pixel_mask(), templates=templates,
                    star_id=one_star).summary() for k, f in methods.items()}
 kl = {"karaoke (alone)": f"{ladder['chosen']:g} (chosen)",
-      "karaoke (mixed)": f"{preset.train_config(velocity).kl_weight:g}"}
+      "karaoke (mixed)": f"{cfg.train_config(velocity).kl_weight:g}"}
 rows = [{"method": k, "kl_weight": kl.get(k, ""), "Qt": round(q["Qt"], 3), "Qs": round(q["Qs"], 3),
          "transmission_rms": round(q["transmission_rms"], 4), "leakage": round(q["leakage"], 3),
          "stellar_response_est": round(q["stellar_response_est"], 3)} for k, q in scores.items()]

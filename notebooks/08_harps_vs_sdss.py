@@ -7,7 +7,7 @@
 # available offline; `karaoke.spectra.sdss.read_spframe` reads real spFrame files for users.
 
 # %% tags=["parameters"]
-scale = "ci"
+preset = "ci"
 velocity = 30.0
 n_show = 3
 seed = 0
@@ -17,9 +17,9 @@ seed = 0
 # to train every notebook's networks side by side before running them.
 from karaoke.presets import get_preset, preset_jobs
 
-sdss_scale = get_preset(scale).sdss  # the SDSS-like preset paired with this one
+sdss_preset = get_preset(preset).sdss  # the SDSS-like preset paired with this one
 points = [{"velocity": velocity}]
-networks = preset_jobs(sdss_scale, points)
+networks = preset_jobs(sdss_preset, points)
 
 # %%
 import numpy as np
@@ -57,13 +57,13 @@ plotting.savefig(fig, "fig11_harps_vs_sdss_tellurics");
 # ## Fig. 12 — three random low-resolution spectra: input, reconstruction, truth
 
 # %% tags=["nbval-ignore-output"]
-survey = preset_survey(sdss_scale)
-test, norm = heldout(survey, sdss_scale)
-(model,) = preset_models(sdss_scale, points)
+survey = preset_survey(sdss_preset)
+test, norm = heldout(survey, sdss_preset)
+(model,) = preset_models(sdss_preset, points)
 recon = model.reconstruct(test.flux)
 ev = evaluate_reconstruction(recon, test.flux, test.wave, test.transmission, stellar=test.stellar,
                              pixmask=test.pixel_mask(), cfg=metric)
-train_idx, _ = split_indices(norm, sdss_scale)
+train_idx, _ = split_indices(norm, sdss_preset)
 pca = PCABaseline(128).fit(norm.flux[train_idx])
 ev_pca = evaluate_reconstruction(pca.reconstruct(test.flux), test.flux, test.wave, test.transmission,
                                  stellar=test.stellar, pixmask=test.pixel_mask(), cfg=metric)

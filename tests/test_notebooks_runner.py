@@ -3,15 +3,16 @@
 import pytest
 
 from karaoke.notebooks import notebook_networks, notebook_parameters, notebook_sources
+from karaoke.presets import get_preset
 
 
 def test_notebook_parameters_are_the_literals_of_the_tagged_cell(tmp_path):
     src = tmp_path / "09_x.py"
     src.write_text(
-        '# %% [markdown]\n# title\n\n# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 5]\n'
+        '# %% [markdown]\n# title\n\n# %% tags=["parameters"]\npreset = "ci"\nvelocities = [0, 5]\n'
         "kl_weight = None  # comment\n\n# %%\nx = 1\n"
     )
-    assert notebook_parameters(src) == {"scale": "ci", "velocities": [0, 5], "kl_weight": None}
+    assert notebook_parameters(src) == {"preset": "ci", "velocities": [0, 5], "kl_weight": None}
     plain = tmp_path / "10_y.py"
     plain.write_text("# %%\nx = 1\n")
     assert notebook_parameters(plain) == {}
@@ -40,11 +41,12 @@ def test_the_runner_reads_every_network_the_notebooks_declare():
 def test_a_notebook_parameter_change_changes_what_the_runner_trains(tmp_path):
     src = tmp_path / "04_whitening_sweep.py"
     src.write_text(
-        '# %% tags=["parameters"]\nscale = "ci"\nvelocities = [0, 60]\nlatent_dim = 64\n\n'
+        '# %% tags=["parameters"]\npreset = "regime"\nvelocities = [0, 60]\nlatent_dim = 64\n\n'
         '# %% tags=["networks"]\nfrom karaoke.presets import preset_jobs\n\n'
-        'networks = preset_jobs(scale, [{"velocity": v, "latent_dim": latent_dim} for v in velocities])\n'
+        'networks = preset_jobs(preset, [{"velocity": v, "latent_dim": latent_dim} for v in velocities])\n'
     )
     assert _keys(notebook_networks(src, "ci")) == {(0.0, 64, True), (60.0, 64, True)}
+    assert {job[2].epochs for job in notebook_networks(src, "ci")} == {get_preset("ci").train.epochs}  # not regime's
     assert _keys(notebook_networks(src, "ci", {"velocities": [5]})) == {(5.0, 64, True)}
     bad = tmp_path / "09_bad.py"
     bad.write_text('# %% tags=["networks"]\nnetworks = None\n')
@@ -100,7 +102,7 @@ def test_train_only_trains_and_runs_no_notebook(monkeypatch):
     planned = []
     monkeypatch.setattr(nbr, "pretrain", lambda scale, srcs: planned.append((scale, [s.name for s in srcs])))
     monkeypatch.setattr(nbr, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("a notebook ran")))
-    assert nbr.main(["--scale", "ci", "--train-only", "--only", "0[45]_*"]) == 0
+    assert nbr.main(["--preset", "ci", "--train-only", "--only", "0[45]_*"]) == 0
     assert planned == [("ci", ["04_whitening_sweep.py", "05_compression_sweep.py"])]
 
 
@@ -126,3 +128,9 @@ def test_the_runner_trains_notebook_07s_ladder_as_the_notebook_asks_for_it(monke
     assert [tc for _, _, tc in jobs[:-1]] == [alone.at_kl_weight(w) for w in preset.kl_ladder]
     assert len(preset.kl_ladder) >= 2 and len({len(s) for s, _, _ in jobs[:-1]}) == 1
     assert jobs[-1][2] == preset.train_config(p["velocity"]) and len(jobs[-1][0]) > len(jobs[0][0])
+
+
+def test_every_notebook_takes_the_preset_the_runner_passes():
+    """The runner and papermill set ``preset``; a notebook without it would ignore the choice."""
+    for src in notebook_sources():
+        assert notebook_parameters(src).get("preset") == "ci", src.name

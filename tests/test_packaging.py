@@ -107,11 +107,11 @@ def test_every_preset_is_offered_by_the_cli_and_the_notebook_runner():
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for cmd in ("synth", "train"):
-        opt = next(a for a in sub.choices[cmd]._actions if "--scale" in a.option_strings)
-        assert set(opt.choices) == set(PRESETS)
+        opt = next(a for a in sub.choices[cmd]._actions if "--preset" in a.option_strings)
+        assert set(opt.choices) == set(PRESETS) and "--scale" in opt.option_strings  # the older name still works
     from karaoke.notebooks import build_parser as runner_parser
 
-    opt = next(a for a in runner_parser()._actions if "--scale" in a.option_strings)
+    opt = next(a for a in runner_parser()._actions if "--preset" in a.option_strings)
     assert set(opt.choices) == set(harps_presets()) == {k for k in PRESETS if not k.startswith("sdss")}
     for name in harps_presets():
         assert PRESETS[name].sdss in PRESETS and PRESETS[name].description

@@ -2,10 +2,10 @@
 
 Reads the figures folder of a finished run (``figures/`` or ``$KARAOKE_FIGURES``) and writes
 
-* ``docs/results/figures_<scale>_claims.csv``: the paper's claims and whether they held
+* ``docs/results/figures_<preset>_claims.csv``: the paper's claims and whether they held
   (:func:`karaoke.evaluation.claims.figure_claims`, as the runner printed them);
-* ``docs/results/figures_<scale>_run.csv``: the run's minutes, machine and date;
-* ``docs/results/figures_<scale>_sweeps.csv``: medians of every network of Figs. 5-9 (held-out
+* ``docs/results/figures_<preset>_run.csv``: the run's minutes, machine and date;
+* ``docs/results/figures_<preset>_sweeps.csv``: medians of every network of Figs. 5-9 (held-out
   spectra, exact truth), one row each.
 
     python tools/collect_figures.py regime [--figures DIR]
@@ -28,16 +28,16 @@ def main(argv=None) -> int:
     from karaoke.paths import figures_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scale")
+    p.add_argument("preset")
     p.add_argument("--figures", type=Path, default=None, help="figures folder of the run (default figures/)")
     a = p.parse_args(argv)
     src = a.figures or figures_dir()
     out = ROOT / "docs" / "results"
     for kind in ("claims", "run"):
-        f = src / f"{kind}_{a.scale}.csv"
+        f = src / f"{kind}_{a.preset}.csv"
         if not f.exists():
-            p.error(f"{f} not found: run make figures SCALE={a.scale} first")
-        with atomic_path(out / f"figures_{a.scale}_{kind}.csv") as tmp:
+            p.error(f"{f} not found: run make figures PRESET={a.preset} first")
+        with atomic_path(out / f"figures_{a.preset}_{kind}.csv") as tmp:
             shutil.copyfile(f, tmp)
     t = figure_tables(src)
     rows = []
@@ -56,8 +56,8 @@ def main(argv=None) -> int:
                     **{m: f"{s[m]:.2f}" for m in ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")},
                 }
             )
-    write_csv(out / f"figures_{a.scale}_sweeps.csv", rows)
-    print(f"written {out}/figures_{a.scale}_{{claims,run,sweeps}}.csv")
+    write_csv(out / f"figures_{a.preset}_sweeps.csv", rows)
+    print(f"written {out}/figures_{a.preset}_{{claims,run,sweeps}}.csv")
     return 0
 
 

@@ -5,7 +5,7 @@ new preset object (nothing global is modified), trained through the same cache a
 and both networks are scored on the held-out stars with :func:`karaoke.evaluation.sweeps.score_model`.
 Prints one table, with the seconds each network took to train on this machine::
 
-    python tools/trial.py --scale regime --epochs 30 --lr 3e-3 --lr-schedule onecycle
+    python tools/trial.py --preset regime --epochs 30 --lr 3e-3 --lr-schedule onecycle
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from karaoke.nn.training import load_history
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", default="regime", help="preset to start from (default regime)")
+    p.add_argument("--preset", "--scale", dest="preset", default="regime", help="preset to start from (default regime)")
     p.add_argument("--grid-start", type=float, default=None, help="first pixel of the window (air A)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--kl-weight", type=float, default=None)
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--velocity", type=float, default=30.0, help="N of the whitened network (km/s)")
     p.add_argument("--whitened-only", action="store_true", help="train and score the whitened network alone")
     a = p.parse_args(argv)
-    base = presets.get_preset(a.scale)
+    base = presets.get_preset(a.preset)
     survey_kw = {
         k: v
         for k, v in (("grid_start", a.grid_start), ("n_spectra", a.n_spectra), ("n_stars", a.n_stars))

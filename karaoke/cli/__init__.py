@@ -1,7 +1,7 @@
 """Command line: ``karaoke synth | train | evaluate | clean``.
 
     karaoke synth OUT --n-spectra N --seed S
-    karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --scale regime
+    karaoke train SURVEY --out RUN --velocity 30 --latent 128 [--ae] --epochs E --preset regime
     karaoke evaluate RUN SURVEY          # prints one JSON object (median Qt, Qs, ...)
     karaoke clean MODEL FILES... --out DIR
     karaoke download harps --target HD128621 --out DIR   |   karaoke download model --out DIR

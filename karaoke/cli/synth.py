@@ -22,9 +22,9 @@ def add_parser(cmd, presets, default_preset):
     )
     s.add_argument("--seed", type=int, default=0, help="random seed of the survey (default 0)")
     s.add_argument(
-        "--scale",
         "--preset",
-        dest="scale",
+        "--scale",
+        dest="preset",
         choices=presets,
         default=default_preset,
         help=f"preset giving grid and survey (default {default_preset}; see karaoke.presets)",
@@ -43,7 +43,7 @@ def run(a):
     from karaoke.spectra.survey import save_survey
     from karaoke.synth.generator import make_survey
 
-    cfg = get_preset(a.scale).survey
+    cfg = get_preset(a.preset).survey
     kw = {"n_spectra": a.n_spectra, "seed": a.seed}
     kw["n_stars"] = (
         a.n_stars if a.n_stars else max(1, min(a.n_spectra, round(a.n_spectra * cfg.n_stars / cfg.n_spectra)))

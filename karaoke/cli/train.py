@@ -38,9 +38,9 @@ def add_parser(cmd, presets, default_preset):
     t.add_argument("--ae", action="store_true", help="deterministic autoencoder instead of the VAE (KL weight 0)")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training spectra (default: the preset's)")
     t.add_argument(
-        "--scale",
         "--preset",
-        dest="scale",
+        "--scale",
+        dest="preset",
         choices=presets,
         default=default_preset,
         help=f"preset giving network width and training recipe (default {default_preset}: the converged "
@@ -112,7 +112,7 @@ def run(a):
     from karaoke.presets import KL_LADDER, get_preset
     from karaoke.spectra.survey import load_survey
 
-    sc = get_preset(a.scale)
+    sc = get_preset(a.preset)
     pick_device(a.device)  # an unavailable device is an error before any work
     if a.survey.is_dir():  # a store from `karaoke prepare`: memory-mapped, read batch by batch
         from karaoke.archive.prepare import open_store

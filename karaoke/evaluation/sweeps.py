@@ -15,14 +15,14 @@ from karaoke.presets import Point, heldout, preset_models, preset_survey
 
 
 def run_sweep(
-    scale: str, points, progress: bool = False, workers: int | None = None, float_path: str = "native"
+    preset: str, points, progress: bool = False, workers: int | None = None, float_path: str = "native"
 ) -> list[dict]:
     """Train (or reuse) and evaluate each point; the points not yet trained are trained side by
     side (:func:`karaoke.presets.preset_models`).
 
     Parameters
     ----------
-    scale : str or Preset
+    preset : str or Preset
         Preset (a name of :data:`karaoke.presets.PRESETS` or a :class:`karaoke.presets.Preset`).
     points : iterable of Point or dict
         The networks (:class:`karaoke.presets.Point`), e.g. ``Point(velocity=5.0)``.
@@ -42,10 +42,10 @@ def run_sweep(
         (:func:`karaoke.evaluation.metrics.line_responses`) and the network's ``static_pattern``
         (:func:`karaoke.evaluation.metrics.static_telluric_pattern`, one value per network).
     """
-    survey = preset_survey(scale)
-    test, _ = heldout(survey, scale)
+    survey = preset_survey(preset)
+    test, _ = heldout(survey, preset)
     points = [Point.of(p) for p in points]
-    models = preset_models(scale, points, survey=survey, progress=progress, workers=workers, float_path=float_path)
+    models = preset_models(preset, points, survey=survey, progress=progress, workers=workers, float_path=float_path)
     rows = []
     for p, model in zip(points, models):
         rows += score_model(

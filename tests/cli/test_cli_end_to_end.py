@@ -21,7 +21,7 @@ def test_synth_train_evaluate_clean_end_to_end(tmp_path, capsys):
                 "3",
                 "--n-pixels",
                 "1024",
-                "--scale",
+                "--preset",
                 "o2-head",
                 "--quiet",
             ]

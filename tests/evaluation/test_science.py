@@ -15,7 +15,7 @@ from karaoke.evaluation.metrics import PCABaseline, evaluate_reconstruction
 from karaoke.nn.pool import other_float_path
 from karaoke.presets import heldout, preset_models, preset_survey, split_indices
 
-#: Training seeds on which the ci results are checked here. ``benchmarks/spread.py --scale ci``
+#: Training seeds on which the ci results are checked here. ``benchmarks/spread.py --preset ci``
 #: (seeds 0-2 and seed 0 on one thread, on a 2-core AMD EPYC; docs/results/spread_ci.csv)
 #: measured how far the ci networks' scores spread: 8 epochs are too few to follow the stellar
 #: lines (stellar response ~0.1 whitened, 0.06-0.45 topocentric), so no claim on Qs or the
