@@ -230,7 +230,8 @@ def report_claims(preset: str, seconds: float, failed=()) -> Path:
     }
     out = write_csv(figures_dir() / f"claims_{preset}.csv", rows)
     write_csv(figures_dir() / f"run_{preset}.csv", [stamp])
-    print(f"[karaoke] the paper's claims in these figures (preset {preset}, {stamp['minutes']} min, {stamp['machine']}):")
+    when = f"preset {preset}, {stamp['minutes']} min, {stamp['machine']}"
+    print(f"[karaoke] the paper's claims in these figures ({when}):")
     for r in rows:
         word = {True: "holds", False: "does NOT hold", None: "not decided (its notebook did not run)"}[r["holds"]]
         print(f"[karaoke]   {r['figure']:9s} {r['claim']}: {word}")
