@@ -313,6 +313,9 @@ def test_training_benchmark_runs_the_projects_own_loop():
     rows = bench.layer_rows(mc, batch=4, repeats=1)  # each layer alone: together, the whole step's FLOPs
     assert [r["layer"] for r in rows] == [name for name, _ in Karaoke(mc).named_children()]
     assert sum(r["flops"] for r in rows) == step_flops(mc, 4) and all(r["seconds"] > 0 for r in rows)
+    parts = bench.component_rows(mc, TrainConfig(batch_size=4, grad_clip=1.0), steps=3, warm=1)
+    assert [name for name, _ in parts][2:5] == ["forward", "ELBO", "backward"] and len(parts) == 7
+    assert all(sec > 0 for _, sec in parts)
 
 
 def _rising_val_loss(monkeypatch, bad_epochs):
