@@ -211,7 +211,7 @@ def train_all(a, todo) -> None:
             ] + (["--kl-weight", str(kl)] if kl is not None else [])
             full_env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
             print(f"training {path} seed {seed} N={v:g}" + (f" KL {kl:g}" if kl is not None else ""), flush=True)
-            running.append(((path, seed, v), subprocess.Popen(cmd, env=full_env)))
+            running.append(((path, seed, v, kl), subprocess.Popen(cmd, env=full_env)))
             used += threads
         time.sleep(2)
         for item in list(running):

@@ -272,6 +272,15 @@ def component_rows(mc, tc, steps: int = 60, warm: int = 5) -> list[tuple[str, fl
     return [(name, sec / steps) for name, sec in parts.items()]
 
 
+def _write_table(path, table: list[dict]) -> None:
+    """Write the rows of a table to ``path`` (CSV) when one was given."""
+    if path:
+        from karaoke._atomic import write_csv
+
+        write_csv(path, table, fieldnames=list(table[0]))
+        print(f"written {path}")
+
+
 def pool_rows(mc, tc, k: int, spectra: int = 1024) -> list[tuple[str, int, int, float, float]]:
     """(form, processes, threads each, wall seconds, median steady ms a step) for K networks
     trained one after the other and side by side (:func:`karaoke.nn.pool.train_many`)."""
@@ -416,11 +425,7 @@ def main(argv=None) -> int:
                             "date": datetime.date.today().isoformat(),
                         }
                     )
-        if a.csv:
-            from karaoke._atomic import write_csv
-
-            write_csv(a.csv, table, fieldnames=list(table[0]))
-            print(f"written {a.csv}")
+        _write_table(a.csv, table)
         return 0
     if a.components:
         table = []
@@ -443,11 +448,7 @@ def main(argv=None) -> int:
                             "date": datetime.date.today().isoformat(),
                         }
                     )
-        if a.csv:
-            from karaoke._atomic import write_csv
-
-            write_csv(a.csv, table, fieldnames=list(table[0]))
-            print(f"written {a.csv}")
+        _write_table(a.csv, table)
         return 0
     if a.pool:
         print(
@@ -509,11 +510,7 @@ def main(argv=None) -> int:
                         "date": datetime.date.today().isoformat(),
                     }
                 )
-    if a.csv:
-        from karaoke._atomic import write_csv
-
-        write_csv(a.csv, table, fieldnames=list(table[0]))
-        print(f"written {a.csv}")
+    _write_table(a.csv, table)
     return 0
 
 

@@ -14,6 +14,20 @@ from karaoke.nn.whitening import mask_ranges
 from karaoke.paths import shared_data_dir
 
 
+def load_script(relpath: str, name: str | None = None):
+    """A script of benchmarks/ or tools/ (no packages) loaded as a module, named ``name``
+    (default ``script_<its stem>``)."""
+    import importlib.util
+
+    from karaoke.paths import ROOT
+
+    path = ROOT / relpath
+    spec = importlib.util.spec_from_file_location(name or f"script_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def shared(*parts):
     """Path inside ../shared/data, or skip the test with the reason."""
     base = shared_data_dir()

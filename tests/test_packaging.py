@@ -6,6 +6,7 @@ import pytest
 import tomllib
 
 from karaoke.paths import ROOT
+from tests.helpers import load_script
 
 
 def _pyproject_pins():
@@ -49,12 +50,7 @@ def test_notebook_pairs_are_in_sync():
 
 
 def _render_tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("render_readme", ROOT / "tools" / "render_readme.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/render_readme.py")
 
 
 def test_result_tables_are_generated_from_their_csv_files():

@@ -1,21 +1,16 @@
 """benchmarks/bottleneck.py: the truth-free ranking next to the exact one, on stand-in models."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from karaoke.evaluation.metrics import PCABaseline
-from karaoke.paths import ROOT
 from karaoke.synth.generator import SurveyConfig, make_survey
+from tests.helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_bottleneck", ROOT / "benchmarks" / "bottleneck.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/bottleneck.py")
 
 
 def test_labels_name_the_bottleneck(bench):

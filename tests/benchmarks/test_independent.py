@@ -2,19 +2,15 @@
 trained and scored through the CLI. Its physics is checked against the HITRAN lists directly,
 and its whole path runs at a tiny size."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from karaoke.paths import ROOT, shared_data_dir
+from karaoke.paths import shared_data_dir
+from tests.helpers import load_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_independent", ROOT / "benchmarks" / "independent.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/independent.py")
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,18 @@
 row's ratio to the GEMM floor is against the floor at its own thread count."""
 
 import csv
-import importlib.util
 
 import pytest
 import torch
 
-from karaoke.paths import ROOT
+from tests.helpers import load_script
 
 pytest.importorskip("onnxruntime")
 
 
 def _benchmark(name: str):
     """benchmarks/inference.py loaded as a module named ``name`` (benchmarks/ is no package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "inference.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/inference.py", name)
 
 
 def test_the_inference_table_compares_each_row_with_its_own_floor(tmp_path):

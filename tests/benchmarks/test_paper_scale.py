@@ -1,16 +1,12 @@
 """benchmarks/paper_scale.py --smoke: the paper-scale command's whole path (torch survey, both
 networks through train(), scores, claims, Figs. 5 and 7) at a tiny size on the CPU."""
 
-import importlib.util
-
-from karaoke.paths import ROOT
+from tests.helpers import load_script
 
 
 def test_the_paper_scale_command_runs_at_a_tiny_size(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KARAOKE_FIGURES", str(tmp_path / "figures"))
-    spec = importlib.util.spec_from_file_location("bench_paper_scale", ROOT / "benchmarks" / "paper_scale.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/paper_scale.py")
     assert (
         bench.main(
             ["--smoke", "--device", "cpu", "--work", str(tmp_path / "runs"), "--out", str(tmp_path / "paper_scale.csv")]

@@ -1,19 +1,15 @@
 """benchmarks/robustness.py: its table grows over runs instead of being replaced."""
 
 import csv
-import importlib.util
 
 import pytest
 
-from karaoke.paths import ROOT
+from tests.helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_robustness", ROOT / "benchmarks" / "robustness.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/robustness.py")
 
 
 def _row(path, seed, isa="AVX2", held=True, qs=0.3):

@@ -5,6 +5,7 @@ import torch
 from karaoke.nn.checkpoint import load_model
 from karaoke.nn.model import ModelConfig
 from karaoke.nn.training import TrainConfig, load_history, run_key, train, train_cached, vae_loss
+from tests.helpers import load_script
 
 
 def test_loss_matches_a_hand_computation():
@@ -292,15 +293,11 @@ def test_an_unavailable_device_is_a_clear_error():
 
 def test_training_benchmark_runs_the_projects_own_loop():
     """benchmarks/training.py at a tiny size: a positive time per step of the project's train()."""
-    import importlib.util
 
     from karaoke.nn.flops import step_flops
     from karaoke.nn.model import Karaoke
-    from karaoke.paths import ROOT
 
-    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "benchmarks" / "training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/training.py")
     survey = bench._survey(1024, 6315.0, n=64)
     sec = bench.time_steps(
         survey,
