@@ -196,7 +196,8 @@ def main(argv=None) -> int:
 
 
 def machine() -> str:
-    """This machine in a few words: CPU model (or GPU name) and thread count."""
+    """This machine in a few words: CPU model (or GPU name), thread count and, when it is not the
+    native one, the float path its environment sets (:func:`karaoke.nn.pool.current_float_path`)."""
     import torch
 
     if torch.cuda.is_available():
@@ -207,8 +208,11 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    from karaoke.nn.pool import current_float_path
+
     n = torch.get_num_threads()
-    return f"CPU {cpu}, {n} thread" + ("s" if n != 1 else "")
+    path = current_float_path()
+    return f"CPU {cpu}, {n} thread" + ("s" if n != 1 else "") + ("" if path == "native" else f", {path} float path")
 
 
 def report_claims(preset: str, seconds: float, failed=()) -> Path:

@@ -52,6 +52,19 @@ FLOAT_PATHS = {
 }
 
 
+def current_float_path(environ=None) -> str:
+    """The float path this process runs on, read from its environment: the name in
+    :data:`FLOAT_PATHS` whose variables it has set, ``native`` when none is set, or the variables
+    themselves (``"ATEN_CPU_CAPABILITY=... ONEDNN_MAX_CPU_ISA=..."``) for another combination."""
+    env = os.environ if environ is None else environ
+    keys = sorted({k for v in FLOAT_PATHS.values() for k in v})
+    have = {k: env[k] for k in keys if env.get(k)}
+    for name, want in FLOAT_PATHS.items():
+        if have == want:
+            return name
+    return " ".join(f"{k}={v}" for k, v in have.items())
+
+
 def other_float_path() -> str:
     """A float path other than this CPU's own: ``avx2``, or ``default`` where PyTorch already
     runs AVX2 kernels (a CPU without AVX-512), which would make ``avx2`` the native path."""

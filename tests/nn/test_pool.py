@@ -97,3 +97,24 @@ def test_a_float_path_reaches_the_training_processes_and_has_its_own_cache(small
     assert "ATEN_CPU_CAPABILITY" not in os.environ
     with pytest.raises(ValueError, match="unknown float path 'sse'"):
         train_many([job], device="cpu", float_path="sse")
+
+
+def test_current_float_path_names_the_environment_a_process_runs_under():
+    from karaoke.nn.pool import FLOAT_PATHS, current_float_path
+
+    for name, env in FLOAT_PATHS.items():
+        assert current_float_path({"PATH": "/bin", **env}) == name
+    # an empty value is unset, and a combination not in FLOAT_PATHS is spelled out, not misnamed
+    assert current_float_path({"ATEN_CPU_CAPABILITY": ""}) == "native"
+    assert current_float_path({"ONEDNN_MAX_CPU_ISA": "AVX2"}) == "ONEDNN_MAX_CPU_ISA=AVX2"
+
+
+def test_the_run_record_says_when_it_ran_on_another_float_path(monkeypatch):
+    from karaoke.notebooks import machine
+
+    for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.delenv(k, raising=False)
+    assert "float path" not in machine()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert machine().endswith(", avx2 float path")
