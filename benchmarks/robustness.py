@@ -100,6 +100,9 @@ TRIALS = {
     "free-40": {"kl_weight": 0.03, "kl_free": 40.0},
     "free-60": {"kl_weight": 0.03, "kl_free": 60.0},
     "free-60-kl0.04": {"kl_free": 60.0, "kl_weight": 0.04},  # the recipe (CONVERGED) today
+    # Polyak averaging: the weights' moving average (window ~1000 steps, ~6 epochs of the regime
+    # survey) is what is validated, guarded and saved; the raw trajectory is today's recipe's
+    "ema-0.999": {"ema_decay": 0.999},
 }
 RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
 

@@ -72,8 +72,8 @@ class TrainingState:
     best_epoch : int
         The epoch that reached it.
     best : dict or None
-        ``model_state`` and ``optimizer_state`` at the end of that epoch (kept only while the
-        guard is on, :meth:`snapshot`).
+        ``model_state`` and ``optimizer_state`` at the end of that epoch, and ``ema_state``
+        where the run averages its weights (kept only while the guard is on, :meth:`snapshot`).
     lr_scale : float
         Factor on the scheduled learning rate (halved at each rollback of the guard).
     """
@@ -90,19 +90,25 @@ class TrainingState:
     best: dict | None = None
     lr_scale: float = 1.0
 
-    def snapshot(self, model, optimizer, val: float):
-        """Keep the model's and optimiser's states as the best so far (copies, on their device)."""
+    def snapshot(self, model, optimizer, val: float, ema=None):
+        """Keep the model's, optimiser's (and weight average's) states as the best so far
+        (copies, on their device)."""
         self.best_val, self.best_epoch = float(val), self.epoch + 1
         self.best = {
-            "model_state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "model_state": _clone(model.state_dict()),
             "optimizer_state": copy.deepcopy(optimizer.state_dict()),
         }
+        if ema is not None:
+            self.best["ema_state"] = _clone(ema.state_dict())
 
-    def roll_back(self, model, optimizer, lr_factor: float = 0.5):
-        """Return the model and optimiser to the best state kept and scale the learning rate by
-        ``lr_factor`` from here on (the step counter, the schedule and the generators go on)."""
+    def roll_back(self, model, optimizer, lr_factor: float = 0.5, ema=None):
+        """Return the model, optimiser (and weight average) to the best state kept and scale the
+        learning rate by ``lr_factor`` from here on (the step counter, the schedule and the
+        generators go on)."""
         model.load_state_dict(self.best["model_state"])
         optimizer.load_state_dict(copy.deepcopy(self.best["optimizer_state"]))
+        if ema is not None:
+            ema.load_state_dict(self.best["ema_state"])
         self.lr_scale *= lr_factor
 
     @classmethod
@@ -113,10 +119,12 @@ class TrainingState:
             g_whiten=torch.Generator(device=device).manual_seed(seed + 2),
         )
 
-    def save(self, path, model, optimizer, provenance: dict):
-        """Write model, optimiser, position and generators to ``path`` (atomically)."""
+    def save(self, path, model, optimizer, provenance: dict, ema=None):
+        """Write model, optimiser, position, generators (and the weight average, ``ema``: a
+        ``torch.optim.swa_utils.AveragedModel``) to ``path`` (atomically)."""
         save_atomic(
             {
+                **({"ema_state": ema.state_dict()} if ema is not None else {}),
                 "epoch_step": self.epoch_step,
                 "epoch_sums": np.asarray(self.epoch_sums).tolist(),
                 "format": CHECKPOINT_FORMAT,
@@ -140,11 +148,16 @@ class TrainingState:
             path,
         )
 
-    def restore(self, ck: dict, model, optimizer):
+    def restore(self, ck: dict, model, optimizer, ema=None):
         """Load a checkpoint read by :func:`read_checkpoint` into ``model``, ``optimizer``,
-        this state and torch's global generator."""
+        the weight average ``ema`` (where the run keeps one), this state and torch's global
+        generator."""
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
+        if ema is not None:
+            if "ema_state" not in ck:
+                raise ValueError("the checkpoint holds no weight average (ema_state) for a run that keeps one")
+            ema.load_state_dict(ck["ema_state"])
         self.g_sample.set_state(ck["rng_sample"])
         self.g_whiten.set_state(ck["rng_whiten"])  # CPU ByteTensor for CPU and CUDA generators alike
         torch.set_rng_state(ck["rng_torch"])
@@ -156,3 +169,8 @@ class TrainingState:
         self.best_epoch = int(guard.get("best_epoch", 0))
         self.lr_scale = float(guard.get("lr_scale", 1.0))
         self.best = guard.get("best")
+
+
+def _clone(state: dict) -> dict:
+    """A copy of a state dict's tensors, on their device."""
+    return {k: v.detach().clone() for k, v in state.items()}

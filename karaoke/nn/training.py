@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from karaoke._atomic import check_output_dir, write_csv, write_text
@@ -57,6 +58,7 @@ _LATER_FIELDS = {
     "adam_eps": 1e-8,
     "kl_target": 0.0,
     "kl_free": 0.0,
+    "ema_decay": 0.0,
 }
 #: How the loss is reduced (:func:`vae_loss`).
 LOSS_REDUCTIONS = ("mean", "sum")
@@ -120,6 +122,12 @@ class TrainConfig:
     the early partial collapse in which the KL weight's warm-up squeezes the bottleneck to a few
     tens of nats before the decoder can use them (such runs converge slowly, and their whitened
     Qs is the worst); above the floor the loss is the usual one. 0: no floor.
+
+    ``ema_decay`` > 0 keeps an exponential moving average of the weights (Polyak averaging,
+    ``torch.optim.swa_utils``; after every step ``e <- d e + (1 - d) w``, the first step's weights
+    as its start) and uses it wherever the run's result is read: the held-out L1 of each epoch
+    (so also the collapse guard's comparison), the guard's best state, and the saved model. The
+    optimiser steps the raw weights as before, so the trajectory is the run without it. 0: off.
     """
 
     max_velocity: float = 30.0
@@ -143,6 +151,7 @@ class TrainConfig:
     adam_eps: float = 1e-8
     kl_target: float = 0.0
     kl_free: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -163,6 +172,8 @@ class TrainConfig:
             raise ValueError(f"kl_target must be a finite number of nats >= 0 (0: none), got {self.kl_target!r}")
         if not (self.kl_free >= 0 and math.isfinite(self.kl_free)):
             raise ValueError(f"kl_free must be a finite number of nats >= 0 (0: none), got {self.kl_free!r}")
+        if not (0 <= self.ema_decay < 1):
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay!r}")
         if self.kl_free > 0 and self.kl_target > 0:
             raise ValueError("kl_free and kl_target are two forms of the KL term: set one of them")
         if len(self.kl_warmup) != 2 or self.kl_warmup[0] > self.kl_warmup[1]:
@@ -422,6 +433,12 @@ class _Run:
     val_sel: np.ndarray
     shard: slice
     steps_per_epoch: int
+    ema: object = None  # torch.optim.swa_utils.AveragedModel of the weights, where cfg.ema_decay > 0
+
+    @property
+    def result_model(self) -> torch.nn.Module:
+        """The network whose weights are the run's result: the weight average, or the weights."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def ckpt_path(self) -> Path:
@@ -458,6 +475,9 @@ class _Run:
             eps=cfg.adam_eps,
             fused=dev.type in ("cpu", "cuda"),
         )
+        ema = None
+        if cfg.ema_decay > 0:  # a copy of the model whose weights follow the average
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
         state = TrainingState.new(cfg.seed, dev)
         provenance = {
             "model_config": model_config.to_dict(),
@@ -488,7 +508,7 @@ class _Run:
                 raise ValueError(
                     f"{ckpt_path}: checkpoint belongs to another configuration or data set; use another run folder"
                 )
-            state.restore(ck, model, opt)
+            state.restore(ck, model, opt, ema)
         if ctx.rank:  # the VAE's sampling noise: a stream of its own per rank (rank 0 keeps the 1-process one)
             torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + state.step)
         if ctx.is_main:
@@ -515,6 +535,7 @@ class _Run:
             val_idx[: cfg.max_val_spectra],
             ctx.shard(cfg.batch_size),
             max(1, math.ceil(train_idx.size / cfg.batch_size)),
+            ema,
         )
 
     def host_sums(self, dsums, n_steps, guarded=False) -> np.ndarray:
@@ -563,6 +584,8 @@ class _Run:
             loss.backward()
             gnorms[inner] = clip_gradients(model, cfg.grad_clip)
             opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)  # one fused lerp over the parameters
             state.step += 1
             dsums += torch.stack([loss.detach(), l1.detach(), kl.detach()]).double()
             if self.progress and inner % 25 == 0:  # a host sync, only for the progress bar
@@ -572,7 +595,7 @@ class _Run:
                 if steps_left <= 0:
                     state.epoch_sums, state.epoch_step = self.host_sums(dsums, inner + 1 - first), inner + 1
                     if self.ctx.is_main:  # mid-epoch: resume continues from this step
-                        state.save(self.ckpt_path, model, opt, self.provenance)
+                        state.save(self.ckpt_path, model, opt, self.provenance, self.ema)
                     distributed.barrier(self.ctx)
                     return 0
         self.end_epoch(dsums, gnorms, first, t0)
@@ -588,8 +611,8 @@ class _Run:
         val_l1 = float("nan")
         if finite:
             flux, mask = norm.flux[self.val_sel], norm.pixel_mask()[self.val_sel]
-            val_l1 = evaluate_loss(self.model, flux, mask, self.grid, cfg, self.dev, guard=self.guard)
-        rolled = _collapse_guard(state, self.model, self.opt, val_l1, finite, cfg.guard_rise)
+            val_l1 = evaluate_loss(self.result_model, flux, mask, self.grid, cfg, self.dev, guard=self.guard)
+        rolled = _collapse_guard(state, self.model, self.opt, val_l1, finite, cfg.guard_rise, self.ema)
         if self.val_sel.size and not math.isfinite(val_l1) and not rolled:
             raise TrainingDiverged(
                 f"{self.out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
@@ -613,12 +636,14 @@ class _Run:
         )
         state.epoch, state.epoch_step, state.epoch_sums = state.epoch + 1, 0, np.zeros(3)
         if self.ctx.is_main:
-            state.save(self.ckpt_path, self.model, self.opt, self.provenance)
+            state.save(self.ckpt_path, self.model, self.opt, self.provenance, self.ema)
             _write_history(self.out / "history.csv", state.history)
 
     def finish(self) -> Karaoke:
         """The trained model, in eval mode, saved as ``model.pt`` with its provenance."""
         model, state = self.model, self.state
+        if self.ema is not None:  # the result is the weight average
+            model.load_state_dict(self.ema.module.state_dict())
         model.trained = True
         model.eval()
         if self.ctx.is_main:
@@ -634,7 +659,7 @@ class _Run:
         return model
 
 
-def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: bool, rise: float) -> bool:
+def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: bool, rise: float, ema=None) -> bool:
     """After an epoch: keep the state when its held-out L1 is the best so far, or roll back to
     the best one when the loss went non-finite or the held-out L1 rose by more than ``rise``
     (a fraction of the best). Returns whether it rolled back. Off (never rolls back, keeps
@@ -642,10 +667,10 @@ def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: boo
     if rise <= 0:
         return False
     if state.best is not None and (not finite or _guard_trips(val_l1, state.best_val, rise)):
-        state.roll_back(model, opt)
+        state.roll_back(model, opt, ema=ema)
         return True
     if finite and math.isfinite(val_l1) and val_l1 < state.best_val:
-        state.snapshot(model, opt, val_l1)
+        state.snapshot(model, opt, val_l1, ema)
     return False
 
 

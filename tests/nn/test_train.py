@@ -527,3 +527,91 @@ def test_a_tighter_kl_weight_drops_the_free_nats_and_a_looser_one_keeps_them():
     assert p.train_config(kl_weight=p.train.kl_weight) == p.train_config()
     assert p.train_config(kl_weight=1.0).kl_free == 0.0
     assert p.train_config(variational=False).kl_free == 0.0  # the autoencoder has no KL term
+
+
+def _raw_weights_step_by_step(survey, mc, tc, run, steps):
+    """The raw weights after each of the first ``steps`` optimiser steps (one resumed step a call)."""
+    from karaoke.nn.state import read_checkpoint
+
+    out = []
+    for _ in range(steps):
+        train(survey, mc, tc, run, progress=False, max_steps=1)
+        out.append({k: v.double() for k, v in read_checkpoint(run / "checkpoint.pt")["model_state"].items()})
+    return out
+
+
+def test_the_weight_average_is_the_ema_of_the_raw_weights_and_leaves_their_trajectory(small_survey, tmp_path):
+    """``ema_decay`` d: after step k the average is d e + (1 - d) w_k with e = w_1 (a float64
+    replay of the raw weights); the raw weights are those of the run without it."""
+    from karaoke.nn.state import read_checkpoint
+
+    mc, tc = _small(small_survey)
+    d, k = 0.8, 4
+    raw = _raw_weights_step_by_step(small_survey, mc, tc, tmp_path / "raw", k)
+    ref = dict(raw[0])
+    for w in raw[1:]:
+        ref = {n: d * ref[n] + (1 - d) * w[n] for n in ref}
+    train(small_survey, mc, tc.replace(ema_decay=d), tmp_path / "ema", progress=False, max_steps=k)
+    ck = read_checkpoint(tmp_path / "ema" / "checkpoint.pt")
+    assert int(ck["ema_state"]["n_averaged"]) == k
+    for n, w in ck["model_state"].items():
+        torch.testing.assert_close(w.double(), raw[-1][n], rtol=1e-5, atol=1e-7, msg=n)
+        torch.testing.assert_close(ck["ema_state"][f"module.{n}"].double(), ref[n], rtol=1e-5, atol=1e-7, msg=n)
+    assert any(not torch.allclose(ck["ema_state"][f"module.{n}"], w) for n, w in ck["model_state"].items())
+
+
+def test_a_run_with_a_weight_average_saves_the_average_and_scores_it(small_survey, tmp_path):
+    """The saved model's weights are the average, not the last raw weights; the held-out L1 of
+    each epoch is the average's; interrupted and resumed, the run ends at the same average."""
+    import karaoke.nn.training as kt
+    from karaoke.nn.state import read_checkpoint
+
+    mc, tc = _small(small_survey)
+    tc = tc.replace(ema_decay=0.9)
+    model = train(small_survey, mc, tc, tmp_path / "full", progress=False)
+    ck = read_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    saved = load_model(tmp_path / "full")
+    for n, v in saved.state_dict().items():
+        torch.testing.assert_close(v, ck["ema_state"][f"module.{n}"], msg=n)
+        torch.testing.assert_close(model.state_dict()[n], v, msg=n)
+    assert any(not torch.equal(ck["model_state"][n], v) for n, v in saved.state_dict().items())
+    norm, _, val_idx, _ = kt.prepare_training_data(small_survey, tc)
+    guard = torch.from_numpy(saved.input_guard)
+    val = kt.evaluate_loss(saved, norm.flux[val_idx], norm.pixel_mask()[val_idx], norm.grid, tc, "cpu", guard=guard)
+    assert load_history(tmp_path / "full")[-1]["val_l1"] == pytest.approx(val, rel=1e-5)
+    train(small_survey, mc, tc, tmp_path / "cut", progress=False, max_steps=3)
+    resumed = train(small_survey, mc, tc, tmp_path / "cut", progress=False)
+    for (n, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+
+
+def test_a_rollback_returns_the_weight_average_to_the_best_epoch_too(small_survey, tmp_path, monkeypatch):
+    """With the guard and the average, a rollback restores the average of the best epoch (the
+    one-epoch run's saved model) along with the raw weights."""
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    tc = tc.replace(epochs=3, guard_rise=0.3, ema_decay=0.9)
+    ref = train(small_survey, mc, tc.replace(epochs=1), tmp_path / "one", progress=False)
+    _rising_val_loss(monkeypatch, bad_epochs={2})
+    after = []
+    real_roll = kt.TrainingState.roll_back
+
+    def roll(self, model, opt, *a, **k):
+        real_roll(self, model, opt, *a, **k)
+        after.append({n: v.clone() for n, v in k["ema"].module.state_dict().items()})
+
+    monkeypatch.setattr(kt.TrainingState, "roll_back", roll)
+    train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    assert [h["rolled_back"] for h in load_history(tmp_path / "run")] == [0, 1, 0]
+    for n, v in ref.state_dict().items():
+        torch.testing.assert_close(after[0][n], v, rtol=1e-6, atol=1e-7, msg=n)
+
+
+def test_ema_decay_is_checked_and_keys_only_the_runs_that_set_it():
+    mc = ModelConfig.scaled(1024, latent_dim=8, width=0.25)
+    assert "ema_decay" not in TrainConfig().to_dict()
+    assert run_key(mc, TrainConfig(), "h") != run_key(mc, TrainConfig(ema_decay=0.999), "h")
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="ema_decay"):
+            TrainConfig(ema_decay=bad)
