@@ -8,8 +8,11 @@ Reads the figures folder of a finished run (``figures/`` or ``$KARAOKE_FIGURES``
 * ``docs/results/figures_<preset>_sweeps.csv``: medians of every network of Figs. 5-9 (held-out
   spectra, exact truth), one row each.
 
-    python tools/collect_figures.py regime [--figures DIR]
+    python tools/collect_figures.py regime [--figures DIR] [--name NAME]
     python tools/render_readme.py
+
+``--name`` writes ``figures_<NAME>_*.csv`` instead (e.g. a run on a perturbed float path kept
+beside the native one: ``--name regime-avx2``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("preset")
     p.add_argument("--figures", type=Path, default=None, help="figures folder of the run (default figures/)")
+    p.add_argument("--name", default=None, help="stem of the CSVs written (default: the preset)")
     a = p.parse_args(argv)
+    name = a.name or a.preset
     src = a.figures or figures_dir()
     out = ROOT / "docs" / "results"
     for kind in ("claims", "run"):
         f = src / f"{kind}_{a.preset}.csv"
         if not f.exists():
             p.error(f"{f} not found: run make figures PRESET={a.preset} first")
-        with atomic_path(out / f"figures_{a.preset}_{kind}.csv") as tmp:
+        with atomic_path(out / f"figures_{name}_{kind}.csv") as tmp:
             shutil.copyfile(f, tmp)
     t = figure_tables(src)
     rows = []
@@ -56,8 +61,8 @@ def main(argv=None) -> int:
                     **{m: f"{s[m]:.2f}" for m in ("Qt", "Qs", "leakage", "stellar_response", "static_pattern")},
                 }
             )
-    write_csv(out / f"figures_{a.preset}_sweeps.csv", rows)
-    print(f"written {out}/figures_{a.preset}_{{claims,run,sweeps}}.csv")
+    write_csv(out / f"figures_{name}_sweeps.csv", rows)
+    print(f"written {out}/figures_{name}_{{claims,run,sweeps}}.csv")
     return 0
 
 
