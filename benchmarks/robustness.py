@@ -249,7 +249,13 @@ def same_run(history, recipe, baseline) -> bool:
         k: v for k, v in baseline.to_dict().items() if k not in ("guard_rise", "grad_clip", "max_velocity", "seed")
     }:
         return False
-    if recipe.guard_rise > 0 and guard_trip_epoch([h["val_l1"] for h in history], recipe.guard_rise) is not None:
+    if (
+        recipe.guard_rise > 0
+        and guard_trip_epoch(
+            [h["val_l1"] for h in history], recipe.guard_rise, [recipe.warmed_up(int(h["step"])) for h in history]
+        )
+        is not None
+    ):
         return False
     clips = [c for c in (recipe.grad_clip, baseline.grad_clip) if c > 0]
     if recipe.grad_clip != baseline.grad_clip and clips:

@@ -65,8 +65,8 @@ LOSS_REDUCTIONS = ("mean", "sum")
 
 #: Version of the training procedure (part of every run key): 2 = whitened inputs carry a
 #: static guard band (:func:`karaoke.nn.whitening.guard_mask`), so zero-filled blocks no longer
-#: reveal the virtual velocity.
-TRAIN_VERSION = 2
+#: reveal the virtual velocity. 3 = the collapse guard ignores the epochs of the KL warm-up.
+TRAIN_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,11 @@ class TrainConfig:
     for the rest of the schedule (each rollback halves it again). ``history.csv`` records
     ``lr_scale`` and ``rolled_back`` per epoch. A run that never trips it follows exactly the
     trajectory it would follow without the guard. 0: no guard (a non-finite loss stops the run).
+    The guard watches only the epochs that end after the KL warm-up (``warmed_up``): while the
+    KL weight ramps up the held-out L1 rises by design (the code is being squeezed), and an
+    epoch of a looser loss is no state to return to. (With the best taken from the first epoch,
+    an H2O-window network at KL weight 1.0 was sent back to its first epoch seven times in 60,
+    its rate halved each time, and never learned.)
 
     ``logvar_range`` (lo, hi) clamps the VAE's log-variance in training. A run that diverged at
     the learning rate's peak had its log-variance run from below 2 to 134 in 19 steps (the
@@ -182,6 +187,10 @@ class TrainConfig:
             raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {self.loss_reduction!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+
+    def warmed_up(self, step: int) -> bool:
+        """Whether the KL weight has reached its final value by iteration ``step``."""
+        return step >= self.kl_warmup[1]
 
     def beta(self, step: int) -> float:
         """KL weight at iteration ``step``."""
@@ -612,7 +621,8 @@ class _Run:
         if finite:
             flux, mask = norm.flux[self.val_sel], norm.pixel_mask()[self.val_sel]
             val_l1 = evaluate_loss(self.result_model, flux, mask, self.grid, cfg, self.dev, guard=self.guard)
-        rolled = _collapse_guard(state, self.model, self.opt, val_l1, finite, cfg.guard_rise, self.ema)
+        rise = cfg.guard_rise if cfg.warmed_up(state.step) else 0.0  # the guard waits for the warm-up
+        rolled = _collapse_guard(state, self.model, self.opt, val_l1, finite, rise, self.ema)
         if self.val_sel.size and not math.isfinite(val_l1) and not rolled:
             raise TrainingDiverged(
                 f"{self.out}: the held-out loss is non-finite after epoch {state.epoch + 1}; "
@@ -674,7 +684,7 @@ def _collapse_guard(state: TrainingState, model, opt, val_l1: float, finite: boo
     return False
 
 
-def guard_trip_epoch(val_l1, rise: float) -> int | None:
+def guard_trip_epoch(val_l1, rise: float, warmed_up=None) -> int | None:
     """The first epoch (1-based) at which the collapse guard would roll back a run whose
     held-out L1 after each epoch was ``val_l1`` (a non-finite value counts as a rise), or None.
     Until that epoch a guarded run follows the unguarded one exactly, so None means the two runs
@@ -686,9 +696,17 @@ def guard_trip_epoch(val_l1, rise: float) -> int | None:
         Held-out L1 per epoch of an unguarded run (``history.csv``'s ``val_l1``).
     rise : float
         The guard's ``guard_rise`` (> 0).
+    warmed_up : sequence of bool, optional
+        Per epoch, whether it ended after the KL warm-up (:meth:`TrainConfig.warmed_up` of the
+        history's ``step``); the guard ignores the others. Default: every epoch.
     """
     best = float("inf")
-    for epoch, v in enumerate(val_l1, start=1):
+    warmed_up = [True] * len(val_l1) if warmed_up is None else list(warmed_up)
+    if len(warmed_up) != len(val_l1):
+        raise ValueError(f"warmed_up has {len(warmed_up)} epochs, val_l1 {len(val_l1)}")
+    for epoch, (v, watched) in enumerate(zip(val_l1, warmed_up), start=1):
+        if not watched:
+            continue
         if best < float("inf") and _guard_trips(v, best, rise):
             return epoch
         if math.isfinite(v):

@@ -431,6 +431,27 @@ def test_a_run_interrupted_after_a_rollback_resumes_to_the_same_weights(small_su
     assert [h["rolled_back"] for h in load_history(tmp_path / "cut")] == [0, 1, 0]
 
 
+def test_the_collapse_guard_ignores_the_epochs_of_the_kl_warm_up(small_survey, tmp_path, monkeypatch):
+    """While the KL weight ramps up the held-out L1 of a healthy run rises; the guard neither
+    keeps such an epoch as its best nor compares with one, so a rise there rolls nothing back,
+    and the first epoch after the warm-up is the best it returns to."""
+    import karaoke.nn.training as kt
+
+    mc, tc = _small(small_survey)
+    steps_per_epoch = int(np.ceil(small_survey.split(tc.holdout_fraction)[0].size / tc.batch_size))
+    tc = tc.replace(epochs=4, guard_rise=0.3, kl_warmup=(0, 2 * steps_per_epoch + 1))  # ends in epoch 3
+    _rising_val_loss(monkeypatch, bad_epochs={2, 4})  # epoch 2: in the warm-up; epoch 4: after it
+    train(small_survey, mc, tc, tmp_path / "run", progress=False)
+    hist = load_history(tmp_path / "run")
+    watched = [tc.warmed_up(h["step"]) for h in hist]
+    assert watched == [False, False, True, True]
+    assert [h["rolled_back"] for h in hist] == [0, 0, 0, 1]
+    assert [h["lr_scale"] for h in hist] == [1.0, 1.0, 1.0, 0.5]
+    val = [h["val_l1"] for h in hist]
+    assert kt.guard_trip_epoch(val, tc.guard_rise, watched) == 4  # the rule, replayed
+    assert kt.guard_trip_epoch(val[:3], tc.guard_rise) == 2  # counted from epoch 1, epoch 2 would trip
+
+
 def test_guard_trip_epoch_replays_the_rule_on_a_history():
     from karaoke.nn.training import guard_trip_epoch
 
@@ -438,6 +459,12 @@ def test_guard_trip_epoch_replays_the_rule_on_a_history():
     assert guard_trip_epoch([0.03, 0.031, 0.025, 0.0301, 0.02], 0.2) == 4
     assert guard_trip_epoch([0.03, float("nan")], 0.2) == 2
     assert guard_trip_epoch([float("nan"), 0.03], 0.2) is None  # nothing kept yet to return to
+    # the H2O window's seed-1 network: its first epoch (KL weight 0.23 of 1.0) is no best to keep
+    h2o = [0.0469, 0.0499, 0.0539, 0.0579, 0.0505]
+    assert guard_trip_epoch(h2o, 0.2) == 4
+    assert guard_trip_epoch(h2o, 0.2, [False, False, True, True, True]) is None
+    with pytest.raises(ValueError, match="warmed_up has 2 epochs"):
+        guard_trip_epoch(h2o, 0.2, [True, True])
 
 
 def test_logvar_range_clamps_the_posterior_only_outside_it():
