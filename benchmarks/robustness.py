@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import math
 import os
 import subprocess
 import sys
@@ -271,17 +273,39 @@ def presets_train(preset):
     return presets.get_preset(preset).train
 
 
+def max_val_rise(val_l1, warmed_up) -> float:
+    """The largest relative rise of the held-out L1 over its best so far, over the epochs the
+    collapse guard watches (those that end after the KL warm-up, where a rise is no design of the
+    schedule); a non-finite epoch is an infinite rise (a divergence the guard turned back).
+
+    Parameters
+    ----------
+    val_l1 : sequence of float
+        Held-out L1 after each epoch (``history.csv``'s ``val_l1``).
+    warmed_up : sequence of bool
+        Per epoch, whether it ended after the KL warm-up (:meth:`TrainConfig.warmed_up`).
+    """
+    best, rise = math.inf, 0.0
+    for v, watched in zip(val_l1, warmed_up, strict=True):
+        if not watched:
+            continue
+        if not math.isfinite(v):
+            rise = math.inf if best < math.inf else rise
+            continue
+        if best < math.inf:
+            rise = max(rise, v / best - 1)
+        best = min(best, v)
+    return rise
+
+
 def history_summary(run_dir) -> dict:
-    """The largest relative rise of the held-out L1 over its best so far, and the guard's rollbacks."""
-    from karaoke.nn.training import load_history
+    """The largest rise of the held-out L1 after the KL warm-up (:func:`max_val_rise`), the
+    guard's rollbacks and the training time of a run folder."""
+    from karaoke.nn.training import TrainConfig, load_history
 
     hist = load_history(run_dir)
-    best, rise = float("inf"), 0.0
-    for h in hist:
-        v = h["val_l1"]
-        if v == v and best < float("inf"):
-            rise = max(rise, v / best - 1)
-        best = min(best, v) if v == v else best
+    cfg = TrainConfig.from_dict(json.loads((Path(run_dir) / "run.json").read_text())["train_config"])
+    rise = max_val_rise([h["val_l1"] for h in hist], [cfg.warmed_up(int(h["step"])) for h in hist])
     rollbacks = int(sum(1 for h in hist if h.get("rolled_back", 0) == 1))
     return {"max_val_rise": rise, "rollbacks": rollbacks, "train_seconds": sum(h["seconds"] for h in hist)}
 

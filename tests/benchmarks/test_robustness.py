@@ -101,3 +101,19 @@ def test_the_ladders_rung_at_the_recipes_weight_is_the_pairs_whitened_network(be
     tighter = [w for w in rungs if w > own]
     assert tighter and all(rungs[w][2].kl_free == 0 and rungs[w][2].max_velocity == 30.0 for w in tighter)
     assert bench.job_of("ci", "preset", 1, 30.0, tighter[0], survey) == rungs[tighter[0]]
+
+
+def test_the_largest_rise_skips_the_kl_warm_up_and_counts_a_divergence(bench):
+    # the H2O seed-1 history's shape: the held-out L1 rises while the KL weight ramps up
+    # (epochs 1-2), falls, then one epoch's loss is non-finite and the guard turns it back
+    val = [0.0469, 0.0499, 0.0539, 0.0579, 0.030, float("nan"), 0.028]
+    warm = [False, False, True, True, True, True, True]
+    assert bench.max_val_rise(val[:5], warm[:5]) == pytest.approx(0.0579 / 0.0539 - 1)
+    assert bench.max_val_rise(val, warm) == float("inf")
+    # counted from the first epoch, the warm-up's own rise would be the largest
+    assert bench.max_val_rise(val[:3], [True] * 3) == pytest.approx(0.0539 / 0.0469 - 1)
+    assert bench.max_val_rise(val[:3], warm[:3]) == 0.0
+    # a non-finite loss before any watched epoch has no best to rise over
+    assert bench.max_val_rise([float("nan"), 0.05], [True, True]) == 0.0
+    with pytest.raises(ValueError):
+        bench.max_val_rise(val, warm[:3])
