@@ -141,8 +141,10 @@ CONVERGED = TrainConfig(
 #: Adam's beta2 stays 0.999 here, the value its claims were measured with (the O2 window's 0.95 and
 #: free nats were not tried in this window: a floor of 60 nats would hold the code looser than
 #: this window's weight of 1.0 makes it). Through the robustness benchmark on an AVX-512 CPU's
-#: native and AVX2 paths (seed 0) every claim held with the margin; the collapse guard turned back
-#: one jump of the held-out L1 at the learning rate's peak (docs/results.md, robustness).
+#: native and AVX2 paths (seeds 0-1) every claim held, with the margin for seed 0 (seed 1's
+#: whitened Qs 0.32-0.34); the collapse guard turned back one jump of the held-out L1 at the
+#: learning rate's peak and, for seed 1's topocentric network on both paths, a non-finite loss
+#: after it (docs/results.md, robustness).
 CONVERGED_H2O = CONVERGED.replace(kl_weight=1.0, kl_free=0.0, grad_clip=2e4, adam_betas=(0.9, 0.999))
 
 _SURVEY_4096 = SurveyConfig(n_spectra=3000, n_stars=240, seed=0, grid_start=O2_WINDOW, n_pixels=4096)
