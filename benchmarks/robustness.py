@@ -105,6 +105,9 @@ TRIALS = {
     # Polyak averaging: the weights' moving average (window ~1000 steps, ~6 epochs of the regime
     # survey) is what is validated, guarded and saved; the raw trajectory is today's recipe's
     "ema-0.999": {"ema_decay": 0.999},
+    # for regime-h2o (whose recipe keeps Adam's default beta2 0.999): the O2 window's beta2, against
+    # the non-finite losses of its topocentric seed 1 after the learning rate's peak
+    "h2o-beta2-0.95": {"adam_betas": (0.9, 0.95)},
 }
 RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
 
