@@ -108,6 +108,9 @@ TRIALS = {
     # for regime-h2o (whose recipe keeps Adam's default beta2 0.999): the O2 window's beta2, against
     # the non-finite losses of its topocentric seed 1 after the learning rate's peak
     "h2o-beta2-0.95": {"adam_betas": (0.9, 0.95)},
+    # the one-cycle schedule's peak learning rate (today 2e-3), lower: a gentler peak, where the
+    # runs that miss the margin are decided
+    "lr-1.5e-3": {"lr": 1.5e-3},
 }
 RECIPES = ("preset", "baseline", "unguarded", *TRIALS)
 
